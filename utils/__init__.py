@@ -1,0 +1,1 @@
+"""Shared helpers: robust I/O, distributed sharding, devices, logging."""

@@ -1,0 +1,25 @@
+"""Device selection and mixed-precision contexts that work on CPU and CUDA alike."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+
+def resolve_device(flag: str | None = None) -> torch.device:
+    """`--device` value -> torch.device; default cuda when available, else cpu."""
+    if flag in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(flag)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"--device {flag} requested but CUDA is not available on this machine")
+    return dev
+
+
+def autocast(device: torch.device, precision: str = "fp32"):
+    """Autocast context for `precision` in {fp32, fp16, bf16}; fp16/bf16 only take effect on CUDA."""
+    if precision == "fp32" or device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    return torch.autocast(device_type="cuda", dtype=dtype)

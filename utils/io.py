@@ -1,0 +1,170 @@
+"""Robust file I/O: atomic writes, incremental JSON-lines results, images and JSON with clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file and the problem."""
+
+
+def _atomic_replace(path: str | os.PathLike, write_fn) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write_fn(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = None) -> None:
+    """Write `obj` as JSON to `path` via a temp file and rename: readers never see a partial file."""
+    _atomic_replace(path, lambda f: f.write(json.dumps(obj, indent=indent).encode()))
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    _atomic_replace(path, lambda f: f.write(data))
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """`torch.save` through a temp file and rename, so a crash never leaves a truncated checkpoint."""
+    _atomic_replace(path, lambda f: torch.save(obj, f))
+
+
+def load_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
+    """Load JSON, raising DataError naming the file when it is missing or malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{what} not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{what} {path} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
+    except UnicodeDecodeError as e:
+        raise DataError(f"{what} {path} is not UTF-8 text: {e}") from e
+
+
+def load_coco_json(path: str | os.PathLike, require_annotations: bool = True) -> dict:
+    """Load a COCO dataset JSON and check its top-level structure."""
+    data = load_json(path, "COCO annotation file")
+    if not isinstance(data, dict) or "images" not in data:
+        raise DataError(f"COCO annotation file {path} has no 'images' list")
+    if require_annotations and "annotations" not in data:
+        raise DataError(f"COCO annotation file {path} has no 'annotations' list")
+    return data
+
+
+class JsonlWriter:
+    """Append-only JSON-lines file, flushed and fsynced per record, so finished work survives a crash."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(self.path, "a", encoding="utf-8")
+
+    def write(self, record: Any) -> None:
+        self._f.write(json.dumps(record) + "\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> JsonlWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[Any]:
+    """Yield the records of a JSON-lines file; a truncated last line (killed writer) is ignored."""
+    path = Path(path)
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as f:
+        lines = f.readlines()
+    for i, line in enumerate(lines):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError as e:
+            if i == len(lines) - 1:
+                return
+            raise DataError(f"{path}: line {i + 1} is not valid JSON: {e.msg}") from e
+
+
+def read_jsonl_many(paths: Iterable[str | os.PathLike]) -> Iterator[Any]:
+    for p in paths:
+        yield from read_jsonl(p)
+
+
+def load_image_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Load any image as uint8 RGB [H, W, 3].
+
+    Grayscale, palette, RGBA (alpha dropped), CMYK and 16-bit images are converted; a missing or
+    undecodable file raises DataError naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.float64)
+                scale = 255.0 / 65535.0 if arr.max(initial=0) > 255 else 1.0
+                arr = np.clip(arr * scale, 0, 255).astype(np.uint8)
+                return np.repeat(arr[..., None], 3, axis=2)
+            if im.mode == "F":
+                arr = np.asarray(im, dtype=np.float64)
+                arr = np.clip(arr * (255.0 if arr.max(initial=0) <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+                return np.repeat(arr[..., None], 3, axis=2)
+            return np.ascontiguousarray(np.asarray(im.convert("RGB")))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"cannot decode image {path}: {e}") from e
+
+
+def load_mask(path: str | os.PathLike) -> np.ndarray:
+    """Load a mask PNG as bool [H, W] (any non-zero pixel is foreground)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"mask not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            arr = np.asarray(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"cannot decode mask {path}: {e}") from e
+    if arr.ndim == 3:
+        arr = arr[..., :3].max(axis=2) if arr.shape[2] >= 3 else arr[..., 0]
+    return arr > 0
+
+
+def save_png(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Atomically write a uint8 array ([H, W] or [H, W, 3]) as PNG."""
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
