@@ -1,0 +1,77 @@
+"""Box annotations of extra objects (VIA or COCO boxes) -> COCO annotations with Segment Anything masks.
+
+    cd 'COCO*' && python utils/generate_mask_for_extra_coco_labels.py --boxes via_export.json \
+        --image_dir ../data/coco/val2017 --sam_checkpoint sam_vit_h_4b8939.pth --out extra_labels.json \
+        [--reference ../data/coco/annotations/instances_val2017.json]
+
+One mask per box (SAM prompted by the box, batched per image), clipped to the box; boxes are kept as
+annotated; RLE masks; `area` from the mask. Finished images are appended to `<out>.partial.jsonl`, so an
+interrupted run resumes; the file is removed once `--out` is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from coco_tools.box_sources import load_box_annotations  # noqa: E402
+from coco_tools.sam_masks import SAM_CHECKPOINT_URLS, build_sam_predictor, generate_masks  # noqa: E402
+from utils.device import resolve_device  # noqa: E402
+from utils.io import DataError, atomic_write_json, load_coco_json  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    urls = ", ".join(f"{k}: {v}" for k, v in SAM_CHECKPOINT_URLS.items())
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="SAM checkpoints: " + urls)
+    p.add_argument("--boxes", required=True,
+                   help="VIA JSON (1.x/2.x export or project, 3.x project) or COCO JSON with boxes")
+    p.add_argument("--image_dir", required=True, help="folder of the images (e.g. COCO val2017)")
+    p.add_argument("--sam_checkpoint", required=True, help="SAM weights, e.g. sam_vit_h_4b8939.pth")
+    p.add_argument("--model_type", default=None, choices=sorted(SAM_CHECKPOINT_URLS),
+                   help="SAM type; default: read from the checkpoint file name")
+    p.add_argument("--out", default=None, help="output COCO JSON (default: <boxes stem>_with_mask.json)")
+    p.add_argument("--reference", default=None,
+                   help="COCO JSON (instances_val2017.json) giving VIA images their ids/sizes and "
+                        "category names their ids")
+    p.add_argument("--category_attribute", default="category",
+                   help="VIA region attribute holding the category name (default: category)")
+    p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
+    p.add_argument("--box_batch", type=int, default=64, help="boxes prompted together per forward pass")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    boxes_path = Path(args.boxes)
+    out = Path(args.out) if args.out else boxes_path.with_name(f"{boxes_path.stem}_with_mask.json")
+    try:
+        reference = load_coco_json(args.reference, require_annotations=False) if args.reference else None
+        boxes = load_box_annotations(boxes_path, args.category_attribute, reference)
+        predictor = build_sam_predictor(args.sam_checkpoint, args.model_type, resolve_device(args.device))
+    except (DataError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{len(boxes['annotations'])} boxes on {len(boxes['images'])} images, "
+          f"{len(boxes['categories'])} categories")
+    partial = out.with_name(out.name + ".partial.jsonl")
+    try:
+        dataset = generate_masks(boxes, args.image_dir, predictor, partial_path=partial,
+                                 batch_size=args.box_batch)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    atomic_write_json(out, dataset)
+    partial.unlink(missing_ok=True)
+    print(f"{len(dataset['annotations'])} masked annotations -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""Detectron2-compatible configuration: ``get_cfg()`` returns all defaults (Detectron2 + CutLER/unMORE keys).
+
+Usage::
+
+    cfg = get_cfg()
+    cfg.merge_from_file("cad/model_zoo/configs/unMORE-IN+COCO/cascade_mask_rcnn_R_50_FPN.yaml")
+    cfg.merge_from_list(["MODEL.WEIGHTS", "unMORE_model.pth", "SOLVER.BASE_LR", "0.005"])
+    cfg.freeze()
+"""
+
+from .config import CfgNode
+from .defaults import _C
+
+
+def get_cfg() -> CfgNode:
+    """A fresh copy of the default config."""
+    return _C.clone()
+
+
+__all__ = ["CfgNode", "get_cfg"]

@@ -1,0 +1,130 @@
+"""Run the class-agnostic detector on images: overlay pictures and a COCO results JSON.
+
+    python cad/demo.py --config-file cad/model_zoo/configs/unMORE-IN+COCO/cascade_mask_rcnn_R_50_FPN.yaml \
+        --input 'imgs/*.jpg' --output out/ --confidence-threshold 0.5 MODEL.WEIGHTS unMORE_model.pth
+
+Writes ``out/<image stem>.jpg`` (masks, boxes and scores drawn on the image) and
+``out/coco_instances_results.json`` (COCO results: ``image_id`` = image stem, bbox xywh, RLE segmentation,
+score, ``file_name``). Results are also appended per image to ``out/results.jsonl``; a re-run skips the images
+already there. Unreadable images are skipped with a counted warning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+from pathlib import Path
+
+_HERE, _REPO_ROOT = Path(__file__).resolve().parent, str(Path(__file__).resolve().parents[1])
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+if _REPO_ROOT not in sys.path:
+    sys.path.insert(0, _REPO_ROOT)
+
+import torch  # noqa: E402
+
+from utils.io import DataError, JsonlWriter, atomic_write_json, read_jsonl  # noqa: E402
+from utils.logging_utils import get_logger  # noqa: E402
+
+logger = get_logger("cad.demo")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Detect objects (class-agnostic) in images and draw them.")
+    p.add_argument("--config-file", default="", metavar="FILE", help="path to the YAML config file")
+    p.add_argument("--input", nargs="+", required=True,
+                   help="image paths or glob patterns (quote them), e.g. 'imgs/*.jpg'")
+    p.add_argument("--output", required=True, help="output folder for overlays and the results JSON")
+    p.add_argument("--confidence-threshold", type=float, default=0.5,
+                   help="keep detections with score >= this value")
+    p.add_argument("--no-masks", action="store_true", help="leave masks out of the overlays and the JSON")
+    p.add_argument("opts", default=None, nargs=argparse.REMAINDER,
+                   help="config overrides as KEY VALUE pairs, e.g. MODEL.WEIGHTS unMORE_model.pth")
+    return p.parse_args(argv)
+
+
+def expand_inputs(patterns: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for pat in patterns:
+        matches = sorted(glob.glob(pat)) if glob.has_magic(pat) else [pat]
+        if not matches:
+            logger.warning(f"--input {pat!r} matches no file")
+        files.extend(Path(m) for m in matches)
+    seen, out = set(), []
+    for f in files:
+        if f not in seen:
+            seen.add(f)
+            out.append(f)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from cad.config import get_cfg
+    from cad.data.mapper import DatasetMapper
+    from cad.engine.checkpointer import load_weights
+    from cad.engine.defaults import resolve_model_device
+    from cad.engine.visualize import draw_instances, save_image
+    from cad.evaluation import instances_to_coco_results
+    from cad.modeling import build_model
+    from utils.distributed import DistInfo
+    from utils.io import load_image_rgb
+
+    cfg = get_cfg()
+    if args.config_file:
+        cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(list(args.opts or []))
+    cfg.freeze()
+    files = expand_inputs(args.input)
+    if not files:
+        print("error: no input images", file=sys.stderr)
+        return 2
+    device = resolve_model_device(cfg, DistInfo())
+    model = build_model(cfg).to(device).eval()
+    try:
+        load_weights(model, cfg.MODEL.WEIGHTS)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    mapper = DatasetMapper.from_config(cfg, is_train=False)
+    out_dir = Path(args.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jsonl = out_dir / "results.jsonl"
+    done = {r["file_name"]: r for r in read_jsonl(jsonl)}
+    with_masks = bool(cfg.MODEL.MASK_ON) and not args.no_masks
+    bad = 0
+    with JsonlWriter(jsonl) as writer, torch.no_grad():
+        for path in files:
+            if str(path) in done:
+                continue
+            try:
+                image = load_image_rgb(path)
+            except DataError as e:
+                bad += 1
+                logger.warning(f"skipping {path}: {e} ({bad} skipped so far)")
+                continue
+            h, w = image.shape[:2]
+            record = {"file_name": str(path), "image_id": path.stem, "height": h, "width": w,
+                      "image_candidates": [str(path)], "annotations": []}
+            inp = mapper(record)
+            inst = model([{**inp, "image": inp["image"].to(device)}])[0]["instances"]
+            inst = inst[inst.scores >= args.confidence_threshold]
+            results = instances_to_coco_results(inst, path.stem, with_masks)
+            for r in results:
+                r["file_name"] = str(path)
+            boxes = inst.pred_boxes.tensor.cpu().numpy()
+            masks = inst.pred_masks.cpu().numpy() if with_masks and inst.has("pred_masks") else None
+            overlay = draw_instances(image, boxes, masks, inst.scores.cpu().numpy())
+            save_image(out_dir / f"{path.stem}.jpg", overlay)
+            rec = {"file_name": str(path), "results": results}
+            writer.write(rec)
+            done[str(path)] = rec
+            logger.info(f"{path}: {len(results)} detections")
+    all_results = [r for f in files if str(f) in done for r in done[str(f)]["results"]]
+    atomic_write_json(out_dir / "coco_instances_results.json", all_results)
+    logger.info(f"wrote {len(all_results)} detections for {len(files) - bad} images to {out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

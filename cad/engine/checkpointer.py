@@ -1,0 +1,124 @@
+"""Full trainer-state checkpoints with Detectron2's file conventions.
+
+A checkpoint ``OUTPUT_DIR/model_0000999.pth`` (or ``model_final.pth``) is a dict
+``{"model": state_dict, "optimizer", "scheduler", "grad_scaler", "iteration", "rng"}`` written atomically;
+``OUTPUT_DIR/last_checkpoint`` holds the file name of the newest one. ``iteration`` is the last finished
+iteration, so training resumes at ``iteration + 1``. Weights given by ``MODEL.WEIGHTS`` (Detectron2
+``.pth``/``.pkl``, our own checkpoints) are loaded through ``cad.checkpoint``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from cad import checkpoint as cad_checkpoint
+from cad.checkpoint import DOWNLOADS
+from utils.io import atomic_torch_save, atomic_write_bytes
+from utils.logging_utils import get_logger
+
+logger = get_logger("cad.engine")
+
+LAST_CHECKPOINT = "last_checkpoint"
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def missing_weights_message(path: str) -> str:
+    name = os.path.basename(path)
+    lines = [f"MODEL.WEIGHTS file not found: {path}."]
+    if name in DOWNLOADS:
+        lines.append(f"Download it from {DOWNLOADS[name]} and save it as {path}.")
+    else:
+        lines.append("Point MODEL.WEIGHTS to a local checkpoint, for example")
+        dino = DOWNLOADS["dino_RN50_pretrain_d2_format.pkl"]
+        lines.append(f"  the DINO ResNet-50 initialisation ({dino}),")
+        lines.append(f"  or the released unMORE detector unMORE_model.pth ({DOWNLOADS['unMORE_model.pth']}),")
+        lines.append("or pass MODEL.WEIGHTS '' to start from random weights.")
+    return "\n".join(lines)
+
+
+def load_weights(model: nn.Module, path: str) -> None:
+    """Load model weights from MODEL.WEIGHTS (any format ``cad.checkpoint`` understands)."""
+    if not path:
+        logger.info("MODEL.WEIGHTS is empty: starting from random initialisation")
+        return
+    if "://" in path:
+        raise FileNotFoundError(
+            f"MODEL.WEIGHTS is a URL ({path}); nothing is downloaded at run time. Download the file, "
+            "then set MODEL.WEIGHTS to its local path.")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(missing_weights_message(path))
+    cad_checkpoint.load_weights(unwrap(model), path)
+
+
+def _rng_state() -> dict:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+class Checkpointer:
+    """Saves and restores model + optimizer + scheduler + grad scaler + iteration in ``output_dir``."""
+
+    def __init__(self, model: nn.Module, output_dir: str | os.PathLike, optimizer=None, scheduler=None,
+                 grad_scaler=None, save_to_disk: bool = True):
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.grad_scaler = grad_scaler
+        self.output_dir = Path(output_dir)
+        self.save_to_disk = save_to_disk
+
+    def save(self, name: str, iteration: int) -> Path | None:
+        """Write ``output_dir/name.pth`` atomically and point ``last_checkpoint`` to it (main process
+        only)."""
+        if not self.save_to_disk:
+            return None
+        state = {"model": unwrap(self.model).state_dict(), "iteration": int(iteration), "rng": _rng_state()}
+        if self.optimizer is not None:
+            state["optimizer"] = self.optimizer.state_dict()
+        if self.scheduler is not None:
+            state["scheduler"] = self.scheduler.state_dict()
+        if self.grad_scaler is not None:
+            state["grad_scaler"] = self.grad_scaler.state_dict()
+        path = self.output_dir / f"{name}.pth"
+        atomic_torch_save(state, path)
+        atomic_write_bytes(self.output_dir / LAST_CHECKPOINT, path.name.encode())
+        logger.info(f"saved checkpoint {path} (iteration {iteration})")
+        return path
+
+    def last_checkpoint(self) -> Path | None:
+        f = self.output_dir / LAST_CHECKPOINT
+        if not f.is_file():
+            return None
+        path = self.output_dir / f.read_text().strip()
+        return path if path.is_file() else None
+
+    def resume_or_load(self, weights: str, resume: bool) -> int:
+        """With ``resume`` and a ``last_checkpoint`` in output_dir: restore the full state and return the
+        iteration to start at. Otherwise load ``weights`` (model only) and return 0."""
+        last = self.last_checkpoint() if resume else None
+        if last is None:
+            if resume:
+                logger.info(f"--resume: no checkpoint in {self.output_dir}; starting from MODEL.WEIGHTS")
+            load_weights(self.model, weights)
+            return 0
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        unwrap(self.model).load_state_dict(state["model"])
+        for key, obj in (("optimizer", self.optimizer), ("scheduler", self.scheduler),
+                         ("grad_scaler", self.grad_scaler)):
+            if obj is not None and key in state:
+                obj.load_state_dict(state[key])
+        if "rng" in state:
+            _set_rng_state(state["rng"])
+        logger.info(f"resumed from {last} (iteration {state['iteration']})")
+        return int(state["iteration"]) + 1

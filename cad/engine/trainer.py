@@ -1,0 +1,246 @@
+"""The training loop of the class-agnostic detector (Detectron2's AMP trainer + hooks, in one class).
+
+Per iteration: next batch -> device -> copy-paste (``DATALOADER.COPY_PASTE``) -> forward under autocast
+(fp16 + GradScaler when ``SOLVER.AMP.ENABLED`` on CUDA) -> sum of the loss dict -> backward -> unscale ->
+per-parameter gradient clipping -> SGD step -> LR schedule step. Every 20 iterations (and at the end) the
+losses, averaged over processes, go to ``metrics.json``, TensorBoard and the console. Checkpoints every
+``SOLVER.CHECKPOINT_PERIOD`` iterations and ``model_final.pth`` at the end (after PreciseBN when
+``TEST.PRECISE_BN.ENABLED``); then the model is evaluated on ``DATASETS.TEST`` (also every
+``TEST.EVAL_PERIOD`` iterations when > 0).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm import tqdm
+
+from cad.data.build import TrainLoader, to_device
+from cad.data.copy_paste import copy_paste_batch
+from cad.engine.checkpointer import Checkpointer, unwrap
+from cad.engine.events import MetricsWriter
+from cad.engine.precise_bn import bn_layers, update_bn_stats
+from cad.engine.solver import build_lr_scheduler, build_optimizer, make_gradient_clipper
+from utils.distributed import DistInfo
+from utils.io import DataError
+from utils.logging_utils import get_logger
+
+logger = get_logger("cad.engine")
+
+LOG_PERIOD = 20
+MAX_NONFINITE_STEPS = 20
+
+
+def shared_seed(seed: int, info: DistInfo) -> int:
+    """``seed`` if >= 0, else a random seed drawn on rank 0 and shared with every process."""
+    if seed < 0:
+        seed = random.SystemRandom().randrange(2**31)
+    if info.enabled:
+        obj = [seed]
+        dist.broadcast_object_list(obj, src=0)
+        seed = int(obj[0])
+    return seed
+
+
+def _reduce_mean(values: dict[str, float], info: DistInfo, device: torch.device) -> dict[str, float]:
+    if not info.enabled or not values:
+        return values
+    keys = sorted(values)
+    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return {k: float(v) / info.world_size for k, v in zip(keys, t.tolist())}
+
+
+class Trainer:
+    """Builds optimiser, scheduler, grad scaler, DDP wrapper and checkpointer around ``model``."""
+
+    def __init__(self, cfg, model: nn.Module, device: torch.device, info: DistInfo, resume: bool = False):
+        self.cfg, self.device, self.info = cfg, device, info
+        self.output_dir = Path(cfg.OUTPUT_DIR)
+        self.max_iter = int(cfg.SOLVER.MAX_ITER)
+        model = model.to(device)
+        model.train()
+        self.optimizer = build_optimizer(cfg, model)
+        self.scheduler = build_lr_scheduler(cfg, self.optimizer)
+        self.amp = bool(cfg.SOLVER.AMP.ENABLED) and device.type == "cuda"
+        if cfg.SOLVER.AMP.ENABLED and not self.amp:
+            logger.info("SOLVER.AMP.ENABLED is set but the device is not CUDA: training in fp32")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.clipper = make_gradient_clipper(cfg)
+        if info.enabled:
+            model = nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None,
+                broadcast_buffers=False, find_unused_parameters=True)
+        self.model = model
+        self.checkpointer = Checkpointer(model, self.output_dir, self.optimizer, self.scheduler, self.scaler,
+                                         save_to_disk=info.is_main)
+        self.start_iter = self.checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume)
+        self.seed = shared_seed(int(cfg.SEED), info)
+        self.cp_rng = random.Random(self.seed * 7919 + info.rank + 1_000_003 * self.start_iter)
+        self._nonfinite = 0
+        self._cp_samples_saved = False
+
+    # ------------------------------------------------------------------------------------------------
+    def _loader(self, seed: int, num_workers: int | None = None) -> TrainLoader:
+        return TrainLoader(self.cfg, self.info.rank, self.info.world_size, seed=seed, num_workers=num_workers,
+                           pin_memory=self.device.type == "cuda")
+
+    def _copy_paste(self, batch: list[dict]) -> list[dict]:
+        d = self.cfg.DATALOADER
+        if not d.COPY_PASTE:
+            return batch
+        out = copy_paste_batch(batch, float(d.COPY_PASTE_RATE), bool(d.COPY_PASTE_RANDOM_NUM),
+                               float(d.COPY_PASTE_MIN_RATIO), float(d.COPY_PASTE_MAX_RATIO), self.cp_rng)
+        if d.VISUALIZE_COPY_PASTE and self.info.is_main and not self._cp_samples_saved:
+            from cad.engine.visualize import save_training_samples
+
+            save_training_samples(out[:5], self.output_dir / "copy_paste_samples", self.cfg.INPUT.FORMAT)
+            self._cp_samples_saved = True
+        return out
+
+    def _all_finite(self, loss: torch.Tensor) -> bool:
+        flag = torch.isfinite(loss.detach()).to(torch.float32).reshape(1)
+        if self.info.enabled:
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        return bool(flag.item() > 0)
+
+    def run_step(self, batch: list[dict]) -> dict[str, float] | None:
+        """One optimisation step; returns the (local) loss values, or None when the step was skipped."""
+        batch = self._copy_paste(to_device(batch, self.device))
+        with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
+            loss_dict = self.model(batch)
+        losses = sum(loss_dict.values())
+        self.optimizer.zero_grad(set_to_none=True)
+        if not self._all_finite(losses):
+            self._nonfinite += 1
+            logger.warning(f"non-finite loss, step skipped ({self._nonfinite} in a row): "
+                           f"{ {k: float(v) for k, v in loss_dict.items()} }")
+            if self._nonfinite >= MAX_NONFINITE_STEPS:
+                raise FloatingPointError(f"loss was not finite for {self._nonfinite} iterations in a row")
+            return None
+        self._nonfinite = 0
+        self.scaler.scale(losses).backward()
+        if self.clipper is not None:
+            self.scaler.unscale_(self.optimizer)
+            self.clipper([p for g in self.optimizer.param_groups for p in g["params"]])
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        values = {k: float(v.detach()) for k, v in loss_dict.items()}
+        values["total_loss"] = float(losses.detach())
+        return values
+
+    # ------------------------------------------------------------------------------------------------
+    def train(self) -> dict | None:
+        """Train from ``start_iter`` to ``SOLVER.MAX_ITER``; returns the final evaluation (main process)."""
+        cfg, info = self.cfg, self.info
+        if self.start_iter >= self.max_iter:
+            logger.info(f"checkpoint is already at iteration {self.start_iter - 1} >= MAX_ITER; "
+                        "nothing to train")
+            return None
+        writer = MetricsWriter(self.output_dir, self.max_iter, enabled=info.is_main)
+        loader = self._loader(self.seed + self.start_iter)
+        data_iter = iter(loader)
+        period = int(cfg.SOLVER.CHECKPOINT_PERIOD)
+        eval_period = int(cfg.TEST.EVAL_PERIOD)
+        logger.info(f"training iterations {self.start_iter}..{self.max_iter - 1} on {info.world_size} "
+                    f"process(es), {loader.batch_size} images per process")
+        history: dict[str, list[float]] = {}
+        results = None
+        bar = tqdm(total=self.max_iter, initial=self.start_iter, disable=not info.is_main, desc="train",
+                   dynamic_ncols=True, mininterval=5.0)
+        try:
+            for it in range(self.start_iter, self.max_iter):
+                t0 = time.perf_counter()
+                batch = next(data_iter)
+                data_time = time.perf_counter() - t0
+                values = self.run_step(batch)
+                lr = self.optimizer.param_groups[0]["lr"]
+                self.scheduler.step()
+                writer.add_iter_time(time.perf_counter() - t0)
+                bar.update(1)
+                if values is not None:
+                    for k, v in values.items():
+                        history.setdefault(k, []).append(v)
+                    history.setdefault("data_time", []).append(data_time)
+                last = it == self.max_iter - 1
+                if (it + 1) % LOG_PERIOD == 0 or last or it == self.start_iter:
+                    means = {k: sum(v) / len(v) for k, v in history.items() if v}
+                    means = _reduce_mean(means, info, self.device)
+                    means["lr"] = lr
+                    writer.write(it, means)
+                    if means.get("total_loss") is not None:
+                        bar.set_postfix(loss=f"{means['total_loss']:.3f}")
+                    history = {}
+                if last:
+                    bar.close()
+                if last and cfg.TEST.PRECISE_BN.ENABLED:
+                    self.precise_bn()
+                if period > 0 and (it + 1) % period == 0 and not last:
+                    self.checkpointer.save(f"model_{it:07d}", it)
+                if last:
+                    self.checkpointer.save("model_final", it)
+                if (eval_period > 0 and (it + 1) % eval_period == 0) or last:
+                    results = self.evaluate(it, writer)
+        finally:
+            bar.close()
+            writer.close()
+            del data_iter
+        return results
+
+    def precise_bn(self) -> None:
+        if not bn_layers(unwrap(self.model)):
+            return
+        num_iter = int(self.cfg.TEST.PRECISE_BN.NUM_ITER)
+        logger.info(f"PreciseBN: recomputing BatchNorm statistics over {num_iter} batches (no copy-paste)")
+        loader = self._loader(self.seed + 999_983)
+        batches = (to_device(b, self.device) for b in loader)
+        with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
+            update_bn_stats(self.model, batches, num_iter)
+
+    def evaluate(self, iteration: int, writer: MetricsWriter | None = None) -> dict | None:
+        names = tuple(self.cfg.DATASETS.TEST)
+        if not names:
+            return None
+        results = run_evaluation(self.cfg, self.model, self.device, self.info, skip_missing_datasets=True)
+        if writer is not None and results:
+            flat = {f"{name}/{task}/{k}": v for name, r in results.items() for task, m in r.items()
+                    for k, v in m.items() if isinstance(v, float) and not math.isnan(v)}
+            writer.write(iteration, flat, log=False)
+        return results
+
+
+def _dataset_available(name: str) -> bool:
+    from cad.data.catalog import gt_json_path, registered_names
+
+    if name not in registered_names():
+        logger.warning(f"evaluation skipped: dataset '{name}' is not registered")
+        return False
+    try:
+        gt_json_path(name)
+    except DataError as e:
+        logger.warning(f"evaluation on '{name}' skipped: {e}")
+        return False
+    return True
+
+
+def run_evaluation(cfg, model: nn.Module, device: torch.device, info: DistInfo,
+                   skip_missing_datasets: bool = False) -> dict | None:
+    """Evaluate on every ``DATASETS.TEST`` name. A single dataset writes to ``OUTPUT_DIR``; several write to
+    ``OUTPUT_DIR/inference/<name>``. Returns ``{name: metrics}`` on the main process. With
+    ``skip_missing_datasets`` (end of training) an unknown name or missing file is skipped with a warning."""
+    from cad.evaluation import evaluate_dataset
+
+    names = tuple(cfg.DATASETS.TEST)
+    out = {}
+    for name in names:
+        if skip_missing_datasets and not _dataset_available(name):
+            continue
+        out_dir = Path(cfg.OUTPUT_DIR) if len(names) == 1 else Path(cfg.OUTPUT_DIR) / "inference" / name
+        out[name] = evaluate_dataset(unwrap(model), cfg, name, out_dir, device, info.rank, info.world_size)
+    return out if info.is_main else None

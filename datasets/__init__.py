@@ -1,0 +1,1 @@
+"""Datasets: synthetic data generation, VoteCut preprocessing and the training/evaluation datasets."""

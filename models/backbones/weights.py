@@ -1,0 +1,129 @@
+"""Load pretrained backbone weights from a local file (`--backbone_weights PATH`); never downloads.
+
+Accepted files: plain state dicts in `.pth`/`.pt`/`.bin`/`.ckpt` (torch.save) or `.safetensors`; DINO-style
+checkpoints whose weights sit under `teacher`, `student`, `model`, `state_dict` or `model_state_dict`, with
+`module.` / `backbone.` key prefixes. ViT position embeddings of another grid size are resized.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from models.backbones.dpt import resize_pos_embed
+
+_WRAPPER_KEYS = ("teacher", "model", "state_dict", "model_state_dict", "student")
+_PREFIXES = ("module.", "backbone.")
+
+log = logging.getLogger("unmore.models")
+
+
+def _torch_load(path: Path):
+    try:  # memory-mapped: unused parts (e.g. a DINO student next to its teacher) are never read
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - legacy (non-zip) format, or pickled non-tensor objects
+        pass
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - e.g. DINO checkpoints pickle their argparse Namespace
+        log.info("%s holds non-tensor objects; loading it with weights_only=False (trusted local file)", path)
+        return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def read_weight_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a weight file into a flat {name: tensor} dict (wrappers unpacked, prefixes stripped)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        obj = load_file(str(path), device="cpu")
+    else:
+        obj = _torch_load(path)
+    while isinstance(obj, dict) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
+        inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
+        if inner is None:
+            raise ValueError(
+                f"{path}: no state dict found (top-level keys: {sorted(obj)[:10]}); expected tensors "
+                f"or one of the wrappers {_WRAPPER_KEYS}"
+            )
+        obj = inner
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: expected a state dict, found {type(obj).__name__}")
+    out = {}
+    for name, value in obj.items():
+        if not isinstance(value, torch.Tensor):
+            continue
+        changed = True
+        while changed:
+            changed = False
+            for prefix in _PREFIXES:
+                if name.startswith(prefix):
+                    name, changed = name[len(prefix) :], True
+        out[name] = value
+    return out
+
+
+def load_backbone_weights(
+    target: nn.Module,
+    path: str | os.PathLike,
+    what: str,
+    ignore_prefixes: tuple[str, ...] = (),
+    logger: logging.Logger | None = None,
+) -> dict[str, list[str]]:
+    """Load `path` into `target` non-strictly and report what did not match.
+
+    `what` names the expected file for the error message when `path` is missing. Tensors whose shape
+    differs (e.g. a classifier head for another number of classes) are skipped and reported as missing;
+    a ViT `pos_embed` for another grid is bilinearly resized. Raises FileNotFoundError for a missing file
+    and ValueError when no tensor of the file fits the backbone.
+    Returns {"missing": [...], "unexpected": [...], "resized": [...], "skipped": [...]} (parameter names).
+    """
+    logger = logger or log
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"--backbone_weights {path} not found. Download {what} and pass its local path with "
+            f"--backbone_weights PATH (nothing is downloaded automatically), or omit the flag to start from "
+            f"a randomly initialised backbone."
+        )
+    weights = read_weight_file(path)
+    own = target.state_dict()
+    to_load, resized, skipped, unexpected = {}, [], [], []
+    for name, value in weights.items():
+        if any(name.startswith(p) for p in ignore_prefixes):
+            continue
+        if name not in own:
+            unexpected.append(name)
+            continue
+        if name == "pos_embed" and value.shape != own[name].shape and value.shape[-1] == own[name].shape[-1]:
+            n_grid = own[name].shape[1] - 1
+            side = int(round(n_grid**0.5))
+            value = resize_pos_embed(value, (side, side))
+            resized.append(name)
+        if value.shape != own[name].shape:
+            skipped.append(f"{name} {tuple(value.shape)} != {tuple(own[name].shape)}")
+            continue
+        to_load[name] = value.to(own[name].dtype)
+    if not to_load:
+        raise ValueError(
+            f"--backbone_weights {path}: none of its {len(weights)} tensors fits this backbone "
+            f"(expected {what}; first keys in the file: {list(weights)[:5]})"
+        )
+    result = target.load_state_dict(to_load, strict=False)
+    missing = list(result.missing_keys)
+    logger.info("loaded %d/%d backbone tensors from %s", len(to_load), len(own), path)
+    if resized:
+        logger.info("resized position embedding to this backbone's grid: %s", resized)
+    if skipped:
+        logger.warning("skipped %d tensors with mismatching shapes: %s", len(skipped), skipped[:10])
+    if missing:
+        logger.warning(
+            "%d backbone tensors not in the file (kept random init): %s", len(missing), missing[:10]
+        )
+    if unexpected:
+        logger.warning("%d tensors in the file unused by the backbone: %s", len(unexpected), unexpected[:10])
+    return {"missing": missing, "unexpected": unexpected, "resized": resized, "skipped": skipped}

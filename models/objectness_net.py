@@ -1,0 +1,184 @@
+"""Stage-1 networks of unMORE: the objectness network (center + boundary fields) and the existence network.
+
+`ObjectnessNet()` with the defaults (dpt_large, tanh, bg sdf) and `ExistenceNet()` have exactly the
+`state_dict` layout of the released `center_boundary_model` / `existence_model` checkpoints, so
+`net.load_state_dict(torch.load(ckpt)["model_state_dict"], strict=True)` works on them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+import torchvision
+from torch import nn
+
+from models.backbones import BACKBONE_TYPES, backbone_weight_target, build_backbone
+from models.backbones.weights import load_backbone_weights
+
+log = logging.getLogger("unmore.models")
+
+SDF_ACTIVATIONS = ("tanh", "sine", "relu", "none")
+
+
+class Sine(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(x)
+
+
+class InputNormalisation(nn.Module):
+    """(x - mean) / std per RGB channel, with mean/std in non-persistent buffers (not in the state dict)."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def center_field_head(in_ch: int, hidden: tuple[int, int] = (512, 1024)) -> nn.Sequential:
+    """1x1 in->h0, ReLU, 3x3 h0->h0, ReLU, 1x1 h0->h1, ReLU, 1x1 h1->2: [B, in, H, W] -> [B, 2, H, W]."""
+    h0, h1 = hidden
+    return nn.Sequential(
+        nn.Conv2d(in_ch, h0, 1), nn.ReLU(),
+        nn.Conv2d(h0, h0, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(h0, h1, 1), nn.ReLU(),
+        nn.Conv2d(h1, 2, 1),
+    )  # fmt: skip
+
+
+def boundary_field_head(
+    in_ch: int, sdf_activation: str = "tanh", use_bg_sdf: bool = True, hidden: tuple[int, int] = (512, 1024)
+) -> nn.Sequential:
+    """Boundary (signed distance) field head: [B, in, H, W] -> [B, 1, H, W].
+
+    With `use_bg_sdf` (targets in [-1, 1]):
+    - `tanh`: four convs (1x1, 3x3, 1x1, 1x1) with no activation between them, then tanh -> (-1, 1);
+      the released checkpoint's head.
+    - `sine`: the same convs, then sin -> [-1, 1].
+    - `none`: the same convs, unbounded linear output.
+    - `relu`: ReLU between the convs, unbounded linear output (the activation is inside the head).
+    Without `use_bg_sdf` (targets in [0, 1], background 0) the head has ReLUs between the convs and a
+    linear output whatever `sdf_activation` says, as in the original code.
+    """
+    if sdf_activation not in SDF_ACTIVATIONS:
+        raise ValueError(f"unknown sdf_activation {sdf_activation!r}; choose from {SDF_ACTIVATIONS}")
+    h0, h1 = hidden
+    convs = [
+        nn.Conv2d(in_ch, h0, 1),
+        nn.Conv2d(h0, h0, 3, padding=1),
+        nn.Conv2d(h0, h1, 1),
+        nn.Conv2d(h1, 1, 1),
+    ]
+    if not use_bg_sdf or sdf_activation == "relu":
+        layers: list[nn.Module] = []
+        for i, conv in enumerate(convs):
+            layers += [conv, nn.ReLU()] if i < len(convs) - 1 else [conv]
+        return nn.Sequential(*layers)
+    final = {"tanh": [nn.Tanh()], "sine": [Sine()], "none": []}[sdf_activation]
+    return nn.Sequential(*convs, *final)
+
+
+class ObjectnessNet(nn.Module):
+    """Predicts an object center field and an object boundary distance field for an image crop.
+
+    forward(x): x [B, 3, H, W] RGB float in [0, 1] ->
+    {"center_fields": [B, 2, H, W] (channel 0 row, 1 column), "sdf_maps": [B, 1, H, W]}.
+
+    backbone_type: dpt_large (released), dpt_hybrid, vit_small, resnet18, resnet34 (small CPU ones).
+    head_channels: hidden widths of both heads; default (512, 1024) for DPT backbones as released and
+    (64, 128) for the small CPU backbones (the full-width heads cost ~100 GMAC per 128x128 crop).
+    backbone_weights: local file with pretrained backbone weights (see models.backbones.weights).
+    """
+
+    def __init__(
+        self,
+        backbone_type: str = "dpt_large",
+        sdf_activation: str | None = "tanh",
+        use_bg_sdf: bool = True,
+        backbone_weights: str | os.PathLike | None = None,
+        head_channels: tuple[int, int] | None = None,
+        logger: logging.Logger | None = None,
+    ):
+        super().__init__()
+        if sdf_activation is None:
+            sdf_activation = "none"
+        self.backbone_type = backbone_type
+        self.sdf_activation = sdf_activation
+        self.use_bg_sdf = use_bg_sdf
+        self.backbone, spec = build_backbone(backbone_type)
+        self.head_channels = tuple(head_channels) if head_channels else spec.head_channels
+        self.center_field_prediction_head = center_field_head(spec.feat_dim, self.head_channels)
+        self.sdf_prediction_head = boundary_field_head(
+            spec.feat_dim, sdf_activation, use_bg_sdf, self.head_channels
+        )
+        self.normalise = InputNormalisation(spec.mean, spec.std)
+        logger = logger or log
+        if backbone_weights:
+            target, ignore = backbone_weight_target(self.backbone)
+            load_backbone_weights(target, backbone_weights, spec.weights_hint, ignore, logger)
+        else:
+            logger.info("%s backbone randomly initialised (no --backbone_weights given)", backbone_type)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.backbone(self.normalise(x))
+        return {
+            "center_fields": self.center_field_prediction_head(feats),
+            "sdf_maps": self.sdf_prediction_head(feats),
+        }
+
+    def config(self) -> dict:
+        """Constructor arguments needed to rebuild this network (saved with our checkpoints)."""
+        return {
+            "backbone_type": self.backbone_type,
+            "sdf_activation": self.sdf_activation,
+            "use_bg_sdf": self.use_bg_sdf,
+            "head_channels": list(self.head_channels),
+        }
+
+
+EXISTENCE_ARCHS = ("resnet50", "resnet34", "resnet18")
+
+
+class ExistenceNet(nn.Module):
+    """Says whether a crop holds an object: torchvision ResNet (1000-way fc kept) -> Linear(1000, 1).
+
+    Input [B, 3, 128, 128] RGB in [0, 1] without normalisation (as trained). `forward` returns
+    probabilities [B, 1] (sigmoid), `logits` the pre-sigmoid scores [B, 1] (use them with
+    BCEWithLogitsLoss). `arch="resnet50"` is the released layout; resnet18/34 are for CPU work.
+    """
+
+    def __init__(
+        self,
+        arch: str = "resnet50",
+        backbone_weights: str | os.PathLike | None = None,
+        logger: logging.Logger | None = None,
+    ):
+        super().__init__()
+        if arch not in EXISTENCE_ARCHS:
+            raise ValueError(f"unknown existence arch {arch!r}; choose from {EXISTENCE_ARCHS}")
+        self.arch = arch
+        self.classifier_backbone = getattr(torchvision.models, arch)(weights=None)
+        self.binary_classification_head = nn.Linear(1000, 1)
+        logger = logger or log
+        if backbone_weights:
+            load_backbone_weights(
+                self.classifier_backbone, backbone_weights, f"torchvision {arch} weights", (), logger
+            )
+        else:
+            logger.info("existence %s backbone randomly initialised (no --backbone_weights given)", arch)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.binary_classification_head(self.classifier_backbone(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(x))
+
+    def config(self) -> dict:
+        return {"arch": self.arch}
+
+
+__all__ = ["BACKBONE_TYPES", "ExistenceNet", "ObjectnessNet", "SDF_ACTIVATIONS"]

@@ -1,0 +1,62 @@
+"""Component VAE: encoder q(z_k | x, m_k) and spatial broadcast decoder p(x_k, mbar_k | z_k)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+
+class ComponentVAE(nn.Module):
+    """Shared across the K components.
+
+    encode(x [N,3,H,W], log_m [N,1,H,W]) -> (mu, logvar) [N, z_dim]
+    decode(z [N, z_dim]) -> (xbar [N,3,H,W] in [0,1], mask logit [N,1,H,W])
+    """
+
+    def __init__(
+        self,
+        image_size: int,
+        z_dim: int = 16,
+        enc_channels: int = 32,
+        dec_channels: int = 32,
+        hidden: int = 256,
+    ):
+        super().__init__()
+        chans = [4, enc_channels, enc_channels, 2 * enc_channels, 2 * enc_channels]
+        layers = []
+        for cin, cout in zip(chans[:-1], chans[1:]):
+            layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.ReLU(inplace=True)]
+        self.encoder = nn.Sequential(*layers)
+        feat = image_size // 16
+        self.enc_mlp = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(chans[-1] * feat * feat, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, 2 * z_dim),
+        )
+        dec = []
+        cin = z_dim + 2
+        for _ in range(4):
+            dec += [nn.Conv2d(cin, dec_channels, 3), nn.ReLU(inplace=True)]
+            cin = dec_channels
+        dec.append(nn.Conv2d(dec_channels, 4, 1))
+        self.decoder = nn.Sequential(*dec)
+        self.image_size = image_size
+        self.z_dim = z_dim
+        # Broadcast grid: 4 unpadded 3x3 convs shrink the map by 8, so decode on (H+8) x (W+8).
+        s = image_size + 8
+        lin = torch.linspace(-1.0, 1.0, s)
+        yy, xx = torch.meshgrid(lin, lin, indexing="ij")
+        self.register_buffer("coords", torch.stack([xx, yy])[None], persistent=False)
+
+    def encode(self, x: torch.Tensor, log_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.enc_mlp(self.encoder(torch.cat([x, log_m], dim=1)))
+        mu, logvar = h.chunk(2, dim=1)
+        return mu, logvar.clamp(-10.0, 10.0)
+
+    def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = z.shape[0]
+        s = self.coords.shape[-1]
+        tiled = z[:, :, None, None].expand(n, self.z_dim, s, s)
+        out = self.decoder(torch.cat([tiled, self.coords.expand(n, -1, -1, -1)], dim=1))
+        return torch.sigmoid(out[:, :3]), out[:, 3:]

@@ -1,0 +1,12 @@
+"""unMORE stage 2: discover objects in images by multi-object reasoning -> discovery_results.json.
+
+Example (seed README flags):
+    python object_reasoning.py --sdf_activation tanh --use_bg_sdf \
+        --objectness_resume CKPT --binary_classifier_resume CKPT --start_idx 0 --end_idx 20 --analyze_cc
+See `python object_reasoning.py --help` and docs/reasoning.md.
+"""
+
+from reasoning.cli import main_reasoning
+
+if __name__ == "__main__":
+    main_reasoning()

@@ -1,0 +1,12 @@
+"""unMORE stage 2: masks and scores for discovered boxes -> object_discovery_with_scores.json.
+
+Example (seed README flags):
+    python object_scoring.py --sdf_activation tanh --use_bg_sdf \
+        --objectness_resume CKPT --binary_classifier_resume CKPT --raw_annotations_path discovery_results.json
+See `python object_scoring.py --help` and docs/reasoning.md.
+"""
+
+from reasoning.cli import main_scoring
+
+if __name__ == "__main__":
+    main_scoring()

@@ -1,0 +1,74 @@
+"""Select confident discoveries as detector pseudo labels (DESIGN.md 5.3).
+
+    python post_process.py --pred_annotations_path RUN/object_discovery_with_scores.json \
+        --existence_score_thres 0.5 --center_score_thres 0.8 --boundary_score_thres 0.75 \
+        --gt_annotations coco/annotations/coco_cls_agnostic_instances_train2017.json
+
+`--dataset COCO --split {test,train}` (seed README) is an alias for `--gt_annotations` under `--data_root`.
+Writes `selected_training_annotations.json` (and `configs_post_process.json`) next to the input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from coco_tools.pseudo_labels import SPLIT_ANNOTATIONS, select_pseudo_labels, split_annotation_path
+from utils.io import DataError, atomic_write_json, load_json
+
+
+def build_parser() -> argparse.ArgumentParser:
+    splits = ", ".join(f"{d}/{s} -> <data_root>/{path}" for (d, s), path in SPLIT_ANNOTATIONS.items())
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Named splits: " + splits)
+    p.add_argument("--pred_annotations_path", required=True,
+                   help="object_scoring.py output (object_discovery_with_scores.json)")
+    p.add_argument("--existence_score_thres", type=float, default=0.5)
+    p.add_argument("--center_score_thres", type=float, default=0.8)
+    p.add_argument("--boundary_score_thres", type=float, default=0.75)
+    p.add_argument("--gt_annotations", default=None,
+                   help="COCO JSON whose 'images' become the training image list "
+                        "(the class-agnostic GT of the split)")
+    p.add_argument("--dataset", default=None,
+                   help="named split instead of --gt_annotations: COCO or synthetic")
+    p.add_argument("--split", default="test", help="with --dataset: test (val) or train")
+    p.add_argument("--data_root", default=None,
+                   help="root of --dataset (COCO: $DETECTRON2_DATASETS or data/; synthetic: data/synthetic)")
+    p.add_argument("--output_path", default=None,
+                   help="default: selected_training_annotations.json next to --pred_annotations_path")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    pred_path = Path(args.pred_annotations_path)
+    try:
+        if args.gt_annotations:
+            gt_path = Path(args.gt_annotations)
+        elif args.dataset:
+            gt_path = split_annotation_path(args.dataset, args.split, args.data_root)
+        else:
+            raise DataError("give --gt_annotations PATH (or --dataset NAME --split SPLIT) for the image list")
+        results = load_json(pred_path, "scored results file")
+        gt = load_json(gt_path, "image-list annotation file")
+        if not isinstance(gt, dict):
+            raise DataError(f"image-list annotation file {gt_path} is not a COCO dataset")
+        out = select_pseudo_labels(results, gt, args.existence_score_thres, args.center_score_thres,
+                                   args.boundary_score_thres, source=str(pred_path))
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out_path = (Path(args.output_path) if args.output_path
+                else pred_path.parent / "selected_training_annotations.json")
+    config = dict(vars(args), gt_annotations=str(gt_path), output_path=str(out_path))
+    atomic_write_json(out_path.parent / "configs_post_process.json", config, indent=2)
+    atomic_write_json(out_path, out)
+    print(f"kept {len(out['annotations'])} of {len(results)} results on {len(out['images'])} images "
+          f"-> {out_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""Analysis of predicted fields in crop space (DESIGN 5.1 steps 3-4); all functions are batched.
+
+Shapes: center fields [N, 2, S, S] (channel 0 row, 1 column), sdf maps [N, S, S], masks bool [N, S, S].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+
+def field_norm(center_fields: torch.Tensor) -> torch.Tensor:
+    """|center field| [N, S, S] (float32)."""
+    c = center_fields.float()
+    return torch.sqrt(c[:, 0] * c[:, 0] + c[:, 1] * c[:, 1])
+
+
+def union_masks(center_fields: torch.Tensor, sdf_maps: torch.Tensor) -> torch.Tensor:
+    """Object mask of each crop: (|center field| > 0.5) OR (sigmoid(sdf) > 0.5) -> bool [N, S, S]."""
+    center = field_norm(center_fields) > 0.5
+    return center | (torch.sigmoid(sdf_maps.float()) > 0.5)
+
+
+def erode(masks: torch.Tensor, kernel_size: int = 9, rounds: int = 3) -> torch.Tensor:
+    """Binary erosion with a square all-ones kernel, `rounds` times; outside the crop counts as background."""
+    # `rounds` erosions by a k x k square equal one erosion by a (rounds*(k-1)+1) square (separable)
+    size = rounds * (kernel_size - 1) + 1
+    pad = size // 2
+    x = F.pad((~masks).to(torch.float32)[:, None], (pad, pad, pad, pad), value=1.0)
+    x = F.max_pool2d(F.max_pool2d(x, (size, 1), stride=1), (1, size), stride=1)
+    return x[:, 0] < 0.5
+
+
+def anti_center_kernel(kernel_size: int = 5) -> torch.Tensor:
+    """[1, 2, k, k] float64: the tap at offset o from the middle is the unit vector -o/|o| (zero at o = 0)."""
+    c = kernel_size // 2
+    off = torch.arange(kernel_size, dtype=torch.float64) - c
+    oy, ox = torch.meshgrid(off, off, indexing="ij")
+    norm = torch.sqrt(oy**2 + ox**2).clamp(min=1e-12)
+    return torch.stack([-oy / norm, -ox / norm])[None]
+
+
+def anti_center_map(center_fields: torch.Tensor, kernel_size: int = 5) -> torch.Tensor:
+    """Correlate the center field with `anti_center_kernel` and divide by k*k-1 -> [N, S, S].
+
+    Computed in float64 on CUDA (as the original) and in float32 on CPU, where float64 convolution is
+    several times slower (difference < 1e-5, far below the 0.009 split threshold).
+
+    About -1 at an object's center (field vectors point away from it), positive where vectors from two
+    sides point at each other (the seam between two adjacent objects).
+    """
+    dtype = torch.float64 if center_fields.device.type == "cuda" else torch.float32
+    kernel = anti_center_kernel(kernel_size).to(center_fields.device, dtype)
+    out = F.conv2d(center_fields.to(dtype), kernel, padding=kernel_size // 2)[:, 0]
+    return out / (kernel_size**2 - 1)
+
+
+def split_evidence(center_fields: torch.Tensor, union: torch.Tensor, border: int = 10,
+                   erode_kernel: int = 9, erode_rounds: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masked anti-center map maximum and its location.
+
+    The anti-center map is kept inside the eroded union mask and zeroed in a `border`-pixel frame.
+    Returns (max value [N] float64, argmax [N, 2] long as (row, col); first maximum in raster order).
+    """
+    score = anti_center_map(center_fields) * erode(union, erode_kernel, erode_rounds)
+    if border > 0:
+        score[:, :border] = 0
+        score[:, -border:] = 0
+        score[:, :, :border] = 0
+        score[:, :, -border:] = 0
+    flat = score.flatten(1)
+    if flat.shape[0] == 0:
+        return flat.new_zeros(0), torch.zeros((0, 2), dtype=torch.long, device=flat.device)
+    values, idx = flat.max(dim=1)
+    width = score.shape[-1]
+    return values, torch.stack([idx // width, idx % width], dim=1)
+
+
+def split_boxes(boxes: torch.Tensor, argmax_rc: torch.Tensor, size: int) -> torch.Tensor:
+    """Split each box at a crop-space point into left, right, top, bottom halves -> [4N, 4]."""
+    b = boxes.to(torch.float64)
+    ry = argmax_rc[:, 0].to(torch.float64).cpu() / size
+    rx = argmax_rc[:, 1].to(torch.float64).cpu() / size
+    x1, y1, x2, y2 = b.unbind(1)
+    xs = x1 + (x2 - x1) * rx
+    ys = y1 + (y2 - y1) * ry
+    out = torch.stack([
+        torch.stack([x1, y1, xs, y2], 1), torch.stack([xs, y1, x2, y2], 1),
+        torch.stack([x1, y1, x2, ys], 1), torch.stack([x1, ys, x2, y2], 1)], dim=1)
+    return out.reshape(-1, 4)
+
+
+def edge_movements(sdf_maps: torch.Tensor) -> torch.Tensor:
+    """Signed distance (crop pixels) from each crop edge to the object boundary -> [N, 4] (l, t, r, b).
+
+    sdf is turned into pixel distances with one step size for the soft foreground (sigmoid(sdf)) and one
+    for the soft background: step = 1 / (weighted mean of |grad sdf|), with forward-difference gradients
+    whose last row and column are dropped. An edge's value is the maximum movement along it: positive
+    means the object continues past the edge (expand), negative means an empty margin (shrink).
+    """
+    s = sdf_maps.float()
+    core = s[:, :-1, :-1]
+    dy = s[:, 1:, :-1] - core
+    dx = s[:, :-1, 1:] - core
+    grad = torch.sqrt(dy * dy + dx * dx)
+    fg = torch.sigmoid(core)
+    bg = 1 - fg
+    avg_fg = (fg * grad).sum((1, 2)) / (fg.sum((1, 2)) + 1e-8)
+    avg_bg = (bg * grad).sum((1, 2)) / (bg.sum((1, 2)) + 1e-8)
+    step = (1 / (avg_fg + 1e-10))[:, None, None] * fg + (1 / (avg_bg + 1e-10))[:, None, None] * bg
+    move = step * core
+    return torch.stack([move[:, :, 0].amax(1), move[:, 0, :].amax(1),
+                        move[:, :, -1].amax(1), move[:, -1, :].amax(1)], dim=1)
+
+
+def boundary_update(boxes: torch.Tensor, movements: torch.Tensor, on_edge: torch.Tensor, height: int,
+                    width: int, max_shrink: float = 16.0, delta_ratio: float = 0.5,
+                    size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    """One boundary-reasoning step for boxes [N, 4] float64 with edge movements [N, 4] (crop pixels).
+
+    Converged: no edge expands (edges on the image border never count as expanding) and no edge shrinks by
+    more than `max_shrink`. Other boxes move every edge by m * (1 + r) when expanding (m > 0) and
+    m * (1 - r) when shrinking, scaled by box size / `size`, then are clipped to the image.
+    Returns (converged bool [N], new boxes [N, 4]; converged boxes unchanged).
+    """
+    m = movements.to(torch.float64).cpu()
+    judged = torch.where((m > 0) & on_edge.cpu(), torch.zeros_like(m), m)
+    converged = (judged.amax(1) <= 0) & (judged.amin(1) >= -max_shrink)
+    step = m + m.abs() * delta_ratio
+    b = boxes.to(torch.float64)
+    sx = (b[:, 2] - b[:, 0]) / size
+    sy = (b[:, 3] - b[:, 1]) / size
+    new = torch.stack([b[:, 0] - step[:, 0] * sx, b[:, 1] - step[:, 1] * sy,
+                       b[:, 2] + step[:, 2] * sx, b[:, 3] + step[:, 3] * sy], dim=1)
+    new = torch.where(converged[:, None], b, new)
+    new[:, 0] = new[:, 0].clamp(min=0)
+    new[:, 1] = new[:, 1].clamp(min=0)
+    new[:, 2] = new[:, 2].clamp(max=width)
+    new[:, 3] = new[:, 3].clamp(max=height)
+    return converged, new
+
+
+def component_boxes(mask: np.ndarray) -> list[list[int]]:
+    """8-connected components of a bool [S, S] mask -> boxes [x1, y1, x2, y2] (exclusive ends)."""
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=int))
+    return [[sl[1].start, sl[0].start, sl[1].stop, sl[0].stop] for sl in ndimage.find_objects(labels) if sl]
+
+
+def enlarge_boxes(boxes: list[list[float]], height: int, width: int, ratio: float = 1.5) -> list[list[int]]:
+    """Scale boxes by `ratio` about their centers, clip to the image, truncate to int (as the original)."""
+    out = []
+    for x1, y1, x2, y2 in boxes:
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        w, h = (x2 - x1) * ratio, (y2 - y1) * ratio
+        out.append([int(max(cx - w / 2, 0)), int(max(cy - h / 2, 0)),
+                    int(min(cx + w / 2, width)), int(min(cy + h / 2, height))])
+    return out

@@ -1,0 +1,121 @@
+"""The one crop-and-predict path: boxes -> crops -> {center_fields, sdf_maps, existence}.
+
+Reasoning, scoring and the benchmark all call `Predictor.predict`; the ground-truth oracle
+(`reasoning.oracle.OraclePredictor`) implements the same interface, so the algorithm never knows whether
+networks or exact fields answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import torch
+
+from reasoning.crops import CROP_SIZE, crop_resize_batched, crop_resize_loop, pixel_boxes
+from utils.device import autocast
+
+FIELDS = "fields"
+EXISTENCE = "existence"
+
+
+class PhaseTimer:
+    """Accumulates wall time per phase name (synchronising CUDA so times are real)."""
+
+    def __init__(self, device: torch.device | None = None):
+        self.device = device
+        self.seconds: Counter = Counter()
+
+    def sync(self) -> None:
+        if self.device is not None and self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def add(self, phase: str, start: float) -> float:
+        self.sync()
+        now = time.perf_counter()
+        self.seconds[phase] += now - start
+        return now
+
+
+class Predictor:
+    """Interface: `predict(image, boxes, want, image_id)` for boxes [N, 4] (float image pixels).
+
+    `image` is float RGB [3, H, W] in [0, 1] on `self.device`; `want` is a set of `FIELDS`/`EXISTENCE`.
+    Returns a dict with, as requested, `center_fields` [N, 2, S, S], `sdf_maps` [N, S, S] (float32, on
+    the device) and `existence` [N] (float32). `counts` holds the number of crops each model evaluated.
+    """
+
+    size: int = CROP_SIZE
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.counts: Counter = Counter()
+        self.timer = PhaseTimer(device)
+
+    def predict(self, image: torch.Tensor, boxes: torch.Tensor, want: set[str],
+                image_id=None) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _concat(chunks: list[dict[str, torch.Tensor]], want: set[str], n_empty_like: int,
+                size: int, device: torch.device) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        keys = []
+        if FIELDS in want:
+            keys += [("center_fields", (2, size, size)), ("sdf_maps", (size, size))]
+        if EXISTENCE in want:
+            keys.append(("existence", ()))
+        for key, shape in keys:
+            if chunks:
+                out[key] = torch.cat([c[key] for c in chunks], dim=0)
+            else:
+                out[key] = torch.zeros((n_empty_like, *shape), device=device)
+        return out
+
+
+class NetworkPredictor(Predictor):
+    """Frozen stage-1 networks on crops cut in batches (`crop_mode="batched"`) or one by one (`"loop"`)."""
+
+    def __init__(self, objectness: torch.nn.Module | None, existence: torch.nn.Module | None,
+                 device: torch.device, batch_size: int = 256, precision: str = "fp32",
+                 crop_mode: str = "batched"):
+        super().__init__(device)
+        if crop_mode not in ("batched", "loop"):
+            raise ValueError(f"crop_mode must be 'batched' or 'loop', got {crop_mode!r}")
+        self.objectness = objectness.to(device).eval() if objectness is not None else None
+        self.existence = existence.to(device).eval() if existence is not None else None
+        self.batch_size = int(batch_size)
+        self.precision = precision
+        self.crop_mode = crop_mode
+
+    def _crop(self, image: torch.Tensor, pix: torch.Tensor) -> torch.Tensor:
+        if self.crop_mode == "batched":
+            return crop_resize_batched(image, pix, self.size)
+        return crop_resize_loop(image, pix, self.size, antialias=True)
+
+    @torch.no_grad()
+    def predict(self, image, boxes, want, image_id=None):
+        _, height, width = image.shape
+        pix = pixel_boxes(boxes, height, width)
+        chunks = []
+        for start in range(0, pix.shape[0], self.batch_size):
+            t = time.perf_counter()
+            crops = self._crop(image, pix[start:start + self.batch_size].to(image.device))
+            t = self.timer.add("crop", t)
+            chunk: dict[str, torch.Tensor] = {}
+            with autocast(self.device, self.precision):
+                if FIELDS in want:
+                    if self.objectness is None:
+                        raise RuntimeError("no objectness network loaded (--objectness_resume)")
+                    out = self.objectness(crops)
+                    chunk["center_fields"] = out["center_fields"].float()
+                    chunk["sdf_maps"] = out["sdf_maps"][:, 0].float()
+                    self.counts["objectness"] += crops.shape[0]
+                if EXISTENCE in want:
+                    if self.existence is None:
+                        raise RuntimeError("no existence network loaded (--binary_classifier_resume)")
+                    chunk["existence"] = self.existence(crops)[:, 0].float()
+                    self.counts["existence"] += crops.shape[0]
+            self.timer.add("network", t)
+            chunks.append(chunk)
+        return self._concat(chunks, want, 0, self.size, self.device)

@@ -1,0 +1,137 @@
+"""Per-image job plumbing shared by reasoning and scoring: image lists, decoding ahead of compute,
+sharding, incremental JSON-lines results, resume, and the final atomic merge."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from utils.io import (
+    DataError,
+    JsonlWriter,
+    atomic_write_json,
+    load_coco_json,
+    load_image_rgb,
+    read_jsonl_many,
+)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    image_id: int | str
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return str(self.image_id)
+
+
+def list_images(image_dir: str | os.PathLike, annotations: str | os.PathLike | None = None,
+                start_idx: int = -1, end_idx: int = -1) -> list[ImageRecord]:
+    """The images of a split, sorted by file name (as the original code), optionally sliced.
+
+    With `annotations` (COCO JSON) the list and ids come from its `images`; otherwise every image file in
+    `image_dir` is used and its id is the file stem. `start_idx`/`end_idx` slice the sorted list when both
+    are not -1.
+    """
+    image_dir = Path(image_dir)
+    if annotations:
+        data = load_coco_json(annotations, require_annotations=False)
+        records = []
+        for im in data["images"]:
+            if "id" not in im or "file_name" not in im:
+                raise DataError(f"COCO annotation file {annotations}: image without 'id'/'file_name'")
+            records.append((im["file_name"], ImageRecord(im["id"], image_dir / im["file_name"])))
+    else:
+        if not image_dir.is_dir():
+            raise DataError(f"image directory not found: {image_dir}")
+        records = [(p.name, ImageRecord(p.stem, p)) for p in image_dir.iterdir()
+                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    records.sort(key=lambda r: r[0])
+    out = [r for _, r in records]
+    if start_idx != -1 and end_idx != -1:
+        out = out[start_idx:end_idx]
+    keys = [r.key for r in out]
+    if len(set(keys)) != len(keys):
+        raise DataError(f"duplicate image ids in {annotations or image_dir}")
+    return out
+
+
+class ImageDataset(Dataset):
+    """Decodes images in DataLoader workers; a bad file yields an `error` entry instead of raising."""
+
+    def __init__(self, records: list[ImageRecord]):
+        self.records = records
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict:
+        rec = self.records[i]
+        try:
+            image = torch.from_numpy(load_image_rgb(rec.path)).permute(2, 0, 1).contiguous()
+            return {"index": i, "image": image, "error": None}
+        except DataError as e:
+            return {"index": i, "image": None, "error": str(e)}
+
+
+def _single(batch: list[dict]) -> dict:
+    return batch[0]
+
+
+def image_loader(records: list[ImageRecord], num_workers: int, device: torch.device) -> DataLoader:
+    return DataLoader(ImageDataset(records), batch_size=1, shuffle=False, num_workers=num_workers,
+                      collate_fn=_single, pin_memory=device.type == "cuda",
+                      prefetch_factor=4 if num_workers > 0 else None)
+
+
+class ShardedResults:
+    """Results of one job, one JSON-lines file per shard in `<output_dir>/<name>_shards/`.
+
+    Every finished image (or recorded failure) is one flushed line; a restarted job skips every image
+    found in any shard file, so resuming also works with a different number of shards.
+    """
+
+    def __init__(self, output_dir: str | os.PathLike, name: str, shard_index: int = 0, num_shards: int = 1):
+        self.output_dir = Path(output_dir)
+        self.shard_dir = self.output_dir / f"{name}_shards"
+        self.path = self.shard_dir / f"shard_{shard_index:05d}_of_{num_shards:05d}.jsonl"
+
+    def records(self) -> dict[str, dict]:
+        """image key -> last record, over all shard files."""
+        out: dict[str, dict] = {}
+        if self.shard_dir.is_dir():
+            for rec in read_jsonl_many(sorted(self.shard_dir.glob("*.jsonl"))):
+                out[str(rec["image_id"])] = rec
+        return out
+
+    def writer(self) -> JsonlWriter:
+        return JsonlWriter(self.path)
+
+    def missing(self, images: Iterable[ImageRecord]) -> list[ImageRecord]:
+        done = self.records()
+        return [r for r in images if r.key not in done]
+
+    def merge(self, images: list[ImageRecord], combine: Callable[[list[dict]], object], out_name: str,
+              errors_name: str = "failed_images.json") -> tuple[Path, int, int]:
+        """Combine the records in image-list order and write `out_name` atomically.
+
+        Returns (path, number of images merged, number of failed images). Failures go to `errors_name`.
+        """
+        done = self.records()
+        ordered = [done[r.key] for r in images if r.key in done]
+        ok = [rec for rec in ordered if "error" not in rec]
+        failed = [rec for rec in ordered if "error" in rec]
+        path = self.output_dir / out_name
+        atomic_write_json(path, combine(ok))
+        if failed:
+            atomic_write_json(self.output_dir / errors_name, {str(r["image_id"]): r["error"] for r in failed},
+                              indent=1)
+        return path, len(ok), len(failed)

@@ -1,0 +1,86 @@
+"""Object scoring (DESIGN 5.2): discovered boxes -> masks, tight boxes and four scores (COCO results)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchvision.ops import nms
+
+from reasoning.crops import pixel_boxes
+from reasoning.fields import field_norm
+from reasoning.predict import EXISTENCE, FIELDS, Predictor
+from utils.masks import mask_to_rle
+
+
+@dataclass
+class ScoringConfig:
+    nms_iou: float = 0.5
+    keep_empty_masks: bool = False  # the original keeps results whose mask is empty (bbox [0, 0, 0, 0])
+
+
+def paste_masks(binary: torch.Tensor, pix: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Crop-space binary masks [N, S, S] -> image masks bool [N, H, W].
+
+    Each mask is resized to its pixel box with bilinear interpolation (antialiased when shrinking, as
+    torchvision's tensor `Resize` does) and rounded (a value must exceed 0.5), then pasted into the box.
+    """
+    out = torch.zeros((binary.shape[0], height, width), dtype=torch.bool, device=binary.device)
+    for i, (x1, y1, x2, y2) in enumerate(pix.tolist()):
+        r = F.interpolate(binary[i][None, None].float(), size=(y2 - y1, x2 - x1), mode="bilinear",
+                          align_corners=False, antialias=True)[0, 0]
+        out[i, y1:y2, x1:x2] = r > 0.5
+    return out
+
+
+def score_boxes(predictor: Predictor, image: torch.Tensor, boxes: torch.Tensor, image_id=None,
+                config: ScoringConfig | None = None) -> tuple[list[dict], np.ndarray]:
+    """Score the boxes of one image. Returns (COCO result dicts in NMS order, their masks bool [K, H, W]).
+
+    mask = paste(|center field| > 0.5) OR paste(sigmoid(sdf) > 0.5); box = tight box of the mask; NMS by
+    boundary score; existence, center (max |center field|), boundary (max sdf) and area
+    ((area / largest kept area) ** 0.25) scores; `score` is their product.
+    """
+    cfg = config or ScoringConfig()
+    _, height, width = image.shape
+    if boxes.shape[0] == 0:
+        return [], np.zeros((0, height, width), dtype=bool)
+    pred = predictor.predict(image, boxes, {FIELDS, EXISTENCE}, image_id)
+    norm = field_norm(pred["center_fields"])
+    center_score = norm.amax((1, 2)).cpu().double()
+    boundary_score = pred["sdf_maps"].amax((1, 2)).cpu().double()
+    existence = pred["existence"].cpu().double()
+    pix = pixel_boxes(boxes, height, width)
+    sdf_mask = torch.sigmoid(pred["sdf_maps"]) > 0.5
+    masks = (paste_masks(norm > 0.5, pix, height, width) | paste_masks(sdf_mask, pix, height, width)).cpu()
+    rows, cols = masks.any(2), masks.any(1)
+    nonempty = rows.any(1)
+    tight = torch.zeros((masks.shape[0], 4), dtype=torch.float64)
+    idx = torch.arange(height)
+    jdx = torch.arange(width)
+    big = 10**9
+    tight[:, 0] = torch.where(cols, jdx, big).amin(1).double()
+    tight[:, 1] = torch.where(rows, idx, big).amin(1).double()
+    tight[:, 2] = torch.where(cols, jdx + 1, -1).amax(1).double()
+    tight[:, 3] = torch.where(rows, idx + 1, -1).amax(1).double()
+    tight[~nonempty] = 0
+    candidates = torch.arange(masks.shape[0]) if cfg.keep_empty_masks else torch.nonzero(nonempty)[:, 0]
+    if candidates.numel() == 0:
+        return [], np.zeros((0, height, width), dtype=bool)
+    keep = candidates[nms(tight[candidates].float(), boundary_score[candidates].float(), cfg.nms_iou)]
+    areas = masks[keep].sum((1, 2)).double()
+    max_area = float(areas.max())
+    area_score = (areas / max_area) ** 0.25 if max_area > 0 else torch.zeros_like(areas)
+    results = []
+    for n, i in enumerate(keep.tolist()):
+        x1, y1, x2, y2 = tight[i].tolist()
+        es, cs, bs = float(existence[i]), float(center_score[i]), float(boundary_score[i])
+        a = float(area_score[n])
+        results.append({
+            "image_id": image_id, "category_id": 1, "bbox": [x1, y1, x2 - x1, y2 - y1],
+            "segmentation": mask_to_rle(masks[i].numpy()), "score": es * cs * bs * a,
+            "existence_score": es, "center_score": cs, "boundary_score": bs, "area_score": a,
+        })
+    return results, masks[keep].numpy()

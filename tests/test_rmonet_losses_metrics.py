@@ -1,0 +1,83 @@
+"""R-MONet loss terms and metrics against direct computations / scikit-learn / pycocotools."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import adjusted_rand_score
+
+from models.rmonet.losses import component_sigmas, gaussian_kl, mask_kl, mixture_nll
+from models.rmonet.metrics import BoxAP, adjusted_rand_index, foreground_ari
+
+
+def test_mixture_nll_equals_direct_computation():
+    rng = np.random.default_rng(0)
+    b, k, h, w = 2, 4, 3, 5
+    x = rng.uniform(0, 1, (b, 3, h, w))
+    xbar = rng.uniform(0, 1, (b, k, 3, h, w))
+    m = rng.dirichlet(np.ones(k), size=(b, h, w)).transpose(0, 3, 1, 2)  # [B,K,H,W], sums to 1
+    sig = np.array([0.11, 0.11, 0.11, 0.09])
+    direct = 0.0
+    for i in range(b):
+        for y in range(h):
+            for xx in range(w):
+                p = 0.0
+                for j in range(k):
+                    g = np.prod(np.exp(-((x[i, :, y, xx] - xbar[i, j, :, y, xx]) ** 2) / (2 * sig[j] ** 2))
+                                / (sig[j] * np.sqrt(2 * np.pi)))
+                    p += m[i, j, y, xx] * g
+                direct -= np.log(p)
+    direct /= b
+    got = mixture_nll(torch.tensor(x), torch.tensor(np.log(m)), torch.tensor(xbar), component_sigmas(k, 0.11, 0.09))
+    assert float(got) == pytest.approx(direct, rel=1e-6)  # sigmas are stored in float32
+
+
+def test_kl_terms_equal_direct_computation():
+    mu = torch.tensor([[[0.5, -1.0], [0.0, 2.0]]])
+    logvar = torch.tensor([[[0.0, np.log(4.0)], [np.log(0.25), 0.0]]])
+    direct = sum(0.5 * (m**2 + v - 1 - np.log(v)) for m, v in [(0.5, 1), (-1, 4), (0, 0.25), (2, 1)])
+    assert float(gaussian_kl(mu, logvar)) == pytest.approx(direct, rel=1e-6)
+    m = torch.tensor([0.7, 0.2, 0.1]).view(1, 3, 1, 1)
+    mbar = torch.tensor([0.5, 0.25, 0.25]).view(1, 3, 1, 1)
+    direct = sum(p * np.log(p / q) for p, q in [(0.7, 0.5), (0.2, 0.25), (0.1, 0.25)])
+    assert float(mask_kl(m.log(), mbar.log())) == pytest.approx(direct, rel=1e-6)
+    assert float(mask_kl(m.log(), m.log())) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_ari_equals_sklearn():
+    rng = np.random.default_rng(1)
+    for n, ka, kb in [(300, 4, 3), (50, 2, 6), (7, 1, 3), (10, 10, 1)]:
+        a, b = rng.integers(0, ka, n), rng.integers(0, kb, n)
+        assert adjusted_rand_index(a, b) == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)
+    a = rng.integers(0, 3, 100)
+    assert adjusted_rand_index(a, (a + 1) % 3) == pytest.approx(1.0)
+    assert adjusted_rand_index(np.zeros(9), np.zeros(9)) == adjusted_rand_score(np.zeros(9), np.zeros(9))
+
+
+def test_foreground_ari_uses_only_foreground_pixels():
+    rng = np.random.default_rng(2)
+    gt = rng.integers(0, 4, (3, 16, 16))
+    pred = rng.integers(0, 5, (3, 16, 16))
+    pred[0] = np.where(gt[0] == 0, 7, gt[0])  # perfect on foreground, arbitrary on background
+    gt[2] = 0  # no foreground: NaN
+    got = foreground_ari(gt, pred)
+    assert got[0] == pytest.approx(1.0)
+    fg = gt[1] != 0
+    assert got[1] == pytest.approx(adjusted_rand_score(gt[1][fg], pred[1][fg]), abs=1e-12)
+    assert np.isnan(got[2])
+    # One mask for all objects scores 0 whenever there are at least two objects.
+    assert foreground_ari(gt[:2], np.zeros_like(gt[:2])) == pytest.approx([0.0, 0.0])
+
+
+def test_box_ap_known_answers():
+    labels = np.zeros((40, 40), np.int64)
+    labels[2:10, 3:12] = 1  # box x 3..12, y 2..10
+    labels[20:30, 20:30] = 2  # box x 20..30, y 20..30
+    perfect = BoxAP()
+    perfect.add(labels, np.array([[3, 2, 12, 10], [20, 20, 30, 30]]), np.array([0.9, 0.8]))
+    assert perfect.compute() == pytest.approx({"AP": 100.0, "AP50": 100.0, "AP75": 100.0})
+    half = BoxAP()  # one exact box; one box with IoU 0.6 (AP50 hit, AP75 miss)
+    half.add(labels, np.array([[3, 2, 12, 10], [20, 20, 30, 26]]), np.array([0.9, 0.8]))
+    res = half.compute()
+    assert res["AP50"] == pytest.approx(100.0)
+    assert res["AP75"] == pytest.approx(50.0, abs=0.5)
+    assert BoxAP().compute() == {"AP": 0.0, "AP50": 0.0, "AP75": 0.0}

@@ -1,0 +1,33 @@
+"""Train the unMORE stage-1 networks: `--train_center_and_boundary` (objectness) or `--train_existence`.
+
+Example (seed README command plus the data root):
+    python train_objectness_net.py --dataset ImageNet_votecut_top1_Dataset --imagenet_root data/imagenet \
+        --backbone_type dpt_large --optimizer adam --lr_scheduler_gamma 0.1 --learning_rate 0.0001 \
+        --batch_size 20 --sdf_loss_type l1 --center_field_loss_type l2 --use_sdf_binary_mask_loss \
+        --use_sdf_gradient_loss --sdf_activation tanh --use_bg_sdf --train_center_and_boundary
+Multi-GPU: `torchrun --nproc_per_node N train_objectness_net.py ...` (DDP; --batch_size is per GPU).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from training.args import ConfigError, build_train_parser, check_train_args
+from utils.io import DataError
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = build_train_parser()
+    args = parser.parse_args(argv)
+    try:
+        check_train_args(args)
+        from training.trainer import run_training
+
+        return run_training(args)
+    except (ConfigError, DataError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Held-out evaluation of stage-1 checkpoints against trivial baselines.
+
+Objectness network, on the valid samples (crop holds foreground and background) of a held-out set, for
+the full images and for random crops drawn with a fixed seed; the same metrics for the zero predictor:
+- `center_field_mse`: mean squared error over pixels and both channels (the training L2 term);
+- `center_field_fg_error`: mean Euclidean length of (pred - gt) over object pixels (zero predictor: 1);
+- `sdf_mae`: mean absolute boundary-field error over all pixels;
+- `mask_iou`: IoU of `sdf > 0` with the object mask (zero predictor: 0).
+Existence network: accuracy and BCE on held-out positive/negative samples, and the accuracy of always
+answering the majority label.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from datasets.existence import ExistenceDataset
+from datasets.imagenet_votecut import ImageNetVoteCutDataset, collate_samples
+from losses.objectness import valid_samples
+from models.checkpoint import (
+    build_existence_net_from_checkpoint,
+    build_objectness_net_from_checkpoint,
+    load_checkpoint,
+)
+
+CENTER_METRICS = ("center_field_mse", "center_field_fg_error", "sdf_mae", "mask_iou")
+
+
+class _Accumulator:
+    def __init__(self):
+        self.sums = {"center_sq": 0.0, "center_px": 0, "fg_err": 0.0, "fg_px": 0, "sdf_abs": 0.0, "sdf_px": 0,
+                     "inter": 0.0, "union": 0.0}  # fmt: skip
+
+    def add(self, pc: torch.Tensor, ps: torch.Tensor, batch: dict) -> None:
+        gc, gs, gm = batch["center_field"], batch["sdf"], batch["saliency_mask"] > 0.5
+        s = self.sums
+        s["center_sq"] += float(((pc - gc) ** 2).sum())
+        s["center_px"] += gc.numel()
+        err = torch.linalg.vector_norm(pc - gc, dim=1, keepdim=True)
+        s["fg_err"] += float(err[gm].sum())
+        s["fg_px"] += int(gm.sum())
+        s["sdf_abs"] += float((ps - gs).abs().sum())
+        s["sdf_px"] += gs.numel()
+        pm = ps > 0
+        s["inter"] += float((pm & gm).sum())
+        s["union"] += float((pm | gm).sum())
+
+    def result(self) -> dict[str, float]:
+        s = self.sums
+        return {
+            "center_field_mse": s["center_sq"] / max(s["center_px"], 1),
+            "center_field_fg_error": s["fg_err"] / max(s["fg_px"], 1),
+            "sdf_mae": s["sdf_abs"] / max(s["sdf_px"], 1),
+            "mask_iou": s["inter"] / max(s["union"], 1.0),
+        }
+
+
+@torch.no_grad()
+def evaluate_objectness(net, dataset, batch_size: int, device, num_workers: int = 0) -> dict:
+    """{"model": metrics, "zero_predictor": metrics, "num_samples": n, "skipped": k} over valid samples."""
+    model_acc, zero_acc = _Accumulator(), _Accumulator()
+    n = skipped = 0
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_samples)
+    for batch in loader:
+        skipped += len(batch["skipped"])
+        if batch["size"] == 0:
+            continue
+        keep = valid_samples(batch["saliency_mask"])
+        if not bool(keep.any()):
+            continue
+        batch = {k: batch[k][keep] for k in ("image", "center_field", "sdf", "saliency_mask")}
+        out = net(batch["image"].to(device))
+        pc, ps = out["center_fields"].float().cpu(), out["sdf_maps"].float().cpu()
+        model_acc.add(pc, ps, batch)
+        zero_acc.add(torch.zeros_like(pc), torch.zeros_like(ps), batch)
+        n += int(keep.sum())
+    return {"model": model_acc.result(), "zero_predictor": zero_acc.result(), "num_samples": n, "skipped": skipped}
+
+
+@torch.no_grad()
+def evaluate_existence(net, dataset, batch_size: int, device, num_workers: int = 0) -> dict:
+    correct = total = positives = 0
+    bce = 0.0
+    skipped = 0
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_samples)
+    for batch in loader:
+        skipped += len(batch["skipped"])
+        if batch["size"] == 0:
+            continue
+        logits = net.logits(batch["image"].to(device)).float().cpu()
+        labels = batch["label"]
+        correct += int(((logits > 0).float() == labels).sum())
+        bce += float(torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="sum"))
+        positives += int(labels.sum())
+        total += len(labels)
+    total_ = max(total, 1)
+    return {
+        "accuracy": correct / total_,
+        "bce": bce / total_,
+        "majority_label_accuracy": max(positives, total - positives) / total_,
+        "positive_fraction": positives / total_,
+        "num_samples": total,
+        "skipped": skipped,
+    }
+
+
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike,
+    imagenet_root: str | os.PathLike,
+    mask_root: str | os.PathLike | None = None,
+    votecut_json: str | os.PathLike | None = None,
+    image_size: int | None = None,
+    seed: int = 0,
+    batch_size: int = 16,
+    device: torch.device | str = "cpu",
+    num_workers: int = 0,
+) -> dict:
+    """Evaluate a checkpoint of either task on a held-out set; returns the metrics dict."""
+    ckpt = load_checkpoint(checkpoint, "checkpoint", "cpu")
+    args = ckpt.get("args") or {}
+    task = ckpt.get("task") or ("existence" if "binary_classification_head.weight" in ckpt["model_state_dict"]
+                                else "center_boundary")  # fmt: skip
+    size = image_size or int(args.get("image_size", 128))
+    result: dict = {"checkpoint": str(checkpoint), "task": task, "iter": int(ckpt.get("iter", 0)),
+                    "imagenet_root": str(imagenet_root), "image_size": size, "seed": seed}  # fmt: skip
+    if task == "existence":
+        net = build_existence_net_from_checkpoint(checkpoint, device)
+        ds = ExistenceDataset(imagenet_root, mask_root, votecut_json, size, seed=seed)
+        result["existence"] = evaluate_existence(net, ds, batch_size, device, num_workers)
+        return result
+    net = build_objectness_net_from_checkpoint(checkpoint, device)
+    use_bg = bool(net.use_bg_sdf)
+    for name, random_crop in (("full_image", False), ("random_crop", True)):
+        ds = ImageNetVoteCutDataset(imagenet_root, mask_root, size, use_bg, random_crop=random_crop, seed=seed)
+        result[name] = evaluate_objectness(net, ds, batch_size, device, num_workers)
+    return result
+
+
+def format_result(result: dict) -> str:
+    """Human-readable table of an `evaluate_checkpoint` result."""
+    lines = [f"checkpoint {result['checkpoint']} ({result['task']}, iter {result['iter']}) on "
+             f"{Path(result['imagenet_root'])} at {result['image_size']}px"]  # fmt: skip
+    if result["task"] == "existence":
+        e = result["existence"]
+        lines.append(
+            f"  existence accuracy {e['accuracy']:.4f} (majority-label baseline {e['majority_label_accuracy']:.4f}), "
+            f"BCE {e['bce']:.4f}, {e['num_samples']} samples"
+        )
+        return "\n".join(lines)
+    for name in ("full_image", "random_crop"):
+        r = result[name]
+        lines.append(f"  {name} ({r['num_samples']} samples)   model    zero-predictor")
+        for m in CENTER_METRICS:
+            lines.append(f"    {m:<24s} {r['model'][m]:8.4f} {r['zero_predictor'][m]:8.4f}")
+    return "\n".join(lines)
+
+
+def beats_zero_predictor(result: dict) -> bool:
+    """Whether the objectness model has lower center-field MSE and sdf MAE than the zero predictor everywhere."""
+    if result["task"] != "center_boundary":
+        return False
+    return all(
+        result[n]["model"][m] < result[n]["zero_predictor"][m]
+        for n in ("full_image", "random_crop")
+        for m in ("center_field_mse", "sdf_mae")
+    )

@@ -1,0 +1,58 @@
+"""Check a COCO JSON: unique ids, existing images/categories, boxes inside images, RLE sizes, polygons.
+
+    python utils/check_coco_json.py coco/annotations/COCO_star_val2017.json [--tolerance 1.0]
+
+Prints every defect with the annotation (or image) id it concerns and a count per kind; exits with
+status 1 when there are defects, 2 when the file cannot be read, 0 when it is valid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from coco_tools.checker import check_coco, summarize_defects  # noqa: E402
+from utils.io import DataError, load_json  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("json_files", nargs="+", help="COCO dataset JSON file(s)")
+    p.add_argument("--tolerance", type=float, default=1.0,
+                   help="pixels a box/polygon may exceed the image border (default 1.0)")
+    p.add_argument("--skip_rle_counts", action="store_true",
+                   help="do not validate RLE run lengths (faster on huge files)")
+    p.add_argument("--max_print", type=int, default=0,
+                   help="print at most this many defects per file (0: all)")
+    args = p.parse_args(argv)
+    status = 0
+    for path in args.json_files:
+        try:
+            data = load_json(path, "COCO JSON")
+        except DataError as e:
+            print(f"error: {e}", file=sys.stderr)
+            status = max(status, 2)
+            continue
+        defects = check_coco(data, tolerance=args.tolerance, check_rle_counts=not args.skip_rle_counts)
+        shown = defects if args.max_print <= 0 else defects[: args.max_print]
+        for d in shown:
+            print(f"{path}: {d}")
+        if len(shown) < len(defects):
+            print(f"{path}: ... {len(defects) - len(shown)} more")
+        n_img = len(data.get("images", [])) if isinstance(data, dict) else 0
+        n_ann = len(data.get("annotations", [])) if isinstance(data, dict) else 0
+        verdict = "OK" if not defects else f"{len(defects)} defects ({summarize_defects(defects)})"
+        print(f"{path}: {n_img} images, {n_ann} annotations: {verdict}")
+        if defects:
+            status = max(status, 1)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

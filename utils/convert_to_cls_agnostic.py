@@ -1,0 +1,44 @@
+"""Convert any COCO-style instance JSON (COCO, LVIS, Objects365, OpenImages, KITTI, VOC) to class-agnostic.
+
+    python utils/convert_to_cls_agnostic.py --input coco/annotations/instances_val2017.json \
+        --output coco/annotations/coco_cls_agnostic_instances_val2017.json [--drop_crowd]
+
+Every category becomes `{id: 1, name: fg}`; images and other annotation fields are kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from coco_tools.class_agnostic import to_class_agnostic  # noqa: E402
+from utils.io import DataError, atomic_write_json, load_coco_json  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--input", required=True, help="COCO-style instance annotation JSON")
+    p.add_argument("--output", default=None, help="default: <input stem>_cls_agnostic.json next to the input")
+    p.add_argument("--drop_crowd", action="store_true", help="remove iscrowd=1 annotations (default: keep)")
+    args = p.parse_args(argv)
+    try:
+        data = load_coco_json(args.input)
+        out = to_class_agnostic(data, drop_crowd=args.drop_crowd, source=args.input)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    inp = Path(args.input)
+    dest = Path(args.output) if args.output else inp.with_name(f"{inp.stem}_cls_agnostic.json")
+    atomic_write_json(dest, out)
+    print(f"{len(out['images'])} images, {len(out['annotations'])} annotations -> {dest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
