@@ -1,6 +1,7 @@
 """Evaluate a stage-1 checkpoint on held-out single-object images against trivial baselines.
 
-    python eval_objectness_net.py --checkpoint outputs/objectness/center_boundary_resnet18/checkpoint_latest.pth \
+    python eval_objectness_net.py \
+        --checkpoint outputs/objectness/center_boundary_resnet18/checkpoint_latest.pth \
         --imagenet_root data/synthetic/imagenet_heldout
 
 Objectness checkpoints: center-field and boundary-field errors of the model and of the zero predictor, on
@@ -18,17 +19,27 @@ from utils.io import DataError, atomic_write_json
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="checkpoint of train_objectness_net.py (or a released one)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument(
+        "--checkpoint", required=True, help="checkpoint of train_objectness_net.py (or a released one)"
+    )
     p.add_argument("--imagenet_root", required=True, help="held-out folder with train/<wnid>/<name>.JPEG")
     p.add_argument("--mask_root", default=None, help="default: <imagenet_root>/masks_top1_single_component")
-    p.add_argument("--votecut_json", default=None, help="VoteCut JSON for existence negatives (default: top-1 masks)")
-    p.add_argument("--image_size", type=int, default=None, help="default: the checkpoint's training size (else 128)")
+    p.add_argument(
+        "--votecut_json", default=None, help="VoteCut JSON for existence negatives (default: top-1 masks)"
+    )
+    p.add_argument(
+        "--image_size", type=int, default=None, help="default: the checkpoint's training size (else 128)"
+    )
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--seed", type=int, default=0, help="seed of the random crops / existence samples")
     p.add_argument("--num_workers", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda when available)")
-    p.add_argument("--output_json", default=None, help="default: <checkpoint dir>/eval_<held-out folder name>.json")
+    p.add_argument(
+        "--output_json", default=None, help="default: <checkpoint dir>/eval_<held-out folder name>.json"
+    )
     return p
 
 
@@ -40,13 +51,22 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         device = resolve_device(args.device)
         result = evaluate_checkpoint(
-            args.checkpoint, args.imagenet_root, args.mask_root, args.votecut_json, args.image_size, args.seed,
-            args.batch_size, device, args.num_workers,
+            args.checkpoint,
+            args.imagenet_root,
+            args.mask_root,
+            args.votecut_json,
+            args.image_size,
+            args.seed,
+            args.batch_size,
+            device,
+            args.num_workers,
         )
     except (DataError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    out = Path(args.output_json or Path(args.checkpoint).parent / f"eval_{Path(args.imagenet_root).name}.json")
+    out = Path(
+        args.output_json or Path(args.checkpoint).parent / f"eval_{Path(args.imagenet_root).name}.json"
+    )
     atomic_write_json(out, result, indent=2)
     print(format_result(result))
     print(f"metrics written to {out}")

@@ -42,7 +42,11 @@ def load_full_mask_index(votecut_json: str | os.PathLike) -> dict[str, tuple[int
     """VoteCut JSON -> {`<wnid>/<name>.png`: (height, width, [segmentation, ...])}; DataError if malformed."""
     index = {}
     for img in load_votecut(votecut_json):
-        index[mask_relpath(img.file_name)] = (img.height, img.width, [a["segmentation"] for a in img.annotations])
+        index[mask_relpath(img.file_name)] = (
+            img.height,
+            img.width,
+            [a["segmentation"] for a in img.annotations],
+        )
     return index
 
 
@@ -60,7 +64,11 @@ def union_mask(height: int, width: int, segmentations: list) -> np.ndarray:
 
 
 def positive_sample(
-    image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, image_size: int, crop_scale: tuple[float, float]
+    image: np.ndarray,
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    image_size: int,
+    crop_scale: tuple[float, float],
 ) -> tuple[np.ndarray, float, tuple[int, int, int, int]]:
     """Random resized crop -> (crop resized to image_size, label, box (top, left, height, width))."""
     box = sample_crop_box(rng, image.shape[0], image.shape[1], scale=crop_scale)
@@ -91,7 +99,8 @@ class ExistenceDataset(Dataset):
             raise DataError(f"--imagenet_root not found: {self.imagenet_root}")
         if not self.mask_root.is_dir():
             raise DataError(
-                f"mask folder not found: {self.mask_root} (run utils/preprocess_votecut.py or pass --mask_root)"
+                f"mask folder not found: {self.mask_root} "
+                "(run utils/preprocess_votecut.py or pass --mask_root)"
             )
         self.names = list_images(self.imagenet_root)
         self.full_masks = load_full_mask_index(votecut_json) if votecut_json else None

@@ -166,7 +166,8 @@ class ImageNetVoteCutDataset(Dataset):
             raise DataError(f"--imagenet_root not found: {self.imagenet_root}")
         if not self.mask_root.is_dir():
             raise DataError(
-                f"mask folder not found: {self.mask_root} (run utils/preprocess_votecut.py or pass --mask_root)"
+                f"mask folder not found: {self.mask_root} "
+                "(run utils/preprocess_votecut.py or pass --mask_root)"
             )
         self.names = list_images(self.imagenet_root)
         self.image_size = image_size
@@ -184,7 +185,9 @@ class ImageNetVoteCutDataset(Dataset):
         try:
             image, mask = load_image_and_mask(self.imagenet_root, self.mask_root, name)
             rng = sample_rng(self.seed, stream_key) if self.random_crop else None
-            sample = center_boundary_sample(image, mask, rng, self.image_size, self.use_bg_sdf, self.crop_scale)
+            sample = center_boundary_sample(
+                image, mask, rng, self.image_size, self.use_bg_sdf, self.crop_scale
+            )
         except (DataError, cv2.error) as e:
             return SkippedSample(name, str(e))
         sample["name"] = name

@@ -222,7 +222,7 @@ def convert_tfrecords(
 class CachedMultiObjectDataset(Dataset):
     """A split of a converted cache; item -> (image float [3,S,S] in [0,1], labels int64 [S,S])."""
 
-    def __init__(self, cache_dir: str | Path, split: str = "train", limit: int | None = None):
+    def __init__(self, cache_dir: str | Path, split: str = "train"):
         cache = Path(cache_dir)
         meta_path = cache / "meta.json"
         if not meta_path.is_file():
@@ -234,7 +234,7 @@ class CachedMultiObjectDataset(Dataset):
             start, count = meta["num_train"], meta["num_test"]
         else:
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-        self.start, self.count = start, count if limit is None else min(count, limit)
+        self.start, self.count = start, count
         self.cache = cache
         self._images = self._labels = None  # opened lazily (per DataLoader worker)
 

@@ -22,7 +22,7 @@ def pointwise_error(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torc
 
 
 def forward_gradients(x: torch.Tensor) -> torch.Tensor:
-    """Forward differences of x [B, C, H, W] -> [B, 2C, H-1, W-1] (d/drow then d/dcol, last row/col dropped)."""
+    """Forward differences of x [B, C, H, W] -> [B, 2C, H-1, W-1]: d/drow, d/dcol; last row/col dropped."""
     d_row = x[:, :, 1:, :-1] - x[:, :, :-1, :-1]
     d_col = x[:, :, :-1, 1:] - x[:, :, :-1, :-1]
     return torch.cat([d_row, d_col], dim=1)
@@ -71,4 +71,9 @@ def existence_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Te
     """BCE between sigmoid(logits) [B, 1] and labels [B, 1] (computed stably from the logits)."""
     loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
     acc = ((logits.detach() > 0).float() == labels).float().mean()
-    return loss, {"total": loss.item(), "bce": loss.item(), "accuracy": acc.item(), "num_samples": float(len(labels))}
+    return loss, {
+        "total": loss.item(),
+        "bce": loss.item(),
+        "accuracy": acc.item(),
+        "num_samples": float(len(labels)),
+    }

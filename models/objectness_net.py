@@ -90,7 +90,7 @@ class ObjectnessNet(nn.Module):
 
     backbone_type: dpt_large (released), dpt_hybrid, vit_small, resnet18, resnet34 (small CPU ones).
     head_channels: hidden widths of both heads; default (512, 1024) for DPT backbones as released and
-    (64, 128) for the small CPU backbones (the full-width heads cost ~100 GMAC per 128x128 crop).
+    (32, 64) for the small CPU backbones (the full-width heads cost ~100 GMAC per 128x128 crop).
     backbone_weights: local file with pretrained backbone weights (see models.backbones.weights).
     """
 

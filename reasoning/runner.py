@@ -76,7 +76,7 @@ class ImageDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         rec = self.records[i]
         try:
-            image = torch.from_numpy(load_image_rgb(rec.path)).permute(2, 0, 1).contiguous()
+            image = torch.from_numpy(load_image_rgb(rec.path).copy()).permute(2, 0, 1).contiguous()
             return {"index": i, "image": image, "error": None}
         except DataError as e:
             return {"index": i, "image": None, "error": str(e)}

@@ -19,6 +19,15 @@ SMALL = ["INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "96", "INPUT.M
          "INPUT.MAX_SIZE_TEST", "96", "TEST.PRECISE_BN.NUM_ITER", "1", "SEED", "0"]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny convolutions gain nothing from intra-op threads; one thread avoids oversubscription."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("cad_data")
@@ -82,15 +91,16 @@ def test_training_steps_lower_the_loss(data_root):
     cfg = get_cfg()
     cfg.merge_from_file(TINY)
     cfg.merge_from_list(SMALL + ["DATASETS.TRAIN", "('synthetic_scenes_train',)", "SOLVER.WARMUP_ITERS", "0",
-                                 "SOLVER.BASE_LR", "0.02", "INPUT.RANDOM_FLIP", "none",
+                                 "SOLVER.BASE_LR", "0.05", "INPUT.RANDOM_FLIP", "none",
                                  "DATALOADER.COPY_PASTE", "False", "OUTPUT_DIR", str(data_root / "unused")])
     cfg.freeze()
     torch.manual_seed(0)
     trainer = Trainer(cfg, build_model(cfg), torch.device("cpu"), DistInfo())
     batch = next(iter(TrainLoader(cfg, seed=0)))
-    losses = [trainer.run_step(batch)["total_loss"] for _ in range(6)]
-    assert all(map(lambda v: v == v, losses))
-    assert sum(losses[-2:]) / 2 < 0.9 * losses[0], losses
+    losses = [trainer.run_step(batch)["total_loss"] for _ in range(10)]
+    assert all(v == v for v in losses)  # finite, no skipped step
+    # the per-step loss is noisy (random anchor/proposal sampling); compare averages
+    assert sum(losses[-3:]) / 3 < 0.92 * sum(losses[:2]) / 2, losses
 
 
 def test_train_checkpoint_resume_eval_and_demo(data_root, tmp_path):

@@ -19,7 +19,7 @@ from models.objectness_net import ExistenceNet, ObjectnessNet
 def _train_a_step(net):
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[1], gamma=0.5)
-    out = net(torch.rand(2, 3, 64, 64))
+    out = net(torch.rand(2, 3, 32, 32))
     (out["center_fields"].square().mean() + out["sdf_maps"].abs().mean()).backward()
     opt.step()
     sched.step()
@@ -46,7 +46,7 @@ def test_round_trip_strict_identical_outputs(tmp_path):
     torch.manual_seed(1)
     other = ObjectnessNet("resnet18", sdf_activation="sine", use_bg_sdf=True).eval()
     load_model_weights(other, path)
-    x = torch.rand(2, 3, 64, 64)
+    x = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
         a, b = net(x), other(x)
     assert torch.equal(a["sdf_maps"], b["sdf_maps"])
@@ -166,3 +166,13 @@ def test_backbone_weights_missing_or_unusable_file(tmp_path):
     torch.save({"foo.bar": torch.zeros(2)}, junk)
     with pytest.raises(ValueError, match="none of its"):
         ObjectnessNet("resnet18", backbone_weights=junk)
+
+
+def test_existence_backbone_weights_from_torchvision_file(tmp_path):
+    torch.manual_seed(5)
+    source = torchvision.models.resnet18(weights=None)
+    path = tmp_path / "resnet18-weights.pth"
+    torch.save(source.state_dict(), path)
+    net = ExistenceNet(arch="resnet18", backbone_weights=path)
+    for k, v in source.state_dict().items():  # the 1000-way fc is part of the existence network
+        assert torch.equal(net.classifier_backbone.state_dict()[k], v), k

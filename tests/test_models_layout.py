@@ -9,9 +9,7 @@ from torch import nn
 
 from models.objectness_net import ExistenceNet, ObjectnessNet, boundary_field_head, center_field_head
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "unmore_checkpoint_keys.json"
-if not FIXTURE.is_file():
-    FIXTURE = Path("/work/shared/fixtures/unmore_checkpoint_keys.json")
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "unmore_checkpoint_keys.json"
 
 
 def _layout(model: nn.Module) -> list:
@@ -20,8 +18,6 @@ def _layout(model: nn.Module) -> list:
 
 @pytest.fixture(scope="module")
 def fixture_keys():
-    if not FIXTURE.is_file():
-        pytest.skip(f"fixture {FIXTURE} not available")
     return json.loads(FIXTURE.read_text())
 
 

@@ -118,7 +118,8 @@ def _linear_sdf(left, top, right, bottom, size=S):
     """sdf = signed distance to the rectangle [left, right) x [top, bottom) in crop pixels, divided by 64."""
     r = torch.arange(size, dtype=torch.float32)
     yy, xx = torch.meshgrid(r, r, indexing="ij")
-    inside_d = torch.minimum(torch.minimum(xx - left, right - 1 - xx), torch.minimum(yy - top, bottom - 1 - yy))
+    inside_x = torch.minimum(xx - left, right - 1 - xx)
+    inside_d = torch.minimum(inside_x, torch.minimum(yy - top, bottom - 1 - yy))
     out_x = torch.clamp(torch.maximum(left - xx, xx - (right - 1)), min=0)
     out_y = torch.clamp(torch.maximum(top - yy, yy - (bottom - 1)), min=0)
     outside_d = torch.sqrt(out_x**2 + out_y**2)

@@ -1,4 +1,4 @@
-"""Reasoning + scoring with the ground-truth oracle on synthetic scenes: recall, AP, seams, no re-prediction."""
+"""Reasoning and scoring with the ground-truth oracle: synthetic-scene recall/AP, seams, no re-prediction."""
 
 import numpy as np
 import pytest
@@ -31,14 +31,23 @@ class RecordingPredictor:
         return self.inner.predict(image, boxes, want, image_id)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small tensor ops: one thread avoids oversubscription on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory):
     root = tmp_path_factory.mktemp("scenes")
     out = []
     for layout in ("separated", "touching", "occluding"):
         make_scene_dataset(root, layout, 2, 128, seed=11, layout=layout, max_objects=4)
-        gt = load_json(root / "annotations" / f"{layout}_cls_agnostic.json")
-        out.append((layout, gt, list_images(root / layout, root / "annotations" / f"{layout}_cls_agnostic.json")))
+        ann = root / "annotations" / f"{layout}_cls_agnostic.json"
+        out.append((layout, load_json(ann), list_images(root / layout, ann)))
     return out
 
 
@@ -50,7 +59,7 @@ def test_oracle_discovers_separated_touching_and_occluding_objects(scenes):
     hits = total = 0
     all_gt = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "fg"}]}
     results = []
-    for k, (layout, gt, records) in enumerate(scenes):
+    for k, (_, gt, records) in enumerate(scenes):
         predictor = OraclePredictor(gt)
         reasoner = Reasoner(predictor, ReasoningConfig(analyze_cc=True))
         for rec in records:
@@ -70,7 +79,8 @@ def test_oracle_discovers_separated_touching_and_occluding_objects(scenes):
         for im in gt["images"]:
             all_gt["images"].append({**im, "id": k * 1000 + im["id"]})
         for a in gt["annotations"]:
-            all_gt["annotations"].append({**a, "id": k * 1000 + a["id"], "image_id": k * 1000 + a["image_id"]})
+            all_gt["annotations"].append({**a, "id": k * 1000 + a["id"],
+                                          "image_id": k * 1000 + a["image_id"]})
     recall = hits / total
     scores = evaluate_class_agnostic(all_gt, results)
     print(f"oracle: box recall@0.5 {recall:.3f}, box AP50 {scores['bbox']['AP50']:.1f}, "
@@ -88,7 +98,8 @@ def _two_touching_discs():
     masks = [left, right]
     gt = {"images": [{"id": 1, "height": h, "width": w, "file_name": "x.png"}],
           "annotations": [{"id": i + 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": int(m.sum()),
-                           "bbox": [0, 0, 1, 1], "segmentation": mask_to_rle(m)} for i, m in enumerate(masks)],
+                           "bbox": [0, 0, 1, 1], "segmentation": mask_to_rle(m)}
+                          for i, m in enumerate(masks)],
           "categories": [{"id": 1, "name": "fg"}]}
     return gt, torch.zeros(3, h, w)
 
@@ -116,8 +127,8 @@ def test_converged_boxes_are_never_predicted_again_and_results_do_not_change():
         rec = RecordingPredictor(OraclePredictor(gt))
         cfg = ReasoningConfig(reuse_predictions=reuse, merge_duplicates=False, n_round=12)
         reasoner = Reasoner(rec, cfg)
-        boxes = torch.tensor([[30.0, 20.0, 100.0, 100.0], [35.0, 25.0, 110.0, 95.0], [95.0, 20.0, 170.0, 100.0]],
-                             dtype=torch.float64)
+        boxes = torch.tensor([[30.0, 20.0, 100.0, 100.0], [35.0, 25.0, 110.0, 95.0],
+                              [95.0, 20.0, 170.0, 100.0]], dtype=torch.float64)
         conv, scores = reasoner.boundary_reasoning(image, boxes, 1, cache={})
         runs[reuse] = (conv, scores, rec.field_boxes)
     conv_a, scores_a, predicted_a = runs[True]

@@ -47,7 +47,9 @@ def test_ternary_roi_mask_inside_ring_outside():
 
 def test_roi_mask_features_multiplies_per_roi():
     feats = torch.ones(2, 3, 10, 12)
-    boxes = torch.tensor([[[4.0, 2.0, 8.0, 6.0], [0.0, 0.0, 2.0, 2.0]], [[0.0, 0.0, 12.0, 10.0], [6.0, 6.0, 8.0, 8.0]]])
+    boxes = torch.tensor(
+        [[[4.0, 2.0, 8.0, 6.0], [0.0, 0.0, 2.0, 2.0]], [[0.0, 0.0, 12.0, 10.0], [6.0, 6.0, 8.0, 8.0]]]
+    )
     out = roi_mask_features(feats, boxes, stride=1, ratio=0.5)
     assert out.shape == (4, 3, 10, 12)
     for i in range(4):

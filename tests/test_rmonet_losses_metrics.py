@@ -22,12 +22,16 @@ def test_mixture_nll_equals_direct_computation():
             for xx in range(w):
                 p = 0.0
                 for j in range(k):
-                    g = np.prod(np.exp(-((x[i, :, y, xx] - xbar[i, j, :, y, xx]) ** 2) / (2 * sig[j] ** 2))
-                                / (sig[j] * np.sqrt(2 * np.pi)))
+                    g = np.prod(
+                        np.exp(-((x[i, :, y, xx] - xbar[i, j, :, y, xx]) ** 2) / (2 * sig[j] ** 2))
+                        / (sig[j] * np.sqrt(2 * np.pi))
+                    )
                     p += m[i, j, y, xx] * g
                 direct -= np.log(p)
     direct /= b
-    got = mixture_nll(torch.tensor(x), torch.tensor(np.log(m)), torch.tensor(xbar), component_sigmas(k, 0.11, 0.09))
+    got = mixture_nll(
+        torch.tensor(x), torch.tensor(np.log(m)), torch.tensor(xbar), component_sigmas(k, 0.11, 0.09)
+    )
     assert float(got) == pytest.approx(direct, rel=1e-6)  # sigmas are stored in float32
 
 

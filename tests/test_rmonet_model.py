@@ -11,15 +11,46 @@ from models.rmonet.config import load_config
 from models.rmonet.model import build_model
 from models.rmonet.trainer import evaluate, train
 
-TINY_MODEL = ["model.num_slots=3", "model.fpn_channels=16", "model.head_channels=8", "model.vae_channels=[8,8,32]"]
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run fastest on one thread (and do not fight other processes for the cores)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+TINY_MODEL = [
+    "model.num_slots=3",
+    "model.fpn_channels=16",
+    "model.head_channels=8",
+    "model.vae_channels=[8,8,32]",
+]
 
 
 def tiny_cfg(tmp_path, *extra):
-    return load_config(None, TINY_MODEL + [
-        "data.image_size=32", "data.num_train=8", "data.num_test=4", "data.num_workers=0",
-        "train.batch_size=4", "train.lr=1e-3", "train.log_every=1", "train.ckpt_every=1000", "train.eval_every=0",
-        "train.eval_images=4", "train.schedule={unit: iter, warmup: 0, cycle: 1000, reset_decay: 1.0}",
-        "eval.batch_size=4", "eval.num_figures=2", f"output_dir={tmp_path / 'run'}", *extra])
+    return load_config(
+        None,
+        TINY_MODEL
+        + [
+            "data.image_size=32",
+            "data.num_train=8",
+            "data.num_test=4",
+            "data.num_workers=0",
+            "train.batch_size=4",
+            "train.lr=1e-3",
+            "train.log_every=1",
+            "train.ckpt_every=1000",
+            "train.eval_every=0",
+            "train.eval_images=4",
+            "train.schedule={unit: iter, warmup: 0, cycle: 1000, reset_decay: 1.0}",
+            "eval.batch_size=4",
+            "eval.num_figures=2",
+            f"output_dir={tmp_path / 'run'}",
+            *extra,
+        ],
+    )
 
 
 @pytest.mark.parametrize("variant", ["unet", "lite", "roialign", "monet_fpn", "monet_fpn_unet"])
@@ -33,7 +64,9 @@ def test_variants_forward_backward(variant):
     assert torch.allclose(out["masks"].sum(1), torch.ones(2, 32, 32), atol=1e-5)
     assert out["boxes"].shape == (2, 2, 4) and out["box_scores"].shape == (2, 2)
     assert out["xbar"].shape == (2, 3, 3, 32, 32) and out["recon"].shape == (2, 3, 32, 32)
-    expected_terms = {"nll", "kl_z", "kl_mask"} | ({"rpn_objectness", "rpn_box"} if "monet" not in variant else set())
+    expected_terms = {"nll", "kl_z", "kl_mask"} | (
+        {"rpn_objectness", "rpn_box"} if "monet" not in variant else set()
+    )
     assert set(out["losses"]) == expected_terms
     out["loss"].backward()
     head_grads = [p.grad for p in model.head.parameters()]
@@ -99,7 +132,9 @@ def test_cli_resume_and_eval(tmp_path):
     train_rmonet.main(["--config", str(cfg_path), "--device", "cpu", "--set", "train.max_iters=2"])
     first = torch.load(run / "checkpoint_last.pth", weights_only=False)
     assert first["iter"] == 2 and first["optimizer_state_dict"]["state"]
-    train_rmonet.main(["--config", str(cfg_path), "--device", "cpu", "--resume", "--set", "train.max_iters=3"])
+    train_rmonet.main(
+        ["--config", str(cfg_path), "--device", "cpu", "--resume", "--set", "train.max_iters=3"]
+    )
     second = torch.load(run / "checkpoint_last.pth", weights_only=False)
     assert second["iter"] == 3
     logged = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]

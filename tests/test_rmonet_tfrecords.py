@@ -50,9 +50,20 @@ def _clevr_example(num_objects: int) -> dict:
     image = np.zeros((240, 320, 3), np.uint8)
     image[..., 0] = np.minimum(np.arange(320), 255).astype(np.uint8)[None, :]
     zeros = np.zeros(11, np.float32)
-    return {"image": image, "mask": mask, "x": zeros, "y": zeros, "z": zeros, "pixel_coords": np.zeros((11, 3)),
-            "rotation": zeros, "size": np.ones(11, np.uint8), "material": np.full(11, 2, np.uint8),
-            "shape": np.full(11, 3, np.uint8), "color": np.full(11, 4, np.uint8), "visibility": vis}
+    return {
+        "image": image,
+        "mask": mask,
+        "x": zeros,
+        "y": zeros,
+        "z": zeros,
+        "pixel_coords": np.zeros((11, 3)),
+        "rotation": zeros,
+        "size": np.ones(11, np.uint8),
+        "material": np.full(11, 2, np.uint8),
+        "shape": np.full(11, 3, np.uint8),
+        "color": np.full(11, 4, np.uint8),
+        "visibility": vis,
+    }
 
 
 def test_multi_dsprites_fixture_round_trip(tmp_path):

@@ -40,13 +40,22 @@ def data_root(tmp_path_factory):
             Image.fromarray(image).save(root / "train" / wnid / f"{name}.JPEG", format=fmt)
         if save_mask:
             m = mask if mask_override is None else mask_override
-            Image.fromarray(m.astype(np.uint8) * 255).save(root / "masks_top1_single_component" / wnid / f"{name}.png")
+            Image.fromarray(m.astype(np.uint8) * 255).save(
+                root / "masks_top1_single_component" / wnid / f"{name}.png"
+            )
         img_id = len(images) + 1
         h, w = mask.shape
         images.append({"id": img_id, "file_name": f"{wnid}/{name}.JPEG", "height": h, "width": w})
         for k, m in enumerate((mask, *extra_masks)):
-            annotations.append({"id": len(annotations) + 1, "image_id": img_id, "segmentation": mask_to_rle(m),
-                                "weight": 1.0 - 0.1 * k, "category_id": 1})  # fmt: skip
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": img_id,
+                    "segmentation": mask_to_rle(m),
+                    "weight": 1.0 - 0.1 * k,
+                    "category_id": 1,
+                }
+            )
 
     def noise(h, w):
         return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
@@ -57,15 +66,26 @@ def data_root(tmp_path_factory):
     m = _rect(60, 80, 5, 30, 10, 60)
     add("n00000002_00000", noise(60, 80), m, mask_override=np.ascontiguousarray(np.rot90(m, k=1)))  # rotated
     add("n00000002_00001", noise(60, 80)[..., 0], _rect(60, 80, 10, 50, 10, 50))  # grayscale
-    add("n00000002_00002", np.dstack([noise(60, 80), np.full((60, 80), 255, np.uint8)]),
-        _rect(60, 80, 10, 50, 10, 50), fmt="PNG")  # RGBA stored under .JPEG name  # fmt: skip
+    add(
+        "n00000002_00002",
+        np.dstack([noise(60, 80), np.full((60, 80), 255, np.uint8)]),
+        _rect(60, 80, 10, 50, 10, 50),
+        fmt="PNG",
+    )  # RGBA stored under .JPEG name
     add("n00000003_00000", noise(60, 80), _rect(60, 80, 0, 10, 0, 10), save_mask=False)  # missing mask
-    add("n00000003_00001", noise(60, 80), _rect(60, 80, 5, 20, 5, 20), mask_override=_rect(50, 50, 5, 20, 5, 20))
+    add(
+        "n00000003_00001",
+        noise(60, 80),
+        _rect(60, 80, 5, 20, 5, 20),
+        mask_override=_rect(50, 50, 5, 20, 5, 20),
+    )
     add("n00000003_00002", None, _rect(60, 80, 5, 20, 5, 20))  # corrupt image
     (root / "train" / "n00000003" / "n00000003_00002.JPEG").write_bytes(b"not a jpeg")
     add("n00000004_00000", noise(60, 80), np.zeros((60, 80), bool))  # empty mask
     (root / "annotations").mkdir()
-    (root / "annotations" / "votecut.json").write_text(json.dumps({"images": images, "annotations": annotations}))
+    (root / "annotations" / "votecut.json").write_text(
+        json.dumps({"images": images, "annotations": annotations})
+    )
     return root
 
 

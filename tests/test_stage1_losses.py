@@ -56,7 +56,9 @@ def test_zero_prediction_loss_values_and_skipping():
     assert terms["sdf"] == pytest.approx(float(expected_sdf), rel=1e-5)
     assert terms["sdf_gradient"] == pytest.approx(float(expected_grad), rel=1e-5)
     assert terms["sdf_binary_mask"] == pytest.approx(float(expected_bce), rel=1e-5)
-    assert float(loss) == pytest.approx(float(expected_center + expected_sdf + expected_grad + expected_bce), rel=1e-5)
+    assert float(loss) == pytest.approx(
+        float(expected_center + expected_sdf + expected_grad + expected_bce), rel=1e-5
+    )
     assert terms["num_samples"] == 1
     # garbage predictions on the skipped samples do not change the loss
     pred2 = {k: v.clone() for k, v in pred.items()}
@@ -81,7 +83,9 @@ def test_no_valid_sample_gives_differentiable_zero():
     batch["saliency_mask"][0] = 0
     pc = torch.randn(3, 2, 8, 8, requires_grad=True)
     ps = torch.randn(3, 1, 8, 8, requires_grad=True)
-    loss, terms = center_boundary_loss({"center_fields": pc, "sdf_maps": ps}, batch, use_sdf_gradient_loss=True)
+    loss, terms = center_boundary_loss(
+        {"center_fields": pc, "sdf_maps": ps}, batch, use_sdf_gradient_loss=True
+    )
     loss.backward()
     assert float(loss.detach()) == 0.0 and terms["num_samples"] == 0
     assert pc.grad is not None and torch.all(pc.grad == 0)
@@ -91,5 +95,7 @@ def test_existence_loss_matches_bce_of_probabilities():
     logits = torch.tensor([[2.0], [-1.0], [0.5], [-3.0]])
     labels = torch.tensor([[1.0], [0.0], [0.0], [1.0]])
     loss, terms = existence_loss(logits, labels)
-    assert float(loss) == pytest.approx(float(F.binary_cross_entropy(torch.sigmoid(logits), labels)), rel=1e-6)
+    assert float(loss) == pytest.approx(
+        float(F.binary_cross_entropy(torch.sigmoid(logits), labels)), rel=1e-6
+    )
     assert terms["accuracy"] == pytest.approx(0.5)

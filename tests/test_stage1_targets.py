@@ -1,4 +1,4 @@
-"""Stage-1 targets on analytic shapes (DESIGN 4.1): center field, boundary field, crops, background squares."""
+"""Stage-1 targets on analytic shapes (DESIGN 4.1): center/boundary fields, crops, background squares."""
 
 import cv2
 import numpy as np
@@ -139,7 +139,9 @@ def test_rotate_rule_matches_opencv_clockwise():
     mask = np.zeros((30, 20), bool)
     mask[2, 3] = True
     out = align_mask(mask, (20, 30), "m.png")
-    np.testing.assert_array_equal(out, cv2.rotate(mask.astype(np.uint8), cv2.ROTATE_90_CLOCKWISE).astype(bool))
+    np.testing.assert_array_equal(
+        out, cv2.rotate(mask.astype(np.uint8), cv2.ROTATE_90_CLOCKWISE).astype(bool)
+    )
     assert align_mask(mask, (30, 20), "m.png") is mask
     with pytest.raises(DataError, match="m.png"):
         align_mask(mask, (31, 20), "m.png")

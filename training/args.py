@@ -26,13 +26,18 @@ def build_train_parser() -> argparse.ArgumentParser:
 
     data = p.add_argument_group("data")
     data.add_argument("--dataset", default=DATASETS[0], choices=DATASETS)
-    data.add_argument("--imagenet_root", default=None, help="folder holding train/<wnid>/<name>.JPEG (required)")
     data.add_argument(
-        "--mask_root", default=None, help="VoteCut top-1 masks <wnid>/<name>.png "
-        "(default: <imagenet_root>/masks_top1_single_component)",
+        "--imagenet_root", default=None, help="folder holding train/<wnid>/<name>.JPEG (required)"
     )
     data.add_argument(
-        "--votecut_json", default=None, help="VoteCut COCO JSON: the union of an image's masks defines the "
+        "--mask_root",
+        default=None,
+        help="VoteCut top-1 masks <wnid>/<name>.png (default: <imagenet_root>/masks_top1_single_component)",
+    )
+    data.add_argument(
+        "--votecut_json",
+        default=None,
+        help="VoteCut COCO JSON: the union of an image's masks defines the "
         "background of existence negatives (default: the top-1 mask)",
     )
     data.add_argument("--image_size", type=int, default=128, help="side of the training crops")
@@ -44,7 +49,9 @@ def build_train_parser() -> argparse.ArgumentParser:
     model.add_argument("--backbone_type", default="dpt_large", choices=BACKBONE_TYPES)
     model.add_argument("--backbone_weights", default=None, help="local file with pretrained backbone weights")
     model.add_argument("--sdf_activation", default=None, choices=SDF_ACTIVATIONS, help="None = linear output")
-    model.add_argument("--use_bg_sdf", action="store_true", help="negative background distance outside objects")
+    model.add_argument(
+        "--use_bg_sdf", action="store_true", help="negative background distance outside objects"
+    )
     model.add_argument("--existence_arch", default="resnet50", choices=EXISTENCE_ARCHS)
 
     loss = p.add_argument_group("losses")
@@ -58,8 +65,13 @@ def build_train_parser() -> argparse.ArgumentParser:
     opt.add_argument("--learning_rate", type=float, default=1e-4)
     opt.add_argument("--lr_scheduler_gamma", type=float, default=1.0, help="MultiStepLR decay factor")
     opt.add_argument(
-        "--lr_milestones", "--lr_scheduler_milestones", dest="lr_milestones", nargs="+", type=int,
-        default=[10000, 20000], help="MultiStepLR milestones (iterations)",
+        "--lr_milestones",
+        "--lr_scheduler_milestones",
+        dest="lr_milestones",
+        nargs="+",
+        type=int,
+        default=[10000, 20000],
+        help="MultiStepLR milestones (iterations)",
     )
     opt.add_argument("--batch_size", type=int, default=16, help="per process (per GPU under torchrun)")
     opt.add_argument("--max_iters", "--train_iter", dest="max_iters", type=int, default=500000)
@@ -71,7 +83,9 @@ def build_train_parser() -> argparse.ArgumentParser:
     run = p.add_argument_group("run control")
     run.add_argument("--run_name", default=None, help="default: <task>_<backbone or existence arch>")
     run.add_argument("--output_dir", default=None, help="default: outputs/objectness/<run_name>")
-    run.add_argument("--resume", default=None, help="checkpoint path, or 'auto' (<output_dir>/checkpoint_latest.pth)")
+    run.add_argument(
+        "--resume", default=None, help="checkpoint path, or 'auto' (<output_dir>/checkpoint_latest.pth)"
+    )
     run.add_argument("--ckpt_interval", "--save_ckpt_every", dest="ckpt_interval", type=int, default=5000)
     run.add_argument("--vis_interval", "--visualize_every", dest="vis_interval", type=int, default=5000)
     run.add_argument("--log_interval", "--log_every", dest="log_interval", type=int, default=50)

@@ -32,8 +32,16 @@ CENTER_METRICS = ("center_field_mse", "center_field_fg_error", "sdf_mae", "mask_
 
 class _Accumulator:
     def __init__(self):
-        self.sums = {"center_sq": 0.0, "center_px": 0, "fg_err": 0.0, "fg_px": 0, "sdf_abs": 0.0, "sdf_px": 0,
-                     "inter": 0.0, "union": 0.0}  # fmt: skip
+        self.sums = {
+            "center_sq": 0.0,
+            "center_px": 0,
+            "fg_err": 0.0,
+            "fg_px": 0,
+            "sdf_abs": 0.0,
+            "sdf_px": 0,
+            "inter": 0.0,
+            "union": 0.0,
+        }
 
     def add(self, pc: torch.Tensor, ps: torch.Tensor, batch: dict) -> None:
         gc, gs, gm = batch["center_field"], batch["sdf"], batch["saliency_mask"] > 0.5
@@ -78,7 +86,12 @@ def evaluate_objectness(net, dataset, batch_size: int, device, num_workers: int 
         model_acc.add(pc, ps, batch)
         zero_acc.add(torch.zeros_like(pc), torch.zeros_like(ps), batch)
         n += int(keep.sum())
-    return {"model": model_acc.result(), "zero_predictor": zero_acc.result(), "num_samples": n, "skipped": skipped}
+    return {
+        "model": model_acc.result(),
+        "zero_predictor": zero_acc.result(),
+        "num_samples": n,
+        "skipped": skipped,
+    }
 
 
 @torch.no_grad()
@@ -122,11 +135,18 @@ def evaluate_checkpoint(
     """Evaluate a checkpoint of either task on a held-out set; returns the metrics dict."""
     ckpt = load_checkpoint(checkpoint, "checkpoint", "cpu")
     args = ckpt.get("args") or {}
-    task = ckpt.get("task") or ("existence" if "binary_classification_head.weight" in ckpt["model_state_dict"]
-                                else "center_boundary")  # fmt: skip
+    task = ckpt.get("task") or (
+        "existence" if "binary_classification_head.weight" in ckpt["model_state_dict"] else "center_boundary"
+    )
     size = image_size or int(args.get("image_size", 128))
-    result: dict = {"checkpoint": str(checkpoint), "task": task, "iter": int(ckpt.get("iter", 0)),
-                    "imagenet_root": str(imagenet_root), "image_size": size, "seed": seed}  # fmt: skip
+    result: dict = {
+        "checkpoint": str(checkpoint),
+        "task": task,
+        "iter": int(ckpt.get("iter", 0)),
+        "imagenet_root": str(imagenet_root),
+        "image_size": size,
+        "seed": seed,
+    }
     if task == "existence":
         net = build_existence_net_from_checkpoint(checkpoint, device)
         ds = ExistenceDataset(imagenet_root, mask_root, votecut_json, size, seed=seed)
@@ -135,19 +155,24 @@ def evaluate_checkpoint(
     net = build_objectness_net_from_checkpoint(checkpoint, device)
     use_bg = bool(net.use_bg_sdf)
     for name, random_crop in (("full_image", False), ("random_crop", True)):
-        ds = ImageNetVoteCutDataset(imagenet_root, mask_root, size, use_bg, random_crop=random_crop, seed=seed)
+        ds = ImageNetVoteCutDataset(
+            imagenet_root, mask_root, size, use_bg, random_crop=random_crop, seed=seed
+        )
         result[name] = evaluate_objectness(net, ds, batch_size, device, num_workers)
     return result
 
 
 def format_result(result: dict) -> str:
     """Human-readable table of an `evaluate_checkpoint` result."""
-    lines = [f"checkpoint {result['checkpoint']} ({result['task']}, iter {result['iter']}) on "
-             f"{Path(result['imagenet_root'])} at {result['image_size']}px"]  # fmt: skip
+    lines = [
+        f"checkpoint {result['checkpoint']} ({result['task']}, iter {result['iter']}) on "
+        f"{Path(result['imagenet_root'])} at {result['image_size']}px"
+    ]
     if result["task"] == "existence":
         e = result["existence"]
         lines.append(
-            f"  existence accuracy {e['accuracy']:.4f} (majority-label baseline {e['majority_label_accuracy']:.4f}), "
+            f"  existence accuracy {e['accuracy']:.4f} "
+            f"(majority-label baseline {e['majority_label_accuracy']:.4f}), "
             f"BCE {e['bce']:.4f}, {e['num_samples']} samples"
         )
         return "\n".join(lines)
@@ -160,7 +185,7 @@ def format_result(result: dict) -> str:
 
 
 def beats_zero_predictor(result: dict) -> bool:
-    """Whether the objectness model has lower center-field MSE and sdf MAE than the zero predictor everywhere."""
+    """Whether the objectness model beats the zero predictor in center-field MSE and sdf MAE everywhere."""
     if result["task"] != "center_boundary":
         return False
     return all(

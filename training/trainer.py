@@ -70,7 +70,13 @@ def build_dataset(args: argparse.Namespace):
             args.imagenet_root, args.mask_root, args.votecut_json, args.image_size, scale, seed=args.seed
         )
     return ImageNetVoteCutDataset(
-        args.imagenet_root, args.mask_root, args.image_size, args.use_bg_sdf, scale, random_crop=True, seed=args.seed
+        args.imagenet_root,
+        args.mask_root,
+        args.image_size,
+        args.use_bg_sdf,
+        scale,
+        random_crop=True,
+        seed=args.seed,
     )
 
 
@@ -78,7 +84,11 @@ def build_model(args: argparse.Namespace, logger: logging.Logger) -> nn.Module:
     if args.train_existence:
         return ExistenceNet(args.existence_arch, backbone_weights=args.backbone_weights, logger=logger)
     return ObjectnessNet(
-        args.backbone_type, args.sdf_activation, args.use_bg_sdf, backbone_weights=args.backbone_weights, logger=logger
+        args.backbone_type,
+        args.sdf_activation,
+        args.use_bg_sdf,
+        backbone_weights=args.backbone_weights,
+        logger=logger,
     )
 
 
@@ -153,7 +163,9 @@ class Trainer:
         if resume_path is not None:
             self._resume(resume_path)
         elif args.resume == "auto":
-            self.logger.info("--resume auto: no %s in %s, starting from scratch", LATEST_NAME, self.output_dir)
+            self.logger.info(
+                "--resume auto: no %s in %s, starting from scratch", LATEST_NAME, self.output_dir
+            )
 
         net = self.model
         if args.train_existence:
@@ -203,12 +215,16 @@ class Trainer:
         )
         if periodic:
             save_checkpoint(
-                self.output_dir / periodic_name(self.iter), self.model, self.optimizer, self.scheduler, self.iter,
+                self.output_dir / periodic_name(self.iter),
+                self.model,
+                self.optimizer,
+                self.scheduler,
+                self.iter,
                 **extra,
             )
 
     def _truncate_log(self) -> None:
-        """Drop log records past the resumed iteration (a killed run may have logged beyond its checkpoint)."""
+        """Drop log records past the resumed iteration (a killed run may have logged past its checkpoint)."""
         path = self.output_dir / LOG_NAME
         if not path.exists():
             return
@@ -222,7 +238,11 @@ class Trainer:
     # ------------------------------------------------------------------ data
     def loader(self) -> DataLoader:
         sampler = StreamSampler(
-            len(self.dataset), self.args.batch_size, self.args.seed, self.dist.rank, self.dist.world_size,
+            len(self.dataset),
+            self.args.batch_size,
+            self.args.seed,
+            self.dist.rank,
+            self.dist.world_size,
             start_step=self.iter,
         )
         workers = self.args.num_workers
@@ -260,7 +280,9 @@ class Trainer:
             dist.all_reduce(t)
             t = t.cpu()
         return {
-            (k if k == "accuracy" else f"loss/{k}"): float(t[i, 0] / t[i, 1]) for i, k in enumerate(keys) if t[i, 1] > 0
+            (k if k == "accuracy" else f"loss/{k}"): float(t[i, 0] / t[i, 1])
+            for i, k in enumerate(keys)
+            if t[i, 1] > 0
         }
 
     def visualize(self) -> None:
@@ -285,7 +307,9 @@ class Trainer:
             title = f"{self.args.run_name} iter {self.iter}"
             if self.args.train_existence:
                 probs = torch.sigmoid(self.model.logits(images).float()).cpu().numpy()[:, 0]
-                plot_existence_predictions(batch["image"].numpy(), batch["label"].numpy()[:, 0], probs, path, title)
+                plot_existence_predictions(
+                    batch["image"].numpy(), batch["label"].numpy()[:, 0], probs, path, title
+                )
             else:
                 out = self.model(images)
                 plot_center_boundary_fields(
@@ -304,7 +328,12 @@ class Trainer:
         args = self.args
         self.logger.info(
             "training %s on %d images for %d iterations (batch %d x %d ranks) on %s; output %s",
-            self.task, len(self.dataset), args.max_iters, args.batch_size, self.dist.world_size, self.device,
+            self.task,
+            len(self.dataset),
+            args.max_iters,
+            args.batch_size,
+            self.dist.world_size,
+            self.device,
             self.output_dir,
         )
         self.net.train()
@@ -313,7 +342,10 @@ class Trainer:
         last: dict[str, float] = {}
         writer = JsonlWriter(self.output_dir / LOG_NAME) if self.dist.is_main else None
         progress = tqdm(
-            total=args.max_iters, initial=self.iter, desc=self.task, dynamic_ncols=True,
+            total=args.max_iters,
+            initial=self.iter,
+            desc=self.task,
+            dynamic_ncols=True,
             disable=not self.dist.is_main or args.no_progress,
         )
         start = time.time()
@@ -364,12 +396,19 @@ class Trainer:
                 writer.close()
             barrier(self.dist)
         self.logger.info("finished at iteration %d; checkpoint %s", self.iter, self.output_dir / LATEST_NAME)
-        return {"iter": self.iter, "output_dir": str(self.output_dir), "last_losses": last, "skipped": self.skipped}
+        return {
+            "iter": self.iter,
+            "output_dir": str(self.output_dir),
+            "last_losses": last,
+            "skipped": self.skipped,
+        }
 
     def _plot(self) -> None:
         if self.dist.is_main:
             plot_loss_curve(
-                read_jsonl(self.output_dir / LOG_NAME), self.output_dir / "loss_curve.png", f"{self.args.run_name}"
+                read_jsonl(self.output_dir / LOG_NAME),
+                self.output_dir / "loss_curve.png",
+                f"{self.args.run_name}",
             )
 
 

@@ -59,13 +59,17 @@ def load_weights(model: nn.Module, path: str) -> None:
 
 
 def _rng_state() -> dict:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """RNG states as tensors and plain Python values (loadable with ``torch.load(weights_only=True)``)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"python": random.getstate(), "torch": torch.get_rng_state(),
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]}
 
 
 def _set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
 
 
 class Checkpointer:
@@ -112,7 +116,7 @@ class Checkpointer:
                 logger.info(f"--resume: no checkpoint in {self.output_dir}; starting from MODEL.WEIGHTS")
             load_weights(self.model, weights)
             return 0
-        state = torch.load(last, map_location="cpu", weights_only=False)
+        state = torch.load(last, map_location="cpu", weights_only=True)
         unwrap(self.model).load_state_dict(state["model"])
         for key, obj in (("optimizer", self.optimizer), ("scheduler", self.scheduler),
                          ("grad_scaler", self.grad_scaler)):

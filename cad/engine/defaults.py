@@ -112,7 +112,11 @@ def resolve_model_device(cfg, info: DistInfo) -> torch.device:
 
 def default_setup(cfg, args: argparse.Namespace, info: DistInfo) -> None:
     """Create OUTPUT_DIR, dump the config (main process), log the command, seed every RNG."""
-    for name in ("cad", "cad.engine", "cad.data", "cad.evaluation"):
+    import cad.checkpoint
+    import cad.engine.trainer
+    import cad.evaluation  # noqa: F401  (create the module loggers before setting their levels)
+
+    for name in ("cad", "cad.engine", "cad.data", "cad.evaluation", "cad.checkpoint.loader"):
         get_logger(name, info.rank)
     out = Path(cfg.OUTPUT_DIR)
     if info.is_main:

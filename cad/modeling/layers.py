@@ -109,9 +109,11 @@ class NaiveSyncBatchNorm(nn.BatchNorm2d):
         count = n * x.shape[2] * x.shape[3] * world
         with torch.no_grad():
             unbiased = var * (count / max(count - 1, 1))
-            self.running_mean += self.momentum * (mean.detach() - self.running_mean)
-            self.running_var += self.momentum * (unbiased.detach() - self.running_var)
             self.num_batches_tracked += 1
+            # momentum None = cumulative average, as in nn.BatchNorm2d
+            m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+            self.running_mean += m * (mean.detach() - self.running_mean)
+            self.running_var += m * (unbiased.detach() - self.running_var)
         invstd = torch.rsqrt(var + self.eps)
         scale = self.weight * invstd
         bias = self.bias - mean * scale

@@ -220,6 +220,9 @@ class DPT(nn.Module):
             setattr(self.scratch, f"layer{i}_rn", nn.Conv2d(ch, features, 3, padding=1, bias=False))
         for i in range(1, 5):
             setattr(self.scratch, f"refinenet{i}", FusionBlock(features))
+        # The deepest fusion block has no skip input, so its first residual unit is never used (it exists in
+        # the released checkpoint); frozen so that DDP does not wait for its gradients.
+        self.scratch.refinenet4.resConfUnit1.requires_grad_(False)
 
     @property
     def vit(self) -> nn.Module:

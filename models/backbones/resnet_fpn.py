@@ -30,7 +30,7 @@ class ResNetFPN(nn.Module):
     upsampled x2 (bilinear, align_corners) to the input resolution, like the DPT output.
     """
 
-    def __init__(self, arch: str = "resnet18", features: int = 256, fpn_channels: int = 64):
+    def __init__(self, arch: str = "resnet18", features: int = 64, fpn_channels: int = 64):
         super().__init__()
         if arch not in _RESNET_CHANNELS:
             raise ValueError(f"unknown ResNet arch {arch!r}; choose from {sorted(_RESNET_CHANNELS)}")

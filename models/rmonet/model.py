@@ -66,9 +66,10 @@ class SceneModel(nn.Module):
         xbar, mlogit = self.vae.decode(z)
         xbar = xbar.view(b, k, 3, h, w)
         log_mbar = F.log_softmax(mlogit.view(b, k, h, w), dim=1)
+        log_m, xbar, log_mbar = log_m.float(), xbar.float(), log_mbar.float()  # losses in fp32 under autocast
         losses = {
-            "nll": mixture_nll(x, log_m, xbar, self.sigmas),
-            "kl_z": gaussian_kl(mu.view(b, k, -1), logvar.view(b, k, -1)),
+            "nll": mixture_nll(x.float(), log_m, xbar, self.sigmas),
+            "kl_z": gaussian_kl(mu.float().view(b, k, -1), logvar.float().view(b, k, -1)),
             "kl_mask": mask_kl(log_m, log_mbar),
         }
         losses.update(out.pop("rpn_losses", {}))

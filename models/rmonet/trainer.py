@@ -206,10 +206,17 @@ def train(cfg: dict, device: torch.device, info: DistInfo | None = None, resume:
         )
     per_rank = tcfg["batch_size"] // info.world_size
     batches_per_epoch = max(1, len(range(0, len(train_set), info.world_size)) // per_rank)
-    max_iters = tcfg["max_iters"] or int(math.ceil(tcfg["max_epochs"] * batches_per_epoch))
+    if tcfg.get("max_iters"):
+        max_iters = int(tcfg["max_iters"])
+    elif tcfg.get("max_epochs"):
+        max_iters = int(math.ceil(tcfg["max_epochs"] * batches_per_epoch))
+    elif tcfg.get("max_minutes"):
+        max_iters = math.inf  # stopped by the time budget
+    else:
+        raise ValueError("set train.max_iters, train.max_epochs or train.max_minutes")
 
     model = build_model(cfg["model"], cfg["loss"], dcfg["image_size"]).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=tcfg["lr"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(tcfg["lr"]))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, make_schedule(tcfg, batches_per_epoch))
     start_iter = 0
     ckpt_path = out_dir / CHECKPOINT_NAME
@@ -227,8 +234,14 @@ def train(cfg: dict, device: torch.device, info: DistInfo | None = None, resume:
         raise FileNotFoundError(f"--resume {resume}: checkpoint not found")
     net = model
     if info.enabled:
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        # MONet(ResNet18+FPN) reads only the conv3 FPN level, so some FPN weights get no gradient.
+        net = DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=cfg["model"]["variant"] == "monet_fpn",
+        )
 
+    scaler = torch.amp.GradScaler(device.type, enabled=tcfg["precision"] == "fp16" and device.type == "cuda")
     sampler = ResumableSampler(len(train_set), info.rank, info.world_size, tcfg["seed"])
     loader_kwargs = {
         "batch_size": per_rank,
@@ -251,7 +264,11 @@ def train(cfg: dict, device: torch.device, info: DistInfo | None = None, resume:
     images_seen = 0
     deadline = t_start + 60 * tcfg["max_minutes"] if tcfg.get("max_minutes") else None
     bar = tqdm(
-        total=max_iters, initial=start_iter, disable=not info.is_main, desc="train", dynamic_ncols=True
+        total=None if max_iters == math.inf else max_iters,
+        initial=start_iter,
+        disable=not info.is_main,
+        desc="train",
+        dynamic_ncols=True,
     )
     net.train()
     stop = False
@@ -265,10 +282,12 @@ def train(cfg: dict, device: torch.device, info: DistInfo | None = None, resume:
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss at iteration {it}: {float(loss)}")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
             if tcfg.get("grad_clip"):
+                scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg["grad_clip"])
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             scheduler.step()
             it += 1
             images_seen += images.shape[0] * info.world_size
