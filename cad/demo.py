@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import re
 import sys
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from utils.logging_utils import get_logger  # noqa: E402
 
 logger = get_logger("cad.demo")
 
+_CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)*")
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Detect objects (class-agnostic) in images and draw them.")
@@ -40,7 +43,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-masks", action="store_true", help="leave masks out of the overlays and the JSON")
     p.add_argument("opts", default=None, nargs=argparse.REMAINDER,
                    help="config overrides as KEY VALUE pairs, e.g. MODEL.WEIGHTS unMORE_model.pth")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    # `--input a.jpg MODEL.WEIGHTS w.pth`: the trailing KEY VALUE pairs were swallowed by --input
+    for i, item in enumerate(args.input):
+        if _CONFIG_KEY.fullmatch(item) and not Path(item).exists():
+            args.opts = args.input[i:] + list(args.opts or [])
+            args.input = args.input[:i]
+            break
+    return args
 
 
 def expand_inputs(patterns: list[str]) -> list[Path]:

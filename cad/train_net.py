@@ -21,6 +21,7 @@ if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
 from cad.engine.defaults import (  # noqa: E402
+    auto_scale_workers,
     default_argument_parser,
     default_setup,
     preflight,
@@ -41,6 +42,7 @@ def main(args):
     register_cli_datasets(args)
     cfg = setup_cfg(args)
     info = dist_info()
+    cfg = auto_scale_workers(cfg, info.world_size)
     default_setup(cfg, args, info)
     device = resolve_model_device(cfg, info)
     model = build_model(cfg)

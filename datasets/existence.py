@@ -8,8 +8,9 @@ With probability 1/2 a sample is
   masks; see `datasets.objectness_targets.largest_background_square`), label 0. When the image has no
   background square (side < 2 pixels) the sample falls back to a positive candidate.
 Both are resized to `image_size` (bilinear). The full mask comes from `--votecut_json` (every annotation of
-the image, rotate rule applied); without a JSON the top-1 mask is used as the full mask, which is weaker
-(other objects of the image may appear in negatives).
+the image, rotate rule applied) or, cheaper for the 1.28M ImageNet images, from `--full_mask_root` (PNG
+union masks `<wnid>/<name>.png`, any non-zero pixel is foreground, as the original code read them); without
+either the top-1 mask is used as the full mask, which is weaker (other objects may appear in negatives).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from datasets.imagenet_votecut import (
 )
 from datasets.objectness_targets import crop, largest_background_square, resize_image, sample_crop_box
 from datasets.votecut import load_votecut, mask_relpath
-from utils.io import DataError
+from utils.io import DataError, load_mask
 from utils.masks import rle_to_mask
 
 
@@ -92,6 +93,7 @@ class ExistenceDataset(Dataset):
         image_size: int = 128,
         crop_scale: tuple[float, float] = (0.08, 1.0),
         seed: int = 0,
+        full_mask_root: str | os.PathLike | None = None,
     ):
         self.imagenet_root = Path(imagenet_root)
         self.mask_root = Path(mask_root) if mask_root else default_mask_root(imagenet_root)
@@ -103,7 +105,10 @@ class ExistenceDataset(Dataset):
                 "(run utils/preprocess_votecut.py or pass --mask_root)"
             )
         self.names = list_images(self.imagenet_root)
-        self.full_masks = load_full_mask_index(votecut_json) if votecut_json else None
+        self.full_mask_root = Path(full_mask_root) if full_mask_root else None
+        if self.full_mask_root is not None and not self.full_mask_root.is_dir():
+            raise DataError(f"--full_mask_root not found: {self.full_mask_root}")
+        self.full_masks = load_full_mask_index(votecut_json) if votecut_json and not full_mask_root else None
         self.image_size = image_size
         self.crop_scale = crop_scale
         self.seed = seed
@@ -112,7 +117,10 @@ class ExistenceDataset(Dataset):
         return len(self.names)
 
     def full_mask(self, name: str, top1_mask: np.ndarray) -> np.ndarray:
-        """Union of the image's VoteCut masks aligned to the image (top-1 mask without a JSON)."""
+        """Union of the image's VoteCut masks aligned to the image (top-1 mask without a JSON or PNG root)."""
+        if self.full_mask_root is not None:
+            path = self.full_mask_root / mask_name(name)
+            return align_mask(load_mask(path), top1_mask.shape, path)
         if self.full_masks is None:
             return top1_mask
         entry = self.full_masks.get(mask_name(name))

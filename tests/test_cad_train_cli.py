@@ -65,6 +65,14 @@ def test_help_lists_detectron2_flags(capsys):
         assert flag in out
 
 
+def test_demo_trailing_config_pairs_after_input():
+    from cad.demo import parse_args
+
+    a = parse_args(["--output", "o", "--input", "a.jpg", "b/*.jpg", "MODEL.WEIGHTS", "w.pth",
+                    "OUTPUT_DIR", "x"])
+    assert a.input == ["a.jpg", "b/*.jpg"] and a.opts == ["MODEL.WEIGHTS", "w.pth", "OUTPUT_DIR", "x"]
+
+
 def test_missing_weights_gives_download_url(data_root, tmp_path, capsys):
     from cad.train_net import cli
 

@@ -215,3 +215,34 @@ def test_train_loader_skips_bad_images_and_groups(tmp_path):
         assert len(batch) == 2 and all(b["image_id"] == 1 for b in batch)
         h, w = batch[0]["image"].shape[-2:]
         assert all((b["image"].shape[-1] > b["image"].shape[-2]) == (w > h) for b in batch)
+
+
+def test_register_coco_json_route_and_single_object_flag(tmp_path):
+    js = tmp_path / "merged.json"
+    _merged_json(js)
+    data = json.loads(js.read_text())
+    for im in data["images"]:  # our merge script also marks each image's dataset
+        im["dataset"] = "imagenet" if im["id"].startswith("imagenet_") else "coco"
+    js.write_text(json.dumps(data))
+    in_root = tmp_path / "in_train"
+    (in_root / "n01440764").mkdir(parents=True)
+    Image.fromarray(np.full((4, 4, 3), 128, dtype=np.uint8)).save(in_root / "n01440764/n01440764_5.JPEG")
+    catalog.register_coco_json("my_train", js, tmp_path / "coco_imgs", imagenet_root=in_root, coco_repeat=5)
+    recs = {r["image_id"]: r for r in catalog.get_dataset_dicts("my_train", filter_empty=True)}
+    assert recs["coco_139"]["file_name"] == str(tmp_path / "coco_imgs/000000000139.jpg")
+    assert recs["coco_139"]["repeat"] == 5 and recs["imagenet_5"]["repeat"] == 1
+    rec = recs["imagenet_5"]
+    assert rec["source"] == "imagenet"
+    out = DatasetMapper(True, (8,), 100, imagenet_single_object=True)(rec)
+    assert out["is_single_object"] is True and out["image"].shape == (3, 8, 8)
+    assert "is_single_object" not in DatasetMapper(True, (8,), 100)(rec)
+
+
+def test_train_loader_stops_when_no_image_can_be_read(tmp_path):
+    from cad.config import get_cfg
+
+    cfg = get_cfg()
+    cfg.merge_from_list(["SOLVER.IMS_PER_BATCH", 1, "DATALOADER.NUM_WORKERS", 0])
+    bad = {**_record(tmp_path), "file_name": str(tmp_path / "gone.jpg")}
+    with pytest.raises(DataError, match="in a row could not be read"):
+        next(iter(TrainLoader(cfg, records=[bad], seed=0)))

@@ -127,3 +127,17 @@ def test_missing_weights_message_names_download():
         load_weights(nn.Linear(1, 1), "/nonexistent/model.pth")
     with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
         load_weights(nn.Linear(1, 1), "http://example.com/model.pkl")
+
+
+def test_auto_scale_workers_linear_rule():
+    from cad.engine.defaults import auto_scale_workers
+
+    cfg = get_cfg()
+    cfg.merge_from_list(["SOLVER.REFERENCE_WORLD_SIZE", 8, "SOLVER.IMS_PER_BATCH", 16, "SOLVER.BASE_LR", 0.02,
+                         "SOLVER.MAX_ITER", 1000, "SOLVER.STEPS", (600, 800), "SOLVER.WARMUP_ITERS", 100])
+    cfg.freeze()
+    out = auto_scale_workers(cfg, 4)
+    s = out.SOLVER
+    assert (s.IMS_PER_BATCH, s.MAX_ITER, s.STEPS, s.WARMUP_ITERS) == (8, 2000, (1200, 1600), 200)
+    assert s.BASE_LR == pytest.approx(0.01) and out.is_frozen()
+    assert auto_scale_workers(cfg, 8) is cfg

@@ -115,7 +115,8 @@ def test_malformed_annotations_raise_one_clear_error(data, tmp_path):
                             str(data[1]), "--output_dir", str(tmp_path / "o")])
 
 
-def test_cli_with_random_small_backbone_checkpoints(data, tmp_path):
+def test_seed_readme_commands_on_the_default_synthetic_data(tmp_path, monkeypatch):
+    """Random resnet18 checkpoints; no input/output flags: the embedded synthetic data and default folders."""
     from models.checkpoint import save_checkpoint
     from models.objectness_net import ExistenceNet, ObjectnessNet
 
@@ -123,20 +124,19 @@ def test_cli_with_random_small_backbone_checkpoints(data, tmp_path):
     obj, ex = tmp_path / "obj.pth", tmp_path / "ex.pth"
     save_checkpoint(obj, ObjectnessNet(backbone_type="resnet18"), None, None, 0)
     save_checkpoint(ex, ExistenceNet(arch="resnet18"), None, None, 0)
-    image_dir, ann = data
+    make_scene_dataset(tmp_path / "data" / "synthetic" / "scenes", "val", 2, 96, seed=1, max_objects=3)
+    monkeypatch.chdir(tmp_path)
     common = ["--sdf_activation", "tanh", "--use_bg_sdf", "--objectness_resume", str(obj),
-              "--binary_classifier_resume", str(ex), "--image_dir", str(image_dir), "--annotations", str(ann),
-              "--start_idx", "0", "--end_idx", "1", "--device", "cpu", "--num_workers", "0",
-              "--batch_size", "64"]
-    out = tmp_path / "run"
-    path = cli.main_reasoning(common + ["--analyze_cc", "--n_round", "3", "--output_dir", str(out),
-                                        "--vis_dir", str(tmp_path / "vis"), "--vis_gif"])
-    found = json.loads(path.read_text())
-    assert sorted(found) == ["1"]
+              "--binary_classifier_resume", str(ex), "--start_idx", "0", "--end_idx", "1"]
+    path = cli.main_reasoning(common + ["--analyze_cc", "--n_round", "3", "--num_workers", "0",
+                                        "--vis_dir", "vis", "--vis_gif"])
+    assert path.resolve() == tmp_path / "results_reasoning" / "val_0_1" / "discovery_results.json"
+    assert sorted(json.loads(path.read_text())) == ["1"]
     assert (tmp_path / "vis" / "1.png").exists() and (tmp_path / "vis" / "1_rounds.gif").exists()
+    out = path.parent
     stats = [json.loads(line)["stats"] for p in (out / "discovery_shards").glob("*.jsonl")
              for line in p.read_text().splitlines()]
     assert all(s["evaluations"]["existence"] >= s["proposals"] for s in stats)
-    scored = cli.main_scoring(common + ["--raw_annotations_path", str(path)])
-    assert scored == out / "object_discovery_with_scores.json"
+    scored = cli.main_scoring(common + ["--raw_annotations_path", str(path), "--num_workers", "0"])
+    assert scored.resolve() == (out / "object_discovery_with_scores.json").resolve()
     assert isinstance(json.loads(scored.read_text()), list)

@@ -43,6 +43,9 @@ def data_root(tmp_path_factory):
             Image.fromarray(m.astype(np.uint8) * 255).save(
                 root / "masks_top1_single_component" / wnid / f"{name}.png"
             )
+        union = np.logical_or.reduce([mask, *extra_masks])
+        (root / "full_masks" / wnid).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(union.astype(np.uint8) * 255).save(root / "full_masks" / wnid / f"{name}.png")
         img_id = len(images) + 1
         h, w = mask.shape
         images.append({"id": img_id, "file_name": f"{wnid}/{name}.JPEG", "height": h, "width": w})
@@ -141,9 +144,13 @@ def test_samples_are_deterministic_per_key(data_root):
     assert not torch.equal(a["image"], c["image"])
 
 
-def test_existence_negatives_and_positive_crop_rule(data_root):
-    votecut = data_root / "annotations" / "votecut.json"
-    ds = ExistenceDataset(data_root, votecut_json=votecut, image_size=32, seed=0)
+@pytest.mark.parametrize("source", ["votecut_json", "full_mask_root"])
+def test_existence_negatives_and_positive_crop_rule(data_root, source):
+    if source == "votecut_json":
+        votecut = data_root / "annotations" / "votecut.json"
+        ds = ExistenceDataset(data_root, votecut_json=votecut, image_size=32)
+    else:
+        ds = ExistenceDataset(data_root, full_mask_root=data_root / "full_masks", image_size=32)
     n_neg = n_pos = 0
     for key in range(120):
         index = key % 4  # the four good images: object rectangle + second VoteCut mask

@@ -40,6 +40,12 @@ def build_train_parser() -> argparse.ArgumentParser:
         help="VoteCut COCO JSON: the union of an image's masks defines the "
         "background of existence negatives (default: the top-1 mask)",
     )
+    data.add_argument(
+        "--full_mask_root",
+        default=None,
+        help="PNG union masks <wnid>/<name>.png of all VoteCut masks per image (existence negatives; "
+        "preferred over --votecut_json when given)",
+    )
     data.add_argument("--image_size", type=int, default=128, help="side of the training crops")
     data.add_argument("--random_crop_scale_min", type=float, default=0.08)
     data.add_argument("--random_crop_scale_max", type=float, default=1.0)

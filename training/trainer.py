@@ -25,7 +25,7 @@ from tqdm import tqdm
 from datasets.existence import ExistenceDataset
 from datasets.imagenet_votecut import ImageNetVoteCutDataset, SkippedSample, collate_samples
 from losses.objectness import center_boundary_loss, existence_loss
-from models.checkpoint import load_checkpoint, save_checkpoint, unwrap_model
+from models.checkpoint import load_checkpoint, model_state_from_checkpoint, save_checkpoint, unwrap_model
 from models.objectness_net import ExistenceNet, ObjectnessNet
 from training.args import ConfigError, default_run_name, task_name
 from training.checkpointing import (
@@ -67,7 +67,13 @@ def build_dataset(args: argparse.Namespace):
     scale = (args.random_crop_scale_min, args.random_crop_scale_max)
     if args.train_existence:
         return ExistenceDataset(
-            args.imagenet_root, args.mask_root, args.votecut_json, args.image_size, scale, seed=args.seed
+            args.imagenet_root,
+            args.mask_root,
+            args.votecut_json,
+            args.image_size,
+            scale,
+            seed=args.seed,
+            full_mask_root=args.full_mask_root,
         )
     return ImageNetVoteCutDataset(
         args.imagenet_root,
@@ -185,7 +191,7 @@ class Trainer:
         saved_task = ckpt.get("task")
         if saved_task is not None and saved_task != self.task:
             raise ConfigError(f"--resume {path} is a {saved_task} checkpoint but this run trains {self.task}")
-        unwrap_model(self.model).load_state_dict(ckpt["model_state_dict"], strict=True)
+        unwrap_model(self.model).load_state_dict(model_state_from_checkpoint(ckpt), strict=True)
         if ckpt.get("optimizer_state_dict"):
             self.optimizer.load_state_dict(ckpt["optimizer_state_dict"])
         if ckpt.get("lr_scheduler_state_dict"):

@@ -113,6 +113,7 @@ def resolve_model_device(cfg, info: DistInfo) -> torch.device:
 def default_setup(cfg, args: argparse.Namespace, info: DistInfo) -> None:
     """Create OUTPUT_DIR, dump the config (main process), log the command, seed every RNG."""
     import cad.checkpoint
+    import cad.data.coco_records
     import cad.engine.trainer
     import cad.evaluation  # noqa: F401  (create the module loggers before setting their levels)
 
@@ -163,3 +164,29 @@ def preflight(args: argparse.Namespace) -> None:
                 raise
             logger.warning(f"{e}\nThe evaluation after training will skip '{name}' unless the file appears; "
                            "pass --test-dataset NAME to evaluate on another set.")
+
+
+def auto_scale_workers(cfg, world_size: int):
+    """Detectron2's linear scaling when ``SOLVER.REFERENCE_WORLD_SIZE`` is set and differs from the number of
+    processes: batch size and LR scale by ``world_size / reference``, iteration counts by the inverse."""
+    ref = int(cfg.SOLVER.REFERENCE_WORLD_SIZE)
+    if ref == 0 or ref == world_size:
+        return cfg
+    cfg = cfg.clone()
+    frozen = cfg.is_frozen()
+    cfg.defrost()
+    scale = world_size / ref
+    s = cfg.SOLVER
+    s.IMS_PER_BATCH = bs = int(round(s.IMS_PER_BATCH * scale))
+    s.BASE_LR = s.BASE_LR * scale
+    s.MAX_ITER = int(round(s.MAX_ITER / scale))
+    s.WARMUP_ITERS = int(round(s.WARMUP_ITERS / scale))
+    s.STEPS = tuple(int(round(x / scale)) for x in s.STEPS)
+    s.CHECKPOINT_PERIOD = int(round(s.CHECKPOINT_PERIOD / scale))
+    cfg.TEST.EVAL_PERIOD = int(round(cfg.TEST.EVAL_PERIOD / scale))
+    s.REFERENCE_WORLD_SIZE = world_size
+    logger.info(f"auto-scaling the config to {world_size} processes: IMS_PER_BATCH={bs}, "
+                f"BASE_LR={s.BASE_LR}, MAX_ITER={s.MAX_ITER}, WARMUP_ITERS={s.WARMUP_ITERS}, STEPS={s.STEPS}")
+    if frozen:
+        cfg.freeze()
+    return cfg

@@ -51,10 +51,11 @@ def shared_seed(seed: int, info: DistInfo) -> int:
 def _reduce_mean(values: dict[str, float], info: DistInfo, device: torch.device) -> dict[str, float]:
     if not info.enabled or not values:
         return values
-    keys = sorted(values)
+    keys = sorted(values)  # the same order on every process
     t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)
     dist.all_reduce(t)
-    return {k: float(v) / info.world_size for k, v in zip(keys, t.tolist())}
+    reduced = {k: float(v) / info.world_size for k, v in zip(keys, t.tolist())}
+    return {k: reduced[k] for k in values}
 
 
 class Trainer:
@@ -85,11 +86,14 @@ class Trainer:
         self.cp_rng = random.Random(self.seed * 7919 + info.rank + 1_000_003 * self.start_iter)
         self._nonfinite = 0
         self._cp_samples_saved = False
+        self._records = None
 
     # ------------------------------------------------------------------------------------------------
-    def _loader(self, seed: int, num_workers: int | None = None) -> TrainLoader:
-        return TrainLoader(self.cfg, self.info.rank, self.info.world_size, seed=seed, num_workers=num_workers,
-                           pin_memory=self.device.type == "cuda")
+    def _loader(self, seed: int) -> TrainLoader:
+        loader = TrainLoader(self.cfg, self.info.rank, self.info.world_size, seed=seed,
+                             pin_memory=self.device.type == "cuda", records=self._records)
+        self._records = loader.records  # read the annotation files once per run
+        return loader
 
     def _copy_paste(self, batch: list[dict]) -> list[dict]:
         d = self.cfg.DATALOADER

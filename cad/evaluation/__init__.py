@@ -4,7 +4,6 @@ from .coco_evaluation import (
     evaluate_dataset,
     inference_on_records,
     instances_to_coco_results,
-    records_to_coco,
 )
 
-__all__ = ["evaluate_dataset", "inference_on_records", "instances_to_coco_results", "records_to_coco"]
+__all__ = ["evaluate_dataset", "inference_on_records", "instances_to_coco_results"]

@@ -48,21 +48,6 @@ def instances_to_coco_results(instances, image_id, with_masks: bool = True) -> l
     return out
 
 
-def records_to_coco(records: list[dict]) -> dict:
-    """A COCO ground-truth dict from records (for datasets registered without a JSON file)."""
-    images, anns = [], []
-    for r in records:
-        images.append({"id": r["image_id"], "file_name": r["file_name"], "height": r["height"],
-                       "width": r["width"]})
-        for a in r["annotations"]:
-            ann = {"id": len(anns) + 1, "image_id": r["image_id"], "category_id": 1, "bbox": a["bbox"],
-                   "iscrowd": a.get("iscrowd", 0)}
-            if a.get("segmentation"):
-                ann["segmentation"] = a["segmentation"]
-            anns.append(ann)
-    return {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "fg"}]}
-
-
 @torch.no_grad()
 def inference_on_records(model, cfg, records: list[dict], device: torch.device, rank: int = 0,
                          world_size: int = 1, with_masks: bool = True, amp: bool = False) -> list[dict]:
@@ -102,8 +87,8 @@ def evaluate_dataset(model, cfg, dataset_name: str, output_dir: str | os.PathLik
     on the main process, None elsewhere."""
     records = get_dataset_dicts(dataset_name)
     with_masks = bool(cfg.MODEL.MASK_ON) and not bool(cfg.TEST.NO_SEGM)
-    results = inference_on_records(model, cfg, records, device, rank, world_size, with_masks,
-                                   amp=bool(cfg.SOLVER.AMP.ENABLED))
+    # fp32 inference like Detectron2's evaluation (SOLVER.AMP only concerns training)
+    results = inference_on_records(model, cfg, records, device, rank, world_size, with_masks)
     results = _gather(results, world_size)
     if rank != 0:
         return None
@@ -113,8 +98,7 @@ def evaluate_dataset(model, cfg, dataset_name: str, output_dir: str | os.PathLik
     logger.info(f"wrote {len(results)} detections to {res_path}")
     from COCO_evaluator.evaluate import evaluate_class_agnostic, format_table
 
-    gt = gt_json_path(dataset_name)
-    gt = str(gt) if gt is not None else records_to_coco(records)
+    gt = str(gt_json_path(dataset_name))
     tasks = ("bbox", "segm") if with_masks else ("bbox",)
     if not results:
         logger.warning(f"{dataset_name}: the model produced no detections; AP is 0")
