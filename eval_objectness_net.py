@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--seed", type=int, default=0, help="seed of the random crops / existence samples")
+    p.add_argument("--samples_per_image", type=int, default=4, help="existence: seeded draws per image")
     p.add_argument("--num_workers", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda when available)")
     p.add_argument(
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
             args.batch_size,
             device,
             args.num_workers,
+            args.samples_per_image,
         )
     except (DataError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -72,8 +72,12 @@ class Reasoner:
         ex = self.predictor.predict(image, boxes, {EXISTENCE}, image_id)["existence"].cpu()
         return boxes[ex >= self.cfg.class_score_thres]
 
-    def center_reasoning(self, image, boxes, image_id, cache: dict | None = None):
-        """-> (boxes that hold one object, new boxes from splits and connected components)."""
+    def center_reasoning(self, image, boxes, image_id, cache: dict | None = None, with_new: bool = True):
+        """-> (boxes that hold one object, new boxes from splits and connected components).
+
+        `cache` receives the boundary-reasoning quantities of the passing boxes; `with_new=False` skips
+        building the new boxes (the second center round drops them anyway).
+        """
         cfg = self.cfg
         _, height, width = image.shape
         if boxes.shape[0] == 0:
@@ -84,10 +88,12 @@ class Reasoner:
         max_val, argmax = split_evidence(pred["center_fields"], union)
         fail = (max_val > cfg.center_score_max_thres).cpu()
         passing = boxes[~fail]
-        new = [split_boxes(boxes[fail], argmax[fail.to(argmax.device)], size)]
         if cache is not None and passing.shape[0] > 0:
             pass_sdf = pred["sdf_maps"][~fail.to(union.device)]
             self._fill_cache(cache, pixel_boxes(passing, height, width), pass_sdf)
+        if not with_new:
+            return passing, boxes.new_zeros((0, 4))
+        new = [split_boxes(boxes[fail], argmax[fail.to(argmax.device)], size)]
         if cfg.analyze_cc and passing.shape[0] > 0:
             masks = union[~fail.to(union.device)].cpu().numpy()
             cc = []
@@ -201,7 +207,7 @@ class Reasoner:
             seed = cache if cfg.reuse_predictions else None
             passing, new = self.center_reasoning(image, boxes, image_id, seed)
             new = self.existence_filter(image, new, image_id)
-            passing2, _ = self.center_reasoning(image, new, image_id, seed)
+            passing2, _ = self.center_reasoning(image, new, image_id, seed, with_new=False)
             boxes = torch.cat([passing, passing2], dim=0)
             stats["after_center"] = int(boxes.shape[0])
             if boxes.shape[0] > 0:

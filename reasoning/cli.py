@@ -156,7 +156,7 @@ def setup(args):
 
 
 def run_images(records: list[ImageRecord], results: ShardedResults, device: torch.device, num_workers: int,
-               process, logger, desc: str) -> tuple[int, int]:
+               process, logger, desc: str, progress: bool = True) -> tuple[int, int]:
     """Process images not yet finished; one flushed JSON line per image. Returns (done, failed)."""
     todo = results.missing(records)
     logger.info("%d images in this shard, %d already finished, %d to do",
@@ -165,7 +165,8 @@ def run_images(records: list[ImageRecord], results: ShardedResults, device: torc
     if not todo:
         return 0, 0
     with results.writer() as writer:
-        for item in tqdm(image_loader(todo, num_workers, device), total=len(todo), desc=desc, ncols=90):
+        for item in tqdm(image_loader(todo, num_workers, device), total=len(todo), desc=desc, ncols=90,
+                         disable=not progress):
             rec = todo[item["index"]]
             if item["error"] is None:
                 try:
@@ -264,7 +265,7 @@ def main_reasoning(argv=None) -> Path | None:
 
     t0 = time.perf_counter()
     done, failed = run_images(shard_items(all_records, shard_index, num_shards), results, device,
-                              args.num_workers, process, logger, "object reasoning")
+                              args.num_workers, process, logger, "object reasoning", info.is_main)
     elapsed = time.perf_counter() - t0
     if done:
         logger.info("%d images in %.1f s (%.3f images/s); network evaluations %s", done, elapsed,
@@ -315,5 +316,5 @@ def main_scoring(argv=None) -> Path | None:
         return {"results": anns}
 
     run_images(shard_items(all_records, shard_index, num_shards), results, device, args.num_workers, process,
-               logger, "object scoring")
+               logger, "object scoring", info.is_main)
     return finish(info, results, all_records, combine_scores, "object_discovery_with_scores.json", logger)

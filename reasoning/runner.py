@@ -113,6 +113,7 @@ class ShardedResults:
         return out
 
     def writer(self) -> JsonlWriter:
+        """Append to this shard's file (JsonlWriter drops a line cut short by a killed writer)."""
         return JsonlWriter(self.path)
 
     def missing(self, images: Iterable[ImageRecord]) -> list[ImageRecord]:

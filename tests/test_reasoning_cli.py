@@ -70,6 +70,9 @@ def test_resume_after_kill_gives_identical_json(data, uninterrupted, tmp_path, m
     lines = (tmp_path / "discovery_shards").glob("*.jsonl")
     assert sum(len(p.read_text().splitlines()) for p in lines) == 2
 
+    shard = next((tmp_path / "discovery_shards").glob("*.jsonl"))
+    with open(shard, "ab") as f:
+        f.write(b'{"image_id": 3, "boxes": [[1.0, 2')  # the kill also cut a line short
     resumed = []
 
     def counting(self, image, image_id=None):

@@ -137,3 +137,23 @@ def test_converged_boxes_are_never_predicted_again_and_results_do_not_change():
     assert len(predicted_a) == len(set(predicted_a))        # no pixel box is predicted twice
     assert len(predicted_b) > len(predicted_a)              # the original loop re-predicts converged boxes
     assert torch.equal(conv_a, conv_b) and torch.equal(scores_a, scores_b)
+
+
+def test_connected_component_boxes_are_mapped_to_the_image():
+    h, w = 100, 200
+    masks = [np.zeros((h, w), bool), np.zeros((h, w), bool)]
+    masks[0][40:60, 60:80] = True
+    masks[1][40:60, 130:150] = True
+    gt = {"images": [{"id": 1, "height": h, "width": w, "file_name": "x.png"}],
+          "annotations": [{"id": i + 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": int(m.sum()),
+                           "bbox": [0, 0, 1, 1], "segmentation": mask_to_rle(m)}
+                          for i, m in enumerate(masks)],
+          "categories": [{"id": 1, "name": "fg"}]}
+    box = torch.tensor([[40.0, 20.0, 170.0, 80.0]], dtype=torch.float64)
+    for coords, expect_image in (("image", True), ("crop", False)):
+        reasoner = Reasoner(OraclePredictor(gt, sdf_mode="union"), ReasoningConfig(analyze_cc=True,
+                                                                                   cc_box_coords=coords))
+        passing, new = reasoner.center_reasoning(torch.zeros(3, h, w), box, 1)
+        assert passing.shape[0] == 1 and new.shape[0] == 2  # two separated objects: one box per component
+        iou = box_iou(torch.tensor([[60.0, 40, 80, 60], [130, 40, 150, 60]]), new.float()).amax(1)
+        assert bool((iou > 0.3).all()) == expect_image

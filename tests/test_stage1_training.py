@@ -68,6 +68,7 @@ def test_help_and_seed_readme_command_lines(capsys):
         ("--train_existence", "--imagenet_root is required"),
         ("--imagenet_root {root}", "exactly one of"),
         ("--train_existence --imagenet_root {root} --votecut_json {bad_json}", "not valid JSON"),
+        ("--train_existence --existence_arch resnet18 --imagenet_root {root} --resume {missing}", "--resume"),
     ],
 )
 def test_clear_one_line_errors(root, tmp_path, capsys, flags, message):
@@ -158,7 +159,7 @@ def test_existence_training_lowers_loss_and_evaluates(root, tmp_path):
         ]
     )
     e = result["existence"]
-    assert result["task"] == "existence" and e["num_samples"] == 12 and 0 <= e["accuracy"] <= 1
+    assert result["task"] == "existence" and e["num_samples"] == 48 and 0 <= e["accuracy"] <= 1
     assert json.loads((tmp_path / "ex.json").read_text())["existence"]["accuracy"] == e["accuracy"]
 
 

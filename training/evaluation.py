@@ -6,8 +6,8 @@ the full images and for random crops drawn with a fixed seed; the same metrics f
 - `center_field_fg_error`: mean Euclidean length of (pred - gt) over object pixels (zero predictor: 1);
 - `sdf_mae`: mean absolute boundary-field error over all pixels;
 - `mask_iou`: IoU of `sdf > 0` with the object mask (zero predictor: 0).
-Existence network: accuracy and BCE on held-out positive/negative samples, and the accuracy of always
-answering the majority label.
+Existence network: accuracy and BCE on held-out positive/negative samples (several seeded draws per
+image), and the accuracy of always answering the majority label.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from datasets.existence import ExistenceDataset
 from datasets.imagenet_votecut import ImageNetVoteCutDataset, collate_samples
@@ -94,12 +94,30 @@ def evaluate_objectness(net, dataset, batch_size: int, device, num_workers: int 
     }
 
 
+class KeyedView(Dataset):
+    """`dataset[keys[j]]` for j in range(len(keys)): several seeded draws per image."""
+
+    def __init__(self, dataset, keys: list):
+        self.dataset, self.keys = dataset, keys
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, j):
+        return self.dataset[self.keys[j]]
+
+
 @torch.no_grad()
-def evaluate_existence(net, dataset, batch_size: int, device, num_workers: int = 0) -> dict:
+def evaluate_existence(
+    net, dataset, batch_size: int, device, num_workers: int = 0, samples_per_image: int = 4
+) -> dict:
+    """Accuracy/BCE over `samples_per_image` seeded draws (positive or negative) per held-out image."""
     correct = total = positives = 0
     bce = 0.0
     skipped = 0
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_samples)
+    n = len(dataset)
+    view = KeyedView(dataset, [(i, r * n + i) for r in range(samples_per_image) for i in range(n)])
+    loader = DataLoader(view, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_samples)
     for batch in loader:
         skipped += len(batch["skipped"])
         if batch["size"] == 0:
@@ -131,6 +149,7 @@ def evaluate_checkpoint(
     batch_size: int = 16,
     device: torch.device | str = "cpu",
     num_workers: int = 0,
+    samples_per_image: int = 4,
 ) -> dict:
     """Evaluate a checkpoint of either task on a held-out set; returns the metrics dict."""
     ckpt = load_checkpoint(checkpoint, "checkpoint", "cpu")
@@ -150,7 +169,7 @@ def evaluate_checkpoint(
     if task == "existence":
         net = build_existence_net_from_checkpoint(checkpoint, device)
         ds = ExistenceDataset(imagenet_root, mask_root, votecut_json, size, seed=seed)
-        result["existence"] = evaluate_existence(net, ds, batch_size, device, num_workers)
+        result["existence"] = evaluate_existence(net, ds, batch_size, device, num_workers, samples_per_image)
         return result
     net = build_objectness_net_from_checkpoint(checkpoint, device)
     use_bg = bool(net.use_bg_sdf)

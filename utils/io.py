@@ -57,7 +57,8 @@ def load_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except json.JSONDecodeError as e:
-        raise DataError(f"{what} {path} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
+        where = f"line {e.lineno} column {e.colno}"
+        raise DataError(f"{what} {path} is not valid JSON: {e.msg} at {where}") from e
     except UnicodeDecodeError as e:
         raise DataError(f"{what} {path} is not UTF-8 text: {e}") from e
 
@@ -78,6 +79,7 @@ class JsonlWriter:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_partial_last_line(self.path)
         self._f = open(self.path, "a", encoding="utf-8")
 
     def write(self, record: Any) -> None:
@@ -93,6 +95,17 @@ class JsonlWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _drop_partial_last_line(path: Path) -> None:
+    """Truncate a record cut short by a killed writer, so appended records start on a fresh line."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data.endswith(b"\n"):
+            return
+        f.truncate(data.rfind(b"\n") + 1)
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[Any]:

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import ndimage
 from skimage.filters import threshold_multiotsu
-from skimage.measure import label, regionprops
 from torchvision.ops import nms
+
+EIGHT_CONNECTED = np.ones((3, 3), bool)
 
 
 @dataclass
@@ -36,18 +38,23 @@ def boxes_from_mask(mask: np.ndarray, cfg: PseudoBoxConfig) -> tuple[np.ndarray,
     except ValueError:  # too few distinct values for the requested classes: a single level, mask > 0
         thresholds = np.array([np.nextafter(0.0, 1.0)])
     levels = np.digitize(m, bins=thresholds)
-    boxes, scores = [], []
+    boxes = []
     for level in range(1, len(thresholds) + 1):
-        for region in regionprops(label(levels >= level, connectivity=2)):
-            y1, x1, y2, x2 = region.bbox
-            w, h = x2 - x1, y2 - y1
-            if min(w, h) < cfg.min_size or max(w / h, h / w) > cfg.max_aspect:
-                continue
-            boxes.append([x1, y1, x2, y2])
-            scores.append(float(m[y1:y2, x1:x2].mean()))
+        regions, _ = ndimage.label(levels >= level, structure=EIGHT_CONNECTED)
+        boxes += [
+            (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop) for sl in ndimage.find_objects(regions) if sl
+        ]
     if not boxes:
         return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
-    return np.asarray(boxes, np.float32), np.asarray(scores, np.float32)
+    b = np.asarray(boxes, np.int64)
+    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    keep = (np.minimum(w, h) >= cfg.min_size) & (np.maximum(w / h, h / w) <= cfg.max_aspect)
+    b = b[keep]
+    # Mean of the mask inside each box from an integral image.
+    ii = np.pad(m, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    sums = ii[b[:, 3], b[:, 2]] - ii[b[:, 1], b[:, 2]] - ii[b[:, 3], b[:, 0]] + ii[b[:, 1], b[:, 0]]
+    scores = sums / ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))
+    return b.astype(np.float32), scores.astype(np.float32)
 
 
 def pseudo_boxes(fg_masks: np.ndarray, cfg: PseudoBoxConfig) -> tuple[np.ndarray, np.ndarray]:
