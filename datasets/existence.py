@@ -26,11 +26,10 @@ from torch.utils.data import Dataset
 from datasets.imagenet_votecut import (
     SkippedSample,
     align_mask,
-    default_mask_root,
     image_to_tensor,
-    list_images,
     load_image_and_mask,
     mask_name,
+    resolve_image_and_mask_roots,
     sample_rng,
 )
 from datasets.objectness_targets import crop, largest_background_square, resize_image, sample_crop_box
@@ -95,16 +94,8 @@ class ExistenceDataset(Dataset):
         seed: int = 0,
         full_mask_root: str | os.PathLike | None = None,
     ):
-        self.imagenet_root = Path(imagenet_root)
-        self.mask_root = Path(mask_root) if mask_root else default_mask_root(imagenet_root)
-        if not self.imagenet_root.is_dir():
-            raise DataError(f"--imagenet_root not found: {self.imagenet_root}")
-        if not self.mask_root.is_dir():
-            raise DataError(
-                f"mask folder not found: {self.mask_root} "
-                "(run utils/preprocess_votecut.py or pass --mask_root)"
-            )
-        self.names = list_images(self.imagenet_root)
+        roots = resolve_image_and_mask_roots(imagenet_root, mask_root)
+        self.imagenet_root, self.mask_root, self.names = roots
         self.full_mask_root = Path(full_mask_root) if full_mask_root else None
         if self.full_mask_root is not None and not self.full_mask_root.is_dir():
             raise DataError(f"--full_mask_root not found: {self.full_mask_root}")

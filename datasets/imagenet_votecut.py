@@ -49,6 +49,23 @@ def default_mask_root(imagenet_root: str | os.PathLike) -> Path:
     return Path(imagenet_root) / DEFAULT_MASK_DIRNAME
 
 
+def resolve_image_and_mask_roots(
+    imagenet_root: str | os.PathLike, mask_root: str | os.PathLike | None
+) -> tuple[Path, Path, list[str]]:
+    """Check the data roots and list the images: (imagenet_root, mask_root, relative image names).
+
+    Raises DataError naming the missing folder.
+    """
+    imagenet_root = Path(imagenet_root)
+    mask_root = Path(mask_root) if mask_root else default_mask_root(imagenet_root)
+    if not imagenet_root.is_dir():
+        raise DataError(f"--imagenet_root not found: {imagenet_root}")
+    if not mask_root.is_dir():
+        hint = "run utils/preprocess_votecut.py or pass --mask_root"
+        raise DataError(f"mask folder not found: {mask_root} ({hint})")
+    return imagenet_root, mask_root, list_images(imagenet_root)
+
+
 def list_images(imagenet_root: str | os.PathLike) -> list[str]:
     """Sorted relative paths `<wnid>/<name>.<ext>` of the images below `<imagenet_root>/train`.
 
@@ -160,16 +177,8 @@ class ImageNetVoteCutDataset(Dataset):
         random_crop: bool = True,
         seed: int = 0,
     ):
-        self.imagenet_root = Path(imagenet_root)
-        self.mask_root = Path(mask_root) if mask_root else default_mask_root(imagenet_root)
-        if not self.imagenet_root.is_dir():
-            raise DataError(f"--imagenet_root not found: {self.imagenet_root}")
-        if not self.mask_root.is_dir():
-            raise DataError(
-                f"mask folder not found: {self.mask_root} "
-                "(run utils/preprocess_votecut.py or pass --mask_root)"
-            )
-        self.names = list_images(self.imagenet_root)
+        roots = resolve_image_and_mask_roots(imagenet_root, mask_root)
+        self.imagenet_root, self.mask_root, self.names = roots
         self.image_size = image_size
         self.use_bg_sdf = use_bg_sdf
         self.crop_scale = crop_scale

@@ -33,9 +33,15 @@ def root(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def fresh_logger():
-    """The training logger binds sys.stdout when created; pytest swaps it per test: start afresh."""
+def fresh_logger_one_thread():
+    """The training logger binds sys.stdout when created and pytest swaps it per test: start afresh.
+
+    The tiny networks run as fast on one thread, and a second thread stalls when the cores are busy.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
+    torch.set_num_threads(threads)
     logging.getLogger("unmore.train").handlers.clear()
 
 
