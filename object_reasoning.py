@@ -3,10 +3,11 @@
 Example (seed README flags):
     python object_reasoning.py --sdf_activation tanh --use_bg_sdf \
         --objectness_resume CKPT --binary_classifier_resume CKPT --start_idx 0 --end_idx 20 --analyze_cc
-See `python object_reasoning.py --help` and docs/reasoning.md.
+See `python object_reasoning.py --help` and the README.
 """
 
 from reasoning.cli import main_reasoning
+from utils.cli import run_cli
 
 if __name__ == "__main__":
-    main_reasoning()
+    run_cli(main_reasoning)

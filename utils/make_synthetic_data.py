@@ -3,7 +3,7 @@
     python utils/make_synthetic_data.py --out data/synthetic --seed 0
 
 writes `imagenet/`, `imagenet_heldout/` and `scenes/{train,val}/` + `scenes/annotations/` under `--out`
-(see docs/synthetic_data.md). The same seed gives byte-identical files.
+(see the README). The same seed gives byte-identical files.
 """
 
 from __future__ import annotations
