@@ -1,0 +1,195 @@
+"""Training and test data loaders.
+
+Training: records of all ``DATASETS.TRAIN`` names (images without annotations removed when
+``DATALOADER.FILTER_EMPTY_ANNOTATIONS``), an infinite shuffled index stream honouring per-image repeat
+factors and sharded over ranks, mapping in ``DATALOADER.NUM_WORKERS`` worker processes, batches of
+``SOLVER.IMS_PER_BATCH / world_size`` images grouped by aspect ratio (landscape vs portrait). Images that
+cannot be read are skipped with a counted warning.
+
+Test: one image per batch, this rank's contiguous share of the dataset, order kept.
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
+
+from cad.data.catalog import get_dataset_dicts
+from cad.data.mapper import DatasetMapper
+from cad.data.samplers import TrainingSampler, inference_indices
+from utils.io import DataError
+from utils.logging_utils import get_logger
+
+logger = get_logger("cad.data")
+
+
+def _as_list(batch):
+    return batch
+
+
+class _SkipCounter:
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, record: dict, err: Exception) -> None:
+        self.count += 1
+        logger.warning(f"skipping image {record.get('file_name')} ({err}); {self.count} skipped so far "
+                       "in this worker")
+
+
+class _TrainStream(IterableDataset):
+    """Mapped training examples, endlessly; worker ``k`` of ``n`` maps every ``n``-th sampled index."""
+
+    def __init__(self, records, mapper: DatasetMapper, sampler: TrainingSampler, seed: int):
+        self.records, self.mapper, self.sampler, self.seed = records, mapper, sampler, seed
+
+    def __iter__(self) -> Iterator[dict]:
+        info = get_worker_info()
+        wid, nworkers = (info.id, info.num_workers) if info is not None else (0, 1)
+        self.mapper.rng = random.Random(self.seed * 1009 + self.sampler.rank * 101 + wid)
+        skip = _SkipCounter()
+        failures_in_a_row = 0
+        for k, idx in enumerate(self.sampler):
+            if k % nworkers != wid:
+                continue
+            record = self.records[idx]
+            try:
+                item = self.mapper(record)
+            except DataError as e:
+                skip(record, e)
+                failures_in_a_row += 1
+                if failures_in_a_row >= max(len(self.records), 100):
+                    raise DataError(f"{failures_in_a_row} training images in a row could not be read; check "
+                                    "the dataset paths ($DETECTRON2_DATASETS, --train-image-root)") from e
+                continue
+            failures_in_a_row = 0
+            yield item
+
+
+def group_by_aspect_ratio(stream, batch_size: int, grouping: bool = True) -> Iterator[list[dict]]:
+    """Batches of ``batch_size`` items; with ``grouping`` each batch holds only landscape (W > H) or only
+    portrait/square images."""
+    buckets: dict[bool, list] = {True: [], False: []}
+    for item in stream:
+        h, w = item["image"].shape[-2:]
+        key = bool(w > h) if grouping else True
+        buckets[key].append(item)
+        if len(buckets[key]) == batch_size:
+            yield buckets[key]
+            buckets[key] = []
+
+
+def per_rank_batch_size(cfg, world_size: int) -> int:
+    total = int(cfg.SOLVER.IMS_PER_BATCH)
+    if total % world_size != 0:
+        raise ValueError(f"SOLVER.IMS_PER_BATCH ({total}) must be divisible by the number of processes "
+                         f"({world_size})")
+    return total // world_size
+
+
+def train_records(cfg) -> list[dict]:
+    names = cfg.DATASETS.TRAIN
+    names = (names,) if isinstance(names, str) else tuple(names)
+    if not names:
+        raise ValueError("DATASETS.TRAIN is empty; pass --train-dataset NAME or "
+                         "--train-json/--train-image-root")
+    records = []
+    for name in names:
+        recs = get_dataset_dicts(name, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
+        logger.info(f"training set {name}: {len(recs)} images")
+        records.extend(recs)
+    if not records:
+        raise DataError(f"training datasets {names} contain no images with annotations")
+    return records
+
+
+class SerializedRecords:
+    """Records pickled into one numpy byte buffer. DataLoader workers share it without copying: a plain list
+    of dicts would be copied page by page as the workers touch Python reference counts."""
+
+    def __init__(self, records: list[dict]):
+        self.repeats = [float(r.get("repeat", 1)) for r in records]
+        blobs = [np.frombuffer(pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL), dtype=np.uint8)
+                 for r in records]
+        self._ends = np.cumsum([len(b) for b in blobs], dtype=np.int64)
+        self._data = np.concatenate(blobs) if blobs else np.zeros(0, dtype=np.uint8)
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __getitem__(self, i: int) -> dict:
+        start = int(self._ends[i - 1]) if i > 0 else 0
+        return pickle.loads(memoryview(self._data[start:int(self._ends[i])]))
+
+
+class TrainLoader:
+    """Iterable of per-rank training batches (lists of mapped dicts); ``iter()`` starts the workers."""
+
+    def __init__(self, cfg, rank: int = 0, world_size: int = 1, seed: int = 0, num_workers: int | None = None,
+                 pin_memory: bool = False, records: list[dict] | SerializedRecords | None = None):
+        if records is None:
+            records = train_records(cfg)
+        if not isinstance(records, SerializedRecords):
+            records = SerializedRecords(records)
+        self.records = records
+        repeats = records.repeats
+        sampler = TrainingSampler(len(records), repeats if any(f != 1 for f in repeats) else None,
+                                  seed=seed, rank=rank, world_size=world_size)
+        mapper = DatasetMapper.from_config(cfg, is_train=True)
+        self.stream = _TrainStream(self.records, mapper, sampler, seed)
+        self.batch_size = per_rank_batch_size(cfg, world_size)
+        self.grouping = bool(cfg.DATALOADER.ASPECT_RATIO_GROUPING)
+        nw = cfg.DATALOADER.NUM_WORKERS if num_workers is None else num_workers
+        self.loader = DataLoader(self.stream, batch_size=None, num_workers=int(nw), collate_fn=_as_list,
+                                 pin_memory=pin_memory, persistent_workers=False,
+                                 prefetch_factor=4 if nw > 0 else None)
+
+    def __iter__(self) -> Iterator[list[dict]]:
+        return group_by_aspect_ratio(iter(self.loader), self.batch_size, self.grouping)
+
+
+class _TestSet(Dataset):
+    def __init__(self, records: list[dict], indices: list[int], mapper: DatasetMapper):
+        self.records, self.indices, self.mapper = records, indices, mapper
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict | None:
+        record = self.records[self.indices[i]]
+        try:
+            return self.mapper(record)
+        except DataError as e:
+            logger.warning(f"skipping test image {record.get('file_name')}: {e}")
+            return None
+
+
+def _drop_none(batch):
+    return [b for b in batch if b is not None]
+
+
+def build_test_loader(cfg, records: list[dict], rank: int = 0, world_size: int = 1,
+                      num_workers: int | None = None, pin_memory: bool = False) -> DataLoader:
+    """Batches (lists) of one mapped test image each, for this rank's share of ``records``."""
+    mapper = DatasetMapper.from_config(cfg, is_train=False)
+    ds = _TestSet(records, inference_indices(len(records), rank, world_size), mapper)
+    nw = cfg.DATALOADER.NUM_WORKERS if num_workers is None else num_workers
+    return DataLoader(ds, batch_size=1, shuffle=False, num_workers=int(nw), collate_fn=_drop_none,
+                      pin_memory=pin_memory)
+
+
+def to_device(batch: list[dict], device: torch.device) -> list[dict]:
+    """Move images and instances of a batch to ``device`` (non-blocking from pinned memory)."""
+    out = []
+    for d in batch:
+        d = dict(d)
+        d["image"] = d["image"].to(device, non_blocking=True)
+        if "instances" in d:
+            d["instances"] = d["instances"].to(device)
+        out.append(d)
+    return out
