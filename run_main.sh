@@ -17,7 +17,7 @@ VOTECUT=$DATA/imagenet/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json
 rm -rf "$OUT" && mkdir -p "$OUT"   # a fresh run: stale discoveries of older networks must not be resumed
 
 echo "== 1/7 synthetic data -> $DATA"
-python utils/make_synthetic_data.py --out "$DATA" --seed 0 --val_scenes 8   # 8 validation scenes keep the CPU job short
+python utils/make_synthetic_data.py --out "$DATA" --seed 0 --val_scenes 6   # 6 validation scenes keep the CPU job short
 
 echo "== 2/7 stage 1: center and boundary network (resnet18 backbone)"
 python train_objectness_net.py --train_center_and_boundary --imagenet_root "$DATA/imagenet" \
@@ -30,7 +30,7 @@ python train_objectness_net.py --train_center_and_boundary --imagenet_root "$DAT
 echo "== 3/7 stage 1: existence network (resnet18)"
 python train_objectness_net.py --train_existence --existence_arch resnet18 --imagenet_root "$DATA/imagenet" \
     --votecut_json "$VOTECUT" --image_size 128 --batch_size 16 --optimizer adam --learning_rate 1e-3 \
-    --max_iters 200 --num_workers 1 --log_interval 25 --ckpt_interval 100 --device "$DEVICE" \
+    --max_iters 150 --num_workers 1 --log_interval 25 --ckpt_interval 75 --device "$DEVICE" \
     --output_dir "$OUT/existence"
 
 echo "== 4/7 stage 1: held-out evaluation against a zero predictor"
