@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             if str(path) in done:
                 continue
             try:
-                image = load_image_rgb(path)
+                image = load_image_rgb(path, exif_transpose=True)
             except DataError as e:
                 bad += 1
                 logger.warning(f"skipping {path}: {e} ({bad} skipped so far)")

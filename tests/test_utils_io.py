@@ -64,3 +64,17 @@ def test_corrupt_image_names_file(tmp_path):
     path.write_bytes(b"\xff\xd8\xff garbage")
     with pytest.raises(DataError, match="broken.jpg"):
         load_image_rgb(path)
+
+
+def test_exif_orientation_applied_on_request(tmp_path):
+    arr = np.zeros((4, 6, 3), np.uint8)
+    arr[0, 0] = 255
+    im = Image.fromarray(arr)
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise for display
+    path = tmp_path / "rotated.jpg"
+    im.save(path, exif=exif, quality=100)
+    assert load_image_rgb(path).shape == (4, 6, 3)
+    upright = load_image_rgb(path, exif_transpose=True)
+    assert upright.shape == (6, 4, 3)
+    assert upright[0, -1].mean() > 128  # the top-left pixel moved to the top-right corner

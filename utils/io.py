@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 
 class DataError(ValueError):
@@ -132,18 +132,20 @@ def read_jsonl_many(paths: Iterable[str | os.PathLike]) -> Iterator[Any]:
         yield from read_jsonl(p)
 
 
-def load_image_rgb(path: str | os.PathLike) -> np.ndarray:
+def load_image_rgb(path: str | os.PathLike, exif_transpose: bool = False) -> np.ndarray:
     """Load any image as uint8 RGB [H, W, 3].
 
     Grayscale, palette, RGBA (alpha dropped), CMYK and 16-bit images are converted; a missing or
-    undecodable file raises DataError naming the file.
+    undecodable file raises DataError naming the file. `exif_transpose` applies the EXIF orientation tag
+    (as Detectron2's image reader does); by default the stored pixel order is kept.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"image not found: {path}")
     try:
-        with Image.open(path) as im:
-            im.load()
+        with Image.open(path) as opened:
+            opened.load()
+            im = ImageOps.exif_transpose(opened) if exif_transpose else opened
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.asarray(im, dtype=np.float64)
                 scale = 255.0 / 65535.0 if arr.max(initial=0) > 255 else 1.0

@@ -28,7 +28,7 @@ def read_record_image(record: dict) -> np.ndarray:
     cands = record.get("image_candidates") or [record["file_name"]]
     for path in cands:
         try:
-            return load_image_rgb(path)
+            return load_image_rgb(path, exif_transpose=True)
         except DataError as e:
             if "not found" not in str(e):
                 raise
