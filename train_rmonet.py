@@ -13,8 +13,10 @@ import json
 
 import torch
 
-from models.rmonet.config import apply_override, load_config
-from models.rmonet.trainer import evaluate_checkpoint, load_checkpoint, train
+from training.rmonet.checkpoint import load_checkpoint
+from training.rmonet.config import apply_override, load_config
+from training.rmonet.evaluate import evaluate_checkpoint
+from training.rmonet.loop import train
 from utils.device import resolve_device
 from utils.distributed import cleanup_distributed, init_distributed
 

@@ -24,8 +24,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from models.rmonet.config import load_config  # noqa: E402
-from models.rmonet.trainer import train  # noqa: E402
+from training.rmonet.config import load_config  # noqa: E402
+from training.rmonet.loop import train  # noqa: E402
 from utils.io import atomic_write_bytes, atomic_write_json  # noqa: E402
 
 # R-MONet paper, Multi-dSprites: Table 1 (ARI) and Table 2 (box mAP 50:95, 50, 75).

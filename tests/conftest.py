@@ -4,6 +4,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -12,3 +13,13 @@ if str(REPO_ROOT) not in sys.path:
 
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module of tiny-tensor tests: they gain nothing from more threads, and on a
+    busy 2-core machine more threads only oversubscribe it. Use via `pytestmark`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

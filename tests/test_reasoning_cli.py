@@ -10,13 +10,7 @@ from COCO_evaluator.evaluate import evaluate_class_agnostic
 from datasets.synthetic import make_scene_dataset
 from utils.io import DataError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -31,13 +31,7 @@ class RecordingPredictor:
         return self.inner.predict(image, boxes, want, image_id)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensor ops: one thread avoids oversubscription on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import torch
 from models.rmonet.heads import paste_logits
 from models.rmonet.pseudo_boxes import PseudoBoxConfig, boxes_from_mask, pseudo_boxes
 from models.rmonet.roi_masking import expand_boxes, roi_mask_features, ternary_roi_masks
-from models.rmonet.schedule import WarmupCosineRestarts
 from models.rmonet.stick_breaking import log_stick_breaking, stick_breaking
+from training.rmonet.schedule import WarmupCosineRestarts
 
 
 def test_stick_breaking_follows_equations_4_to_7():

@@ -5,8 +5,8 @@ import pytest
 import torch
 from sklearn.metrics import adjusted_rand_score
 
-from models.rmonet.losses import component_sigmas, gaussian_kl, mask_kl, mixture_nll
-from models.rmonet.metrics import BoxAP, adjusted_rand_index, foreground_ari
+from losses.rmonet import component_sigmas, gaussian_kl, mask_kl, mixture_nll
+from training.rmonet.metrics import BoxAP, adjusted_rand_index, foreground_ari
 
 
 def test_mixture_nll_equals_direct_computation():

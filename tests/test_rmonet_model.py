@@ -1,4 +1,4 @@
-"""R-MONet / MONet models, procedural Multi-dSprites, a short training run and the CLI (resume, eval)."""
+"""R-MONet / MONet models, procedural Multi-dSprites and the CLI (training, resume, eval) on tiny runs."""
 
 import json
 
@@ -7,18 +7,10 @@ import pytest
 import torch
 
 from datasets.multi_dsprites import ProceduralMultiDSprites, render_multi_dsprites
-from models.rmonet.config import load_config
 from models.rmonet.model import build_model
-from models.rmonet.trainer import evaluate, train
+from training.rmonet.config import load_config
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not fight other processes for the cores)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 TINY_MODEL = [
@@ -98,26 +90,6 @@ def test_procedural_multi_dsprites_is_deterministic_and_consistent():
             colors = np.unique(image[labels == k], axis=0)
             assert len(colors) == 1  # each visible sprite is a single colour
         assert labels.max() <= len(factors)
-
-
-def test_short_training_lowers_the_loss(tmp_path):
-    torch.manual_seed(0)
-    # One fixed batch of 4 procedural scenes, so the loss drop is not masked by batch-to-batch variation.
-    cfg = tiny_cfg(tmp_path, "train.max_iters=20", "model.variant=unet", "data.num_train=4", "train.lr=3e-3")
-    from models.rmonet.trainer import build_datasets
-
-    train_set, _ = build_datasets(cfg["data"])
-    torch.manual_seed(0)
-    before_model = build_model(cfg["model"], cfg["loss"], 32)
-    before = evaluate(before_model, train_set, torch.device("cpu"), batch_size=8)["loss"]
-    torch.manual_seed(0)
-    summary = train(cfg, torch.device("cpu"))
-    state = torch.load(tmp_path / "run" / "checkpoint_last.pth", weights_only=False)
-    assert state["iter"] == 20
-    before_model.load_state_dict(state["model_state_dict"])
-    after = evaluate(before_model, train_set, torch.device("cpu"), batch_size=8)["loss"]
-    assert after < 0.7 * before
-    assert summary["images_per_s"] > 0 and 0 <= summary["eval"]["box_AP"] <= 100
 
 
 def test_cli_resume_and_eval(tmp_path):

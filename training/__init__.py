@@ -1,1 +1,1 @@
-"""Stage-1 training: argument parsing, the training loop, checkpoints, logging, plots and evaluation."""
+"""Training loops: stage 1 (the modules here) and R-MONet / MONet (`training.rmonet`)."""

@@ -8,9 +8,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from losses.rmonet import component_sigmas, gaussian_kl, mask_kl, mixture_nll
+
 from .backbone import ResNet18FPN
 from .heads import LiteHead, ROIAlignHead, UNetHead
-from .losses import component_sigmas, gaussian_kl, mask_kl, mixture_nll
 from .pseudo_boxes import PseudoBoxConfig, pseudo_boxes
 from .rpn import RMONetRPN, RPNConfig
 from .stick_breaking import log_stick_breaking
@@ -33,23 +34,32 @@ def _dataclass_from(cls, d: dict | None):
 
 
 class SceneModel(nn.Module):
-    """Shared VAE and loss: subclasses implement `attention(x)` giving log masks [B,K,H,W] (+ boxes)."""
+    """Backbone, VAE and loss; subclasses implement `attention(x)` giving log masks [B,K,H,W] (+ boxes).
+
+    `in_channels` of the ResNet18+FPN backbone: 3 (image) for R-MONet, 4 (image + log scope) for MONet.
+    """
 
     def __init__(
         self,
-        image_size: int,
-        num_slots: int,
-        z_dim: int,
-        sigma_fg: float,
-        sigma_bg: float,
-        loss_weights: dict,
+        in_channels: int,
+        image_size: int = 64,
+        num_slots: int = 6,
+        z_dim: int = 16,
+        sigma_fg: float = 0.11,
+        sigma_bg: float = 0.09,
+        fpn_channels: int = 128,
+        head_channels: int = 64,
+        loss_weights: dict | None = None,
         vae_channels: tuple[int, int, int] = (32, 32, 256),
+        backbone_weights: str | None = None,
     ):
         super().__init__()
         self.num_slots = num_slots
+        self.head_channels = head_channels
         self.vae = ComponentVAE(image_size, z_dim, *vae_channels)
         self.register_buffer("sigmas", component_sigmas(num_slots, sigma_fg, sigma_bg), persistent=False)
         self.w = {"beta": 0.5, "gamma": 0.5, "delta": 1.0, "lambda": 1.0, **(loss_weights or {})}
+        self.backbone = ResNet18FPN(in_channels, fpn_channels, backbone_weights)
 
     def attention(self, x: torch.Tensor) -> dict:
         raise NotImplementedError
@@ -92,38 +102,32 @@ class SceneModel(nn.Module):
 
 
 class RMONet(SceneModel):
-    """Spatial attention network (ResNet18+FPN, RPN, ROI masking or ROI Align head, stick-breaking) + VAE."""
+    """Spatial attention network (ResNet18+FPN, RPN, ROI masking or ROI Align head, stick-breaking) + VAE.
+
+    `common`: the `SceneModel` arguments (image_size, num_slots, z_dim, sigmas, widths, loss weights).
+    """
 
     def __init__(
         self,
         variant: str = "unet",
-        image_size: int = 64,
-        num_slots: int = 6,
-        z_dim: int = 16,
-        sigma_fg: float = 0.11,
-        sigma_bg: float = 0.09,
-        fpn_channels: int = 128,
-        head_channels: int = 64,
         roi_expand_ratio: float = 0.3,
         rpn: dict | None = None,
         pseudo_boxes: dict | None = None,
-        loss_weights: dict | None = None,
-        vae_channels=(32, 32, 256),
-        backbone_weights: str | None = None,
+        **common,
     ):
-        super().__init__(image_size, num_slots, z_dim, sigma_fg, sigma_bg, loss_weights, tuple(vae_channels))
+        super().__init__(3, **common)
         if variant not in RMONET_VARIANTS:
             raise ValueError(f"R-MONet variant must be one of {RMONET_VARIANTS}, got {variant!r}")
         self.variant = variant
-        self.backbone = ResNet18FPN(3, fpn_channels, backbone_weights)
-        self.rpn = RMONetRPN(fpn_channels, _dataclass_from(RPNConfig, rpn))
+        fpn = self.backbone.fpn_channels
+        self.rpn = RMONetRPN(fpn, _dataclass_from(RPNConfig, rpn))
         self.pseudo_cfg = _dataclass_from(PseudoBoxConfig, pseudo_boxes)
         if variant == "lite":
-            self.head = LiteHead(fpn_channels, head_channels, roi_expand_ratio)
+            self.head = LiteHead(fpn, self.head_channels, roi_expand_ratio)
         elif variant == "unet":
-            self.head = UNetHead(fpn_channels, head_channels, roi_expand_ratio)
+            self.head = UNetHead(fpn, self.head_channels, roi_expand_ratio)
         else:
-            self.head = ROIAlignHead(fpn_channels, head_channels)
+            self.head = ROIAlignHead(fpn, self.head_channels)
 
     def attention(self, x: torch.Tensor) -> dict:
         b, _, h, w = x.shape
@@ -150,26 +154,13 @@ class MONetBaseline(SceneModel):
     conv head (`monet_fpn`) or the UNet-like decoder (`monet_fpn_unet`), no detection branch. Boxes for
     evaluation are derived from the masks (tight box of each slot's argmax region, score = mean mask)."""
 
-    def __init__(
-        self,
-        variant: str = "monet_fpn_unet",
-        image_size: int = 64,
-        num_slots: int = 6,
-        z_dim: int = 16,
-        sigma_fg: float = 0.11,
-        sigma_bg: float = 0.09,
-        fpn_channels: int = 128,
-        head_channels: int = 64,
-        loss_weights: dict | None = None,
-        vae_channels=(32, 32, 256),
-        backbone_weights: str | None = None,
-    ):
-        super().__init__(image_size, num_slots, z_dim, sigma_fg, sigma_bg, loss_weights, tuple(vae_channels))
+    def __init__(self, variant: str = "monet_fpn_unet", **common):
+        super().__init__(4, **common)
         if variant not in MONET_VARIANTS:
             raise ValueError(f"MONet variant must be one of {MONET_VARIANTS}, got {variant!r}")
         self.variant = variant
-        self.backbone = ResNet18FPN(4, fpn_channels, backbone_weights)
-        self.head = (UNetHead if variant == "monet_fpn_unet" else LiteHead)(fpn_channels, head_channels)
+        head = UNetHead if variant == "monet_fpn_unet" else LiteHead
+        self.head = head(self.backbone.fpn_channels, self.head_channels)
 
     def attention(self, x: torch.Tensor) -> dict:
         b, _, h, w = x.shape

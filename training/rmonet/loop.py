@@ -1,4 +1,4 @@
-"""Training and evaluation loops of R-MONet and the MONet baselines (single process or DDP via torchrun)."""
+"""Training loop of R-MONet and the MONet baselines (single process or DDP via torchrun)."""
 
 from __future__ import annotations
 
@@ -11,52 +11,20 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-from datasets.multi_dsprites import ProceduralMultiDSprites
-from datasets.multi_object_tfrecords import CachedMultiObjectDataset, convert_tfrecords
+from datasets.multi_object import build_multi_object_datasets
+from models.rmonet.model import build_model
+from training.checkpointing import restore_rng_state
 from utils.device import autocast
 from utils.distributed import DistInfo, barrier
-from utils.io import DataError, JsonlWriter, atomic_torch_save, atomic_write_json
+from utils.io import JsonlWriter, atomic_write_json
 from utils.logging_utils import get_logger
 
-from .metrics import BoxAP, foreground_ari
-from .model import SceneModel, build_model
+from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from .evaluate import evaluate
 from .schedule import WarmupCosineRestarts
-from .visualize import save_decomposition_figure
-
-CHECKPOINT_NAME = "checkpoint_last.pth"
-
-
-def build_datasets(data_cfg: dict) -> tuple[Dataset, Dataset]:
-    """(train, test) datasets: procedural Multi-dSprites, or a DeepMind TFRecord file converted to a cache."""
-    if data_cfg["source"] == "procedural":
-        if data_cfg["dataset"] != "multi_dsprites":
-            raise DataError(
-                f"no procedural generator for {data_cfg['dataset']!r}: set data.source=tfrecord and "
-                "data.tfrecord=PATH (clevr_with_masks_train.tfrecords)"
-            )
-        size, seed = data_cfg["image_size"], data_cfg["seed"]
-        return (
-            ProceduralMultiDSprites(data_cfg["num_train"], "train", seed, size),
-            ProceduralMultiDSprites(data_cfg["num_test"], "test", seed, size),
-        )
-    if data_cfg["source"] != "tfrecord":
-        raise ValueError(f"data.source must be 'procedural' or 'tfrecord', got {data_cfg['source']!r}")
-    cache = data_cfg.get("cache_dir") or f"data/multi_object/{data_cfg['dataset']}"
-    if not (Path(cache) / "meta.json").is_file():
-        if not data_cfg.get("tfrecord"):
-            raise DataError(f"no converted cache at {cache} and no data.tfrecord given to convert")
-        convert_tfrecords(
-            data_cfg["tfrecord"],
-            cache,
-            data_cfg["dataset"],
-            data_cfg["num_train"],
-            data_cfg["num_test"],
-            workers=data_cfg.get("convert_workers", 0),
-        )
-    return CachedMultiObjectDataset(cache, "train"), CachedMultiObjectDataset(cache, "test")
 
 
 class ResumableSampler(Sampler[int]):
@@ -81,112 +49,12 @@ class ResumableSampler(Sampler[int]):
         return max(0, len(range(self.rank, self.size, self.world)) - self.start)
 
 
-def _rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(path: Path, model: SceneModel, optimizer, scheduler, iteration: int, cfg: dict) -> None:
-    atomic_torch_save(
-        {
-            "model_state_dict": model.state_dict(),
-            "optimizer_state_dict": optimizer.state_dict(),
-            "lr_scheduler_state_dict": scheduler.state_dict(),
-            "iter": iteration,
-            "config": cfg,
-            "rng_state": _rng_state(),
-        },
-        path,
-    )
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {p} (train one with train_rmonet.py --config ...)")
-    return torch.load(p, map_location="cpu", weights_only=False)
-
-
 def make_schedule(train_cfg: dict, steps_per_epoch: int) -> WarmupCosineRestarts:
     s = train_cfg["schedule"]
     per_unit = steps_per_epoch if s["unit"] == "epoch" else 1
     if s["unit"] not in ("epoch", "iter"):
         raise ValueError(f"train.schedule.unit must be 'epoch' or 'iter', got {s['unit']!r}")
     return WarmupCosineRestarts(per_unit, s["warmup"], s["cycle"], s["reset_decay"])
-
-
-@torch.no_grad()
-def evaluate(
-    model: SceneModel,
-    dataset: Dataset,
-    device: torch.device,
-    batch_size: int = 64,
-    max_images: int | None = None,
-    figure_path: str | Path | None = None,
-    num_figures: int = 8,
-    precision: str = "fp32",
-) -> dict:
-    """Foreground ARI (mean over images) and class-agnostic box AP/AP50/AP75 (percent) on `dataset`.
-
-    Also the ARI of the one-mask-for-all-objects baseline and the mean loss; optionally saves a figure.
-    """
-    was_training = model.training
-    model.eval()
-    n = len(dataset) if max_images is None else min(len(dataset), max_images)
-    loader = DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size=batch_size, shuffle=False)
-    aris, base_aris, losses = [], [], []
-    box_ap = BoxAP()
-    fig_data = None
-    for images, labels in loader:
-        with autocast(device, precision):
-            out = model(images.to(device))
-        masks = out["masks"].float().cpu()
-        gt = labels.numpy()
-        pred = masks.argmax(1).numpy()
-        aris.append(foreground_ari(gt, pred))
-        base_aris.append(foreground_ari(gt, np.zeros_like(pred)))
-        losses.append(float(out["loss"]))
-        boxes, scores = out["boxes"].float().cpu().numpy(), out["box_scores"].float().cpu().numpy()
-        for g, b, s in zip(gt, boxes, scores):
-            keep = s > 0
-            box_ap.add(g, b[keep], s[keep])
-        if fig_data is None and figure_path is not None:
-            m = min(num_figures, len(images))
-            fig_data = (
-                images[:m].permute(0, 2, 3, 1).numpy(),
-                out["recon"][:m].float().cpu().permute(0, 2, 3, 1).numpy(),
-                masks[:m].numpy(),
-                boxes[:m],
-                scores[:m],
-            )
-    model.train(was_training)
-    ap = box_ap.compute()
-    metrics = {
-        "fg_ari": float(np.nanmean(np.concatenate(aris))),
-        "one_mask_fg_ari": float(np.nanmean(np.concatenate(base_aris))),
-        "box_AP": ap["AP"],
-        "box_AP50": ap["AP50"],
-        "box_AP75": ap["AP75"],
-        "loss": float(np.mean(losses)),
-        "num_images": n,
-    }
-    if fig_data is not None:
-        save_decomposition_figure(figure_path, *fig_data)
-    return metrics
-
-
-def _unwrap(model) -> SceneModel:
-    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 def train(cfg: dict, device: torch.device, info: DistInfo | None = None, resume: str | bool = False) -> dict:
@@ -199,7 +67,7 @@ def train(cfg: dict, device: torch.device, info: DistInfo | None = None, resume:
     np.random.seed(tcfg["seed"] + info.rank)
     random.seed(tcfg["seed"] + info.rank)
 
-    train_set, test_set = build_datasets(dcfg)
+    train_set, test_set = build_multi_object_datasets(dcfg)
     if tcfg["batch_size"] % info.world_size:
         raise ValueError(
             f"train.batch_size {tcfg['batch_size']} is not divisible by {info.world_size} processes"
@@ -228,7 +96,7 @@ def train(cfg: dict, device: torch.device, info: DistInfo | None = None, resume:
         scheduler.load_state_dict(state["lr_scheduler_state_dict"])
         start_iter = int(state["iter"])
         if info.rank == 0:
-            _set_rng_state(state["rng_state"])
+            restore_rng_state(state["rng_state"])
         log.info("resumed from %s at iteration %d", resume_path, start_iter)
     elif isinstance(resume, str):
         raise FileNotFoundError(f"--resume {resume}: checkpoint not found")
@@ -259,6 +127,19 @@ def train(cfg: dict, device: torch.device, info: DistInfo | None = None, resume:
         from torch.utils.tensorboard import SummaryWriter
 
         tb = SummaryWriter(str(out_dir / "tensorboard"))
+
+    def evaluate_test(figure_path: Path | None = None) -> dict:
+        return evaluate(
+            model,
+            test_set,
+            device,
+            cfg["eval"]["batch_size"],
+            tcfg["eval_images"],
+            figure_path=figure_path,
+            num_figures=cfg["eval"]["num_figures"],
+            precision=tcfg["precision"],
+        )
+
     it = start_iter
     t_start = time.time()
     images_seen = 0
@@ -311,14 +192,7 @@ def train(cfg: dict, device: torch.device, info: DistInfo | None = None, resume:
                 save_checkpoint(ckpt_path, model, optimizer, scheduler, it, cfg)
             if tcfg.get("eval_every") and it % tcfg["eval_every"] == 0 and it < max_iters:
                 if info.is_main:
-                    m = evaluate(
-                        model,
-                        test_set,
-                        device,
-                        cfg["eval"]["batch_size"],
-                        tcfg["eval_images"],
-                        precision=tcfg["precision"],
-                    )
+                    m = evaluate_test()
                     writer.write({"iter": it, "eval": m})
                     for k, v in m.items():
                         tb.add_scalar(f"eval/{k}", v, it)
@@ -341,16 +215,7 @@ def train(cfg: dict, device: torch.device, info: DistInfo | None = None, resume:
     }
     if info.is_main:
         save_checkpoint(ckpt_path, model, optimizer, scheduler, it, cfg)
-        m = evaluate(
-            model,
-            test_set,
-            device,
-            cfg["eval"]["batch_size"],
-            tcfg["eval_images"],
-            figure_path=out_dir / "figures" / f"decomposition_iter{it}.png",
-            num_figures=cfg["eval"]["num_figures"],
-            precision=tcfg["precision"],
-        )
+        m = evaluate_test(out_dir / "figures" / f"decomposition_iter{it}.png")
         summary["eval"] = m
         writer.write({"iter": it, "eval": m, "summary": True})
         writer.close()
@@ -359,37 +224,3 @@ def train(cfg: dict, device: torch.device, info: DistInfo | None = None, resume:
         log.info("done: %s", summary)
     barrier(info)
     return summary
-
-
-def evaluate_checkpoint(
-    ckpt: str | Path,
-    device: torch.device,
-    overrides_cfg: dict | None = None,
-    out_dir: str | Path | None = None,
-) -> dict:
-    """--eval: metrics of a checkpoint on the full test split; writes metrics.json and figures to out_dir."""
-    state = load_checkpoint(ckpt)
-    cfg = state["config"] if overrides_cfg is None else overrides_cfg
-    model = build_model(cfg["model"], cfg["loss"], cfg["data"]["image_size"]).to(device)
-    model.load_state_dict(state["model_state_dict"])
-    _, test_set = build_datasets(cfg["data"])
-    out = Path(out_dir) if out_dir else Path(ckpt).parent / "eval"
-    metrics = evaluate(
-        model,
-        test_set,
-        device,
-        cfg["eval"]["batch_size"],
-        figure_path=out / "decomposition.png",
-        num_figures=cfg["eval"]["num_figures"],
-        precision=cfg["train"]["precision"],
-    )
-    metrics.update(
-        {
-            "checkpoint": str(ckpt),
-            "iter": int(state["iter"]),
-            "variant": cfg["model"]["variant"],
-            "dataset": cfg["data"]["dataset"],
-        }
-    )
-    atomic_write_json(out / "metrics.json", metrics, indent=2)
-    return metrics

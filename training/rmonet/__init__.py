@@ -1,0 +1,1 @@
+"""R-MONet / MONet runs: configs, training loop, checkpoints, schedule, metrics, evaluation, figures."""
