@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -26,7 +28,8 @@ sys.path.insert(0, str(REPO))
 
 from training.rmonet.config import load_config  # noqa: E402
 from training.rmonet.loop import train  # noqa: E402
-from utils.io import atomic_write_bytes, atomic_write_json  # noqa: E402
+from training.rmonet.visualize import plot_training_curves  # noqa: E402
+from utils.io import atomic_write_bytes, atomic_write_json, load_json, read_jsonl  # noqa: E402
 
 # R-MONet paper, Multi-dSprites: Table 1 (ARI) and Table 2 (box mAP 50:95, 50, 75).
 PAPER = {
@@ -64,7 +67,7 @@ def run_variant(variant: str, args) -> dict:
             f"train.batch_size={args.batch_size}",
             f"train.schedule={{unit: iter, warmup: {PRESETS[args.preset]['warmup']}, cycle: 1000000000, "
             "reset_decay: 1.0}",
-            "train.eval_every=0",
+            f"train.eval_every={args.eval_every}",
             "train.ckpt_every=1000000000",
             "train.log_every=10",
             f"train.eval_images={args.test_images}",
@@ -73,6 +76,8 @@ def run_variant(variant: str, args) -> dict:
             *args.set,
         ],
     )
+    if args.parallel:
+        torch.set_num_threads(1)
     torch.manual_seed(0)
     summary = train(cfg, torch.device(args.device))
     return {"variant": variant, **summary}
@@ -88,23 +93,25 @@ def markdown_table(results: list[dict], minutes: float, preset: str, batch_size:
         f"{batch_size}); paper = full training on DeepMind Multi-dSprites (Tables 1 and 2). "
         "Box AP as fractions (COCO mAP 50:95/50/75).",
         "",
-        "| model | iterations | train images/s | fg-ARI (ours) | fg-ARI (paper) "
-        "| box AP / AP50 / AP75 (ours) | box AP / AP50 / AP75 (paper) |",
-        "|---|---|---|---|---|---|---|",
+        "| model | iterations | train images/s | fg-ARI (ours, end) | fg-ARI (ours, best evaluation) "
+        "| fg-ARI (paper) | box AP / AP50 / AP75 (ours) | box AP / AP50 / AP75 (paper) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         p, e = PAPER[r["variant"]], r["eval"]
+        best = max(r["evals"], key=lambda x: x[1])
+        best_txt = f"{fmt(best[1])} (iteration {best[0]})"
         ours_ap = " / ".join(fmt(e[k] / 100) for k in ("box_AP", "box_AP50", "box_AP75"))
         if r["variant"].startswith("monet"):
             ours_ap += " (boxes of argmax masks)"
         paper_ap = " / ".join(fmt(v) for v in p["ap"]) if p["ap"] else "-"
         lines.append(
             f"| {p['name']} | {r['iterations']} | {r['images_per_s']:.1f} | {fmt(e['fg_ari'])} | "
-            f"{fmt(p['ari'])} | {ours_ap} | {paper_ap} |"
+            f"{best_txt} | {fmt(p['ari'])} | {ours_ap} | {paper_ap} |"
         )
     if results:
         base = results[0]["eval"]["one_mask_fg_ari"]
-        lines.append(f"| one mask for all objects | - | - | {fmt(base)} | - | - | - |")
+        lines.append(f"| one mask for all objects | - | - | {fmt(base)} | - | - | - | - |")
     return "\n".join(lines)
 
 
@@ -120,16 +127,44 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--batch_size", type=int, default=None, help="default: 8 (cpu preset) / 16 (paper)")
     ap.add_argument("--test_images", type=int, default=320, help="test scenes for ARI / box AP")
+    ap.add_argument(
+        "--eval_every", type=int, default=250, help="iterations between test evaluations (0: only at the end)"
+    )
+    ap.add_argument(
+        "--parallel",
+        action="store_true",
+        help="train the variants at the same time, one process and one thread each (a fair split of a "
+        "multi-core CPU: the wall-clock budget is the same for every variant)",
+    )
+    ap.add_argument(
+        "--report",
+        action="store_true",
+        help="do not train: remake the table and curves from the runs already in --out",
+    )
     ap.add_argument("--num_workers", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default="outputs/bench_rmonet")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra config overrides")
     args = ap.parse_args(argv)
     args.batch_size = args.batch_size or PRESETS[args.preset]["batch_size"]
-    results = [run_variant(v, args) for v in args.variants]
-    table = markdown_table(results, args.minutes, args.preset, args.batch_size)
     out = Path(args.out)
-    atomic_write_json(out / "bench_results.json", {"minutes": args.minutes, "results": results}, indent=2)
+    if args.report:
+        saved = load_json(out / "bench_results.json", "benchmark results")
+        results, args.minutes = saved["results"], saved["minutes"]
+        args.preset = saved.get("preset", args.preset)
+        args.batch_size = saved.get("batch_size", args.batch_size)
+    elif args.parallel:
+        with ProcessPoolExecutor(len(args.variants), mp_context=get_context("spawn")) as pool:
+            results = list(pool.map(run_variant, args.variants, [args] * len(args.variants)))
+    else:
+        results = [run_variant(v, args) for v in args.variants]
+    logs = {r["variant"]: list(read_jsonl(out / r["variant"] / "train_log.jsonl")) for r in results}
+    for r in results:  # every evaluation of the run: (iteration, fg-ARI)
+        r["evals"] = [(x["iter"], x["eval"]["fg_ari"]) for x in logs[r["variant"]] if "eval" in x]
+    table = markdown_table(results, args.minutes, args.preset, args.batch_size)
+    plot_training_curves({PAPER[v]["name"]: recs for v, recs in logs.items()}, out / "bench_curves.png")
+    run = {"minutes": args.minutes, "preset": args.preset, "batch_size": args.batch_size, "results": results}
+    atomic_write_json(out / "bench_results.json", run, indent=2)
     atomic_write_bytes(out / "bench_results.md", (table + "\n").encode())
     print(table)
 

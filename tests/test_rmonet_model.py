@@ -112,8 +112,36 @@ def test_cli_resume_and_eval(tmp_path):
     logged = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     assert [r["iter"] for r in logged if "loss" in r] == [1, 2, 3]
     assert list((run / "tensorboard").iterdir())
+    assert (run / "figures" / "training_curves.png").stat().st_size > 1000
     train_rmonet.main(["--eval", str(run / "checkpoint_last.pth"), "--device", "cpu"])
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     assert {"fg_ari", "box_AP", "box_AP50", "box_AP75", "one_mask_fg_ari"} <= set(metrics)
     assert metrics["num_images"] == 4 and metrics["iter"] == 3
     assert (run / "eval" / "decomposition.png").stat().st_size > 1000
+
+
+def _table(stdout: str) -> list[str]:
+    """The benchmark's printed table (the training log also goes to stdout)."""
+    lines = stdout.strip().splitlines()
+    return lines[next(i for i, line in enumerate(lines) if line.startswith("Procedural")) :]
+
+
+def test_benchmark_trains_each_variant_then_reports_again(tmp_path, capsys):
+    from benchmarks import bench_rmonet
+
+    out = tmp_path / "bench"
+    common = ["--num_workers", "0", "--out", str(out)]
+    tiny = ["--set", "data.image_size=32", "--set", "model.num_slots=3", "--set", "data.num_test=4"]
+    bench_rmonet.main(
+        ["--minutes", "0.02", "--variants", "unet", "monet_fpn", "--test_images", "4", *common, *tiny]
+    )
+    table = _table(capsys.readouterr().out)
+    rows = [line for line in table if line.startswith("| R-MONet") or line.startswith("| MONet")]
+    assert [r.split(" | ")[0] for r in rows] == ["| R-MONet(UNet)", "| MONet(ResNet18+FPN)"]
+    assert "| one mask for all objects | - | - | 0.000 |" in table[-1]
+    assert (out / "bench_curves.png").stat().st_size > 1000
+    saved = json.loads((out / "bench_results.json").read_text())
+    assert [r["variant"] for r in saved["results"]] == ["unet", "monet_fpn"]
+    assert all(r["iterations"] >= 1 and r["evals"] for r in saved["results"])
+    bench_rmonet.main(["--report", *common])
+    assert _table(capsys.readouterr().out) == table

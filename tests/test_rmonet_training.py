@@ -58,4 +58,5 @@ def test_short_run_lowers_the_loss_and_beats_the_one_mask_baseline(tmp_path):
     assert trained["loss"] < untrained["loss"] - 0.9 * abs(untrained["loss"])
     assert trained["fg_ari"] > trained["one_mask_fg_ari"] + 0.05, (trained, untrained)
     assert trained["fg_ari"] > untrained["fg_ari"] + 0.05, (trained, untrained)
-    assert (tmp_path / "run" / "figures" / "decomposition_iter400.png").stat().st_size > 1000
+    for figure in ("decomposition_iter400.png", "training_curves.png"):
+        assert (tmp_path / "run" / "figures" / figure).stat().st_size > 1000

@@ -15,9 +15,10 @@ import numpy as np  # noqa: E402
 from utils.io import atomic_write_bytes  # noqa: E402
 
 
-def _save_figure(fig, path: str | os.PathLike) -> None:
+def save_figure(fig, path: str | os.PathLike, dpi: int = 80) -> None:
+    """Write a matplotlib figure as PNG atomically and close it."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
+    fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
 
@@ -57,7 +58,7 @@ def plot_loss_curve(records: Iterable[dict], path: str | os.PathLike, title: str
     ax.legend(fontsize=8)
     ax.set_title(title or "training loss")
     fig.tight_layout()
-    _save_figure(fig, path)
+    save_figure(fig, path)
     return True
 
 
@@ -98,7 +99,7 @@ def plot_center_boundary_fields(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def plot_existence_predictions(
@@ -117,4 +118,4 @@ def plot_existence_predictions(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    _save_figure(fig, path)
+    save_figure(fig, path)

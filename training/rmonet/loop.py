@@ -19,12 +19,13 @@ from models.rmonet.model import build_model
 from training.checkpointing import restore_rng_state
 from utils.device import autocast
 from utils.distributed import DistInfo, barrier
-from utils.io import JsonlWriter, atomic_write_json
+from utils.io import JsonlWriter, atomic_write_json, read_jsonl
 from utils.logging_utils import get_logger
 
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from .evaluate import evaluate
 from .schedule import WarmupCosineRestarts
+from .visualize import plot_training_curves
 
 
 class ResumableSampler(Sampler[int]):
@@ -123,7 +124,10 @@ def train(cfg: dict, device: torch.device, info: DistInfo | None = None, resume:
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out_dir / "config.json", cfg, indent=2)
-        writer = JsonlWriter(out_dir / "train_log.jsonl")
+        log_path = out_dir / "train_log.jsonl"
+        if start_iter == 0 and log_path.is_file():  # a fresh run keeps the previous run's log aside
+            log_path.replace(out_dir / "train_log.previous.jsonl")
+        writer = JsonlWriter(log_path)
         from torch.utils.tensorboard import SummaryWriter
 
         tb = SummaryWriter(str(out_dir / "tensorboard"))
@@ -221,6 +225,8 @@ def train(cfg: dict, device: torch.device, info: DistInfo | None = None, resume:
         writer.close()
         tb.close()
         atomic_write_json(out_dir / "train_summary.json", summary, indent=2)
+        records = list(read_jsonl(out_dir / "train_log.jsonl"))
+        plot_training_curves({cfg["model"]["variant"]: records}, out_dir / "figures" / "training_curves.png")
         log.info("done: %s", summary)
     barrier(info)
     return summary

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import matplotlib
@@ -11,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from utils.io import atomic_write_bytes  # noqa: E402
+from training.visualize import save_figure  # noqa: E402
 
 
 def _palette(k: int) -> np.ndarray:
@@ -58,7 +57,27 @@ def save_decomposition_figure(
                 )
             axes[i][2].text(x1, y1, f"{score:.2f}", color="white", fontsize=5, va="bottom")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path, dpi=100)
+
+
+def plot_training_curves(runs: dict[str, list[dict]], path: str | Path) -> None:
+    """Training loss (left, symmetric-log scale) and test foreground ARI (right) against the iteration, one
+    line per run. `runs`: name -> records of its `train_log.jsonl` (after a resume, the last record of an
+    iteration wins)."""
+    fig, (ax_loss, ax_ari) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name, records in runs.items():
+        train = sorted({r["iter"]: r for r in records if "loss" in r}.values(), key=lambda r: r["iter"])
+        evals = sorted({r["iter"]: r for r in records if "eval" in r}.values(), key=lambda r: r["iter"])
+        ax_loss.plot([r["iter"] for r in train], [r["loss"] for r in train], lw=1, label=name)
+        ax_ari.plot(
+            [r["iter"] for r in evals], [r["eval"]["fg_ari"] for r in evals], marker="o", ms=3, label=name
+        )
+    ax_ari.axhline(0.0, color="gray", ls="--", lw=1, label="one mask for all objects")
+    ax_loss.set_yscale("symlog", linthresh=100.0)
+    ax_loss.set(xlabel="iteration", ylabel="loss (eq. 3)", title="training loss")
+    ax_ari.set(xlabel="iteration", ylabel="foreground ARI", title="test foreground ARI")
+    for ax in (ax_loss, ax_ari):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=100)
