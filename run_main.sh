@@ -1,74 +1,96 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: installs the requirements, generates the synthetic data, trains both
-# stage-1 networks with a small backbone on CPU, runs multi-object reasoning, scoring and post-processing on the
-# synthetic validation scenes, and prints the class-agnostic AP table (plus the oracle's upper bound).
-# Everything lands in outputs/main/ and data/synthetic_main/. Choose the device with the DEVICE variable,
-# e.g. DEVICE=cuda bash run_main.sh.
+# The main job on the embedded default: the whole unMORE pipeline on synthetic data, on a CPU.
+#   1. synthetic data: single-object images (ImageNet/VoteCut layout) and multi-object scenes with GT
+#   2. stage 1: center/boundary network and existence network (EfficientNet-Lite0 from the ImageNet weights
+#      that a pip package ships), held-out evaluation against trivial baselines
+#   3. stage 2: multi-object reasoning + scoring with the trained networks on the train and val scenes
+#   4. post-processing into pseudo labels of the train scenes, merged with the VoteCut labels (the recipe)
+#   5. the class-agnostic detector trained on those pseudo labels (DropLoss, soft targets, copy-paste), and the
+#      same detector trained on the ground-truth masks of the train scenes (supervised upper bound)
+#   6. one table on the val scenes (+ the oracle-field upper bound of the reasoning) and overlays
+# Everything lands in $OUT (outputs/main) and $DATA (data/synthetic_main). DEVICE=cuda bash run_main.sh runs on
+# a GPU; the sizes below can be overridden from the environment (the test suite runs a tiny version).
 set -euo pipefail
 cd "$(dirname "$0")"
-python -m pip install --quiet -r requirements.txt
+if [ "${SKIP_INSTALL:-0}" != 1 ]; then python -m pip install --quiet -r requirements.txt; fi
 
 DEVICE=${DEVICE:-cpu}
-OUT=outputs/main
-DATA=data/synthetic_main
-VAL_GT=$DATA/scenes/annotations/val_cls_agnostic.json
-VAL_IMAGES=$DATA/scenes/val
+OUT=${OUT:-outputs/main}
+DATA=${DATA:-data/synthetic_main}
+TRAIN_SCENES=${TRAIN_SCENES:-40}
+VAL_SCENES=${VAL_SCENES:-24}
+CB_ITERS=${CB_ITERS:-800}         # center/boundary network iterations (batch 16, 64x64 crops)
+EX_ITERS=${EX_ITERS:-150}         # existence network iterations (batch 32)
+CAD_ITERS=${CAD_ITERS:-300}       # detector iterations (batch 4), both detectors
+SINGLE_PER_CLASS=${SINGLE_PER_CLASS:-40}
+CAD_CFG=cad/model_zoo/configs/tiny/cascade_mask_rcnn_effnet_lite0_FPN_cpu.yaml
+SCENES=$DATA/scenes
+TRAIN_GT=$SCENES/annotations/train_cls_agnostic.json
+VAL_GT=$SCENES/annotations/val_cls_agnostic.json
 VOTECUT=$DATA/imagenet/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json
+HELDOUT=$DATA/imagenet_heldout
+CB=$OUT/center_boundary/checkpoint_latest.pth
+EX=$OUT/existence/checkpoint_latest.pth
+NETS=(--objectness_resume "$CB" --binary_classifier_resume "$EX" --device "$DEVICE")
 rm -rf "$OUT" && mkdir -p "$OUT"   # a fresh run: stale discoveries of older networks must not be resumed
 
-echo "== 1/7 synthetic data -> $DATA"
-python utils/make_synthetic_data.py --out "$DATA" --seed 0 --val_scenes 6   # 6 validation scenes keep the CPU job short
+echo "== 1/6 synthetic data -> $DATA"
+python utils/make_synthetic_data.py --out "$DATA" --seed 0 --images_per_class "$SINGLE_PER_CLASS" \
+    --train_scenes "$TRAIN_SCENES" --val_scenes "$VAL_SCENES"
 
-echo "== 2/7 stage 1: center and boundary network (resnet18 backbone)"
+echo "== 2/6 stage 1: center/boundary and existence networks (EfficientNet-Lite0, ImageNet init), held-out check"
 python train_objectness_net.py --train_center_and_boundary --imagenet_root "$DATA/imagenet" \
-    --backbone_type resnet18 --image_size 128 --batch_size 8 --optimizer adam --learning_rate 1e-3 \
-    --lr_milestones 250 --lr_scheduler_gamma 0.1 --max_iters 350 \
-    --sdf_loss_type l1 --center_field_loss_type l2 --use_sdf_binary_mask_loss --use_sdf_gradient_loss \
-    --sdf_activation tanh --use_bg_sdf --num_workers 1 --log_interval 25 --ckpt_interval 100 --vis_interval 175 \
-    --device "$DEVICE" --output_dir "$OUT/center_boundary"
+    --backbone_type efficientnet_lite0 --backbone_weights packaged --crop_size 64 --batch_size 16 \
+    --optimizer adam --learning_rate 1e-3 --lr_milestones $((CB_ITERS * 3 / 4)) --lr_scheduler_gamma 0.1 \
+    --max_iters "$CB_ITERS" --sdf_loss_type l1 --center_field_loss_type l2 --use_sdf_binary_mask_loss \
+    --use_sdf_gradient_loss --sdf_activation tanh --use_bg_sdf --num_workers 1 --log_interval 50 \
+    --ckpt_interval 200 --vis_interval "$CB_ITERS" --device "$DEVICE" --output_dir "$OUT/center_boundary"
+python train_objectness_net.py --train_existence --existence_arch efficientnet_lite0 --backbone_weights packaged \
+    --imagenet_root "$DATA/imagenet" --votecut_json "$VOTECUT" --crop_size 64 --batch_size 32 --optimizer adam \
+    --learning_rate 1e-3 --max_iters "$EX_ITERS" --num_workers 1 --log_interval 25 --ckpt_interval 100 \
+    --vis_interval "$EX_ITERS" --device "$DEVICE" --output_dir "$OUT/existence"
+python eval_objectness_net.py --imagenet_root "$HELDOUT" --device "$DEVICE" --checkpoint "$CB" \
+    --output_json "$OUT/heldout_center_boundary.json"
+python eval_objectness_net.py --imagenet_root "$HELDOUT" --device "$DEVICE" --checkpoint "$EX" \
+    --votecut_json "$HELDOUT/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json" \
+    --output_json "$OUT/heldout_existence.json"
 
-echo "== 3/7 stage 1: existence network (resnet18)"
-python train_objectness_net.py --train_existence --existence_arch resnet18 --imagenet_root "$DATA/imagenet" \
-    --votecut_json "$VOTECUT" --image_size 128 --batch_size 16 --optimizer adam --learning_rate 1e-3 \
-    --max_iters 150 --num_workers 1 --log_interval 25 --ckpt_interval 75 --device "$DEVICE" \
-    --output_dir "$OUT/existence"
+echo "== 3/6 stage 2: reasoning + scoring with the trained networks (train and val scenes), and with oracle fields"
+for split in train val; do
+    python object_reasoning.py "${NETS[@]}" --analyze_cc --image_dir "$SCENES/$split" \
+        --annotations "$SCENES/annotations/${split}_cls_agnostic.json" --output_dir "$OUT/reasoning_$split"
+    python object_scoring.py "${NETS[@]}" --image_dir "$SCENES/$split" \
+        --annotations "$SCENES/annotations/${split}_cls_agnostic.json" \
+        --raw_annotations_path "$OUT/reasoning_$split/discovery_results.json"
+done
+python object_reasoning.py --oracle_annotations "$VAL_GT" --analyze_cc --image_dir "$SCENES/val" \
+    --annotations "$VAL_GT" --output_dir "$OUT/reasoning_oracle_val"
+python object_scoring.py --oracle_annotations "$VAL_GT" --image_dir "$SCENES/val" --annotations "$VAL_GT" \
+    --raw_annotations_path "$OUT/reasoning_oracle_val/discovery_results.json"
 
-echo "== 4/7 stage 1: held-out evaluation against a zero predictor"
-python eval_objectness_net.py --imagenet_root "$DATA/imagenet_heldout" --image_size 128 --device "$DEVICE" \
-    --checkpoint "$OUT/center_boundary/checkpoint_latest.pth" --output_json "$OUT/heldout_center_boundary.json"
-python eval_objectness_net.py --imagenet_root "$DATA/imagenet_heldout" --image_size 128 --device "$DEVICE" \
-    --votecut_json "$DATA/imagenet_heldout/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json" \
-    --checkpoint "$OUT/existence/checkpoint_latest.pth" --output_json "$OUT/heldout_existence.json"
+echo "== 4/6 pseudo labels of the train scenes, merged with the VoteCut labels of the single-object images"
+python post_process.py --pred_annotations_path "$OUT/reasoning_train/object_discovery_with_scores.json" \
+    --existence_score_thres 0.5 --center_score_thres 0.8 --boundary_score_thres 0.75 --gt_annotations "$TRAIN_GT"
+python merge_coco_and_imagenet.py \
+    --coco_annotations_training_format_path "$OUT/reasoning_train/selected_training_annotations.json" \
+    --imagenet_annotations_training_format_path "$VOTECUT" --output_path "$OUT/pseudo_labels_merged.json"
 
-echo "== 5/7 stage 2: multi-object reasoning and scoring on the validation scenes"
-python object_reasoning.py --sdf_activation tanh --use_bg_sdf --analyze_cc \
-    --objectness_resume "$OUT/center_boundary/checkpoint_latest.pth" \
-    --binary_classifier_resume "$OUT/existence/checkpoint_latest.pth" \
-    --image_dir "$VAL_IMAGES" --annotations "$VAL_GT" --device "$DEVICE" \
-    --output_dir "$OUT/reasoning" --vis_dir "$OUT/reasoning/vis"
-python object_scoring.py --sdf_activation tanh --use_bg_sdf \
-    --objectness_resume "$OUT/center_boundary/checkpoint_latest.pth" \
-    --binary_classifier_resume "$OUT/existence/checkpoint_latest.pth" \
-    --image_dir "$VAL_IMAGES" --annotations "$VAL_GT" --device "$DEVICE" \
-    --raw_annotations_path "$OUT/reasoning/discovery_results.json"
+echo "== 5/6 class-agnostic detector: on the pseudo labels, and on the GT masks (same schedule)"
+CAD_OPTS=(SOLVER.MAX_ITER "$CAD_ITERS" SOLVER.STEPS "($((CAD_ITERS * 4 / 5)),)" SOLVER.CHECKPOINT_PERIOD "$CAD_ITERS"
+          MODEL.DEVICE "$DEVICE")
+python cad/train_net.py --config-file "$CAD_CFG" --train-json "$OUT/pseudo_labels_merged.json" \
+    --train-image-root "$SCENES/train" --train-imagenet-root "$DATA/imagenet/train" --coco-repeat 5 \
+    --test-json "$VAL_GT" --test-image-root "$SCENES/val" "${CAD_OPTS[@]}" OUTPUT_DIR "$OUT/detector_pseudo"
+python cad/train_net.py --config-file "$CAD_CFG" --train-json "$TRAIN_GT" --train-image-root "$SCENES/train" \
+    --test-json "$VAL_GT" --test-image-root "$SCENES/val" "${CAD_OPTS[@]}" OUTPUT_DIR "$OUT/detector_gt"
 
-echo "== 6/7 post-processing into detector pseudo labels"
-python post_process.py --pred_annotations_path "$OUT/reasoning/object_discovery_with_scores.json" \
-    --existence_score_thres 0.5 --center_score_thres 0.8 --boundary_score_thres 0.75 --gt_annotations "$VAL_GT"
-
-echo "== 7/7 evaluation (class-agnostic COCO AP of the scored discoveries)"
-echo "   (networks trained for a few CPU minutes from random initialisation rarely reach the released networks'"
-echo "    boundary-field peak of 0.5 (--max_sdf_thres), so expect few or no discoveries here; see the oracle below)"
-python COCO_evaluator/main.py --gt_annotations "$VAL_GT" \
-    --pred_annotations "$OUT/reasoning/object_discovery_with_scores.json" --output_dir "$OUT/eval_trained"
-
-echo "== upper bound: the same reasoning with oracle fields computed from the ground-truth masks"
-python object_reasoning.py --oracle_annotations "$VAL_GT" --analyze_cc --image_dir "$VAL_IMAGES" \
-    --annotations "$VAL_GT" --output_dir "$OUT/reasoning_oracle"
-python object_scoring.py --oracle_annotations "$VAL_GT" --image_dir "$VAL_IMAGES" --annotations "$VAL_GT" \
-    --raw_annotations_path "$OUT/reasoning_oracle/discovery_results.json"
-python COCO_evaluator/main.py --gt_annotations "$VAL_GT" \
-    --pred_annotations "$OUT/reasoning_oracle/object_discovery_with_scores.json" --output_dir "$OUT/eval_oracle"
-
-echo "Done. Checkpoints, loss curves and field pictures: $OUT/center_boundary, $OUT/existence;"
-echo "overlays: $OUT/reasoning/vis; AP: $OUT/eval_trained/ap_score.json (oracle: $OUT/eval_oracle/ap_score.json)."
+echo "== 6/6 class-agnostic AP on the $VAL_SCENES val scenes"
+python utils/main_job_report.py --gt_annotations "$VAL_GT" --image_dir "$SCENES/val" --out_dir "$OUT" \
+    --row "discoveries, oracle fields=$OUT/reasoning_oracle_val/object_discovery_with_scores.json" \
+    --row "discoveries, trained networks=$OUT/reasoning_val/object_discovery_with_scores.json" \
+    --row "detector on pseudo labels=$OUT/detector_pseudo/inference/coco_instances_results.json" \
+    --row "detector on GT masks=$OUT/detector_gt/inference/coco_instances_results.json" \
+    --stage1 "$OUT/heldout_center_boundary.json" --stage1 "$OUT/heldout_existence.json" \
+    --pseudo_labels "$OUT/reasoning_train/selected_training_annotations.json"
+echo "Done. Table: $OUT/main_results.md; overlays: $OUT/overlays; stage-1 curves and field pictures:"
+echo "$OUT/center_boundary, $OUT/existence; detectors: $OUT/detector_pseudo, $OUT/detector_gt."

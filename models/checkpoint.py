@@ -158,6 +158,15 @@ def objectness_config_from_checkpoint(ckpt: Mapping[str, Any]) -> dict:
     return cfg
 
 
+def crop_size_from_checkpoint(ckpt: Mapping[str, Any], default: int = 128) -> int:
+    """Side of the crops the network was trained on: our `crop_size` (or its `args.image_size`), else
+    `default` (the released checkpoints were trained on 128x128 crops)."""
+    if ckpt.get("crop_size"):
+        return int(ckpt["crop_size"])
+    args = _jsonable_args(ckpt.get("args")) or {}
+    return int(args.get("image_size") or default)
+
+
 def _build_with_state(factory, state: Mapping[str, Any]) -> nn.Module:
     """`factory()` on the meta device (no random init of large backbones), then take over `state` strictly.
 
@@ -167,12 +176,10 @@ def _build_with_state(factory, state: Mapping[str, Any]) -> nn.Module:
     with torch.device("meta"):
         net = factory()
     net.load_state_dict(state, strict=True, assign=True)
-    if hasattr(net, "normalise"):
-        from models.backbones import BACKBONE_SPECS
-        from models.objectness_net import InputNormalisation
+    from models.objectness_net import InputNormalisation
 
-        spec = BACKBONE_SPECS[net.backbone_type]
-        net.normalise = InputNormalisation(spec.mean, spec.std)  # outside the meta context: real buffers
+    if isinstance(getattr(net, "normalise", None), InputNormalisation):  # outside the meta context: real buffers
+        net.normalise = InputNormalisation(*net.normalise.values)
     if any(t.is_meta for t in net.buffers()) or any(p.is_meta for p in net.parameters()):
         net = factory()
         net.load_state_dict(state, strict=True)
@@ -211,7 +218,9 @@ def build_existence_net_from_checkpoint(
     state = model_state_from_checkpoint(ckpt)
     arch = (ckpt.get("model_config") or {}).get("arch")
     if arch is None:  # released file or bare state dict: tell the ResNet depth from the layer names
-        if "classifier_backbone.layer1.0.conv3.weight" in state:
+        if "classifier_backbone.conv_stem.weight" in state:
+            arch = "efficientnet_lite0"
+        elif "classifier_backbone.layer1.0.conv3.weight" in state:
             arch = "resnet50"
         elif "classifier_backbone.layer3.5.conv1.weight" in state:
             arch = "resnet34"

@@ -11,10 +11,12 @@ import logging
 import os
 
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from models.backbones import BACKBONE_TYPES, backbone_weight_target, build_backbone
+from models.backbones import BACKBONE_SPECS, BACKBONE_TYPES, backbone_weight_target, build_backbone
+from models.backbones.resnet_fpn import EFFICIENTNET_TIMM_NAMES
 from models.backbones.weights import load_backbone_weights
 
 log = logging.getLogger("unmore.models")
@@ -32,6 +34,7 @@ class InputNormalisation(nn.Module):
 
     def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]):
         super().__init__()
+        self.values = (tuple(mean), tuple(std))
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
@@ -119,16 +122,20 @@ class ObjectnessNet(nn.Module):
         logger = logger or log
         if backbone_weights:
             target, ignore = backbone_weight_target(self.backbone)
-            load_backbone_weights(target, backbone_weights, spec.weights_hint, ignore, logger)
+            load_backbone_weights(target, backbone_weights, spec.weights_hint, ignore, logger, backbone_type)
         else:
             logger.info("%s backbone randomly initialised (no --backbone_weights given)", backbone_type)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         feats = self.backbone(self.normalise(x))
-        return {
+        out = {
             "center_fields": self.center_field_prediction_head(feats),
             "sdf_maps": self.sdf_prediction_head(feats),
         }
+        if feats.shape[-2:] != x.shape[-2:]:  # backbones with output stride 2: upsample the 3 output channels
+            out = {k: F.interpolate(v, size=x.shape[-2:], mode="bilinear", align_corners=False)
+                   for k, v in out.items()}
+        return out
 
     def config(self) -> dict:
         """Constructor arguments needed to rebuild this network (saved with our checkpoints)."""
@@ -140,15 +147,17 @@ class ObjectnessNet(nn.Module):
         }
 
 
-EXISTENCE_ARCHS = ("resnet50", "resnet34", "resnet18")
+EXISTENCE_ARCHS = ("resnet50", "resnet34", "resnet18", "efficientnet_lite0")
 
 
 class ExistenceNet(nn.Module):
-    """Says whether a crop holds an object: torchvision ResNet (1000-way fc kept) -> Linear(1000, 1).
+    """Says whether a crop holds an object: ImageNet classifier (1000-way output kept) -> Linear(1000, 1).
 
-    Input [B, 3, 128, 128] RGB in [0, 1] without normalisation (as trained). `forward` returns
-    probabilities [B, 1] (sigmoid), `logits` the pre-sigmoid scores [B, 1] (use them with
-    BCEWithLogitsLoss). `arch="resnet50"` is the released layout; resnet18/34 are for CPU work.
+    Input [B, 3, 128, 128] RGB in [0, 1]. `forward` returns probabilities [B, 1] (sigmoid), `logits` the
+    pre-sigmoid scores [B, 1] (use them with BCEWithLogitsLoss). `arch="resnet50"` is the released layout
+    (torchvision ResNet fed unnormalised input, as trained); resnet18/34 are for CPU work;
+    `efficientnet_lite0` (timm, input normalised with mean = std = 0.5) can start from the ImageNet
+    weights of a pip package (`backbone_weights="packaged"`).
     """
 
     def __init__(
@@ -161,18 +170,26 @@ class ExistenceNet(nn.Module):
         if arch not in EXISTENCE_ARCHS:
             raise ValueError(f"unknown existence arch {arch!r}; choose from {EXISTENCE_ARCHS}")
         self.arch = arch
-        self.classifier_backbone = getattr(torchvision.models, arch)(weights=None)
+        if arch in EFFICIENTNET_TIMM_NAMES:
+            import timm
+
+            self.classifier_backbone = timm.create_model(EFFICIENTNET_TIMM_NAMES[arch], pretrained=False)
+            spec = BACKBONE_SPECS[arch]
+            self.normalise = InputNormalisation(spec.mean, spec.std)
+            what = spec.weights_hint
+        else:
+            self.classifier_backbone = getattr(torchvision.models, arch)(weights=None)
+            self.normalise = nn.Identity()
+            what = f"torchvision {arch} weights"
         self.binary_classification_head = nn.Linear(1000, 1)
         logger = logger or log
         if backbone_weights:
-            load_backbone_weights(
-                self.classifier_backbone, backbone_weights, f"torchvision {arch} weights", (), logger
-            )
+            load_backbone_weights(self.classifier_backbone, backbone_weights, what, (), logger, arch)
         else:
             logger.info("existence %s backbone randomly initialised (no --backbone_weights given)", arch)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.binary_classification_head(self.classifier_backbone(x))
+        return self.binary_classification_head(self.classifier_backbone(self.normalise(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.logits(x))

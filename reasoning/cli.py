@@ -52,6 +52,10 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gpu_index", type=int, default=None, help="original flag: same as --device cuda:INDEX")
     g.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="autocast on CUDA")
     g.add_argument("--batch_size", type=int, default=256, help="crops per network call")
+    g.add_argument("--crop_size", type=int, default=None,
+                   help="side of the crops fed to the networks (default: the training crop size stored in "
+                        "the objectness checkpoint, 128 for the released ones); the predicted fields are "
+                        "resampled to the 128x128 grid on which the reasoning thresholds are defined")
     g.add_argument("--crop_mode", choices=("batched", "loop"), default="batched",
                    help="batched: roi_align on the device; loop: one crop at a time with antialiased resize "
                         "(the original code's exact crops)")
@@ -119,6 +123,7 @@ def build_predictor(args, device: torch.device) -> Predictor:
         return OraclePredictor(args.oracle_annotations, device, sdf_mode=args.oracle_sdf)
     from models.checkpoint import (
         build_existence_net_from_checkpoint,
+        crop_size_from_checkpoint,
         load_checkpoint,
         model_state_from_checkpoint,
         objectness_config_from_checkpoint,
@@ -141,7 +146,14 @@ def build_predictor(args, device: torch.device) -> Predictor:
     existence = build_existence_net_from_checkpoint(args.binary_classifier_resume, "cpu")
     for net in (objectness, existence):
         net.requires_grad_(False)
-    return NetworkPredictor(objectness, existence, device, args.batch_size, args.precision, args.crop_mode)
+    input_size = args.crop_size or crop_size_from_checkpoint(ckpt)
+    ex_ckpt = load_checkpoint(args.binary_classifier_resume, "existence_model")
+    if args.crop_size is None and crop_size_from_checkpoint(ex_ckpt) != input_size:
+        raise DataError(f"the objectness network was trained on {input_size}px crops but the existence "
+                        f"network on {crop_size_from_checkpoint(ex_ckpt)}px ones; pass --crop_size to "
+                        "choose the size both are fed")
+    return NetworkPredictor(objectness, existence, device, args.batch_size, args.precision, args.crop_mode,
+                            input_size=input_size)
 
 
 def setup(args):

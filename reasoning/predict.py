@@ -11,6 +11,7 @@ import time
 from collections import Counter
 
 import torch
+import torch.nn.functional as F
 
 from reasoning.crops import CROP_SIZE, crop_resize_batched, crop_resize_loop, pixel_boxes
 from utils.device import autocast
@@ -74,12 +75,17 @@ class Predictor:
 
 
 class NetworkPredictor(Predictor):
-    """Frozen stage-1 networks on crops cut in batches (`crop_mode="batched"`) or one by one (`"loop"`)."""
+    """Frozen stage-1 networks on crops cut in batches (`crop_mode="batched"`) or one by one (`"loop"`).
+
+    Crops are cut at `input_size` (the networks' training crop size); fields predicted at another size than
+    the reasoning grid `size` (128) are resampled to it bilinearly (align_corners=False).
+    """
 
     def __init__(self, objectness: torch.nn.Module | None, existence: torch.nn.Module | None,
                  device: torch.device, batch_size: int = 256, precision: str = "fp32",
-                 crop_mode: str = "batched"):
+                 crop_mode: str = "batched", input_size: int = CROP_SIZE):
         super().__init__(device)
+        self.input_size = int(input_size)
         if crop_mode not in ("batched", "loop"):
             raise ValueError(f"crop_mode must be 'batched' or 'loop', got {crop_mode!r}")
         self.objectness = objectness.to(device).eval() if objectness is not None else None
@@ -90,8 +96,14 @@ class NetworkPredictor(Predictor):
 
     def _crop(self, image: torch.Tensor, pix: torch.Tensor) -> torch.Tensor:
         if self.crop_mode == "batched":
-            return crop_resize_batched(image, pix, self.size)
-        return crop_resize_loop(image, pix, self.size, antialias=True)
+            return crop_resize_batched(image, pix, self.input_size)
+        return crop_resize_loop(image, pix, self.input_size, antialias=True)
+
+    def _to_grid(self, fields: torch.Tensor) -> torch.Tensor:
+        """[N, C, s, s] network output -> [N, C, size, size] on the reasoning grid."""
+        if fields.shape[-1] == self.size:
+            return fields
+        return F.interpolate(fields, size=(self.size, self.size), mode="bilinear", align_corners=False)
 
     @torch.no_grad()
     def predict(self, image, boxes, want, image_id=None):
@@ -108,8 +120,8 @@ class NetworkPredictor(Predictor):
                     if self.objectness is None:
                         raise RuntimeError("no objectness network loaded (--objectness_resume)")
                     out = self.objectness(crops)
-                    chunk["center_fields"] = out["center_fields"].float()
-                    chunk["sdf_maps"] = out["sdf_maps"][:, 0].float()
+                    chunk["center_fields"] = self._to_grid(out["center_fields"].float())
+                    chunk["sdf_maps"] = self._to_grid(out["sdf_maps"].float())[:, 0]
                     self.counts["objectness"] += crops.shape[0]
                 if EXISTENCE in want:
                     if self.existence is None:

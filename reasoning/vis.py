@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from utils.io import atomic_write_bytes, save_png
+from utils.io import atomic_write_bytes, load_image_rgb, save_png
+from utils.masks import rle_to_mask
 
 PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
                     [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212],
@@ -56,3 +58,56 @@ def save_rounds_gif(path: str | os.PathLike, image: np.ndarray, trace: list, fin
     buf = io.BytesIO()
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def save_panels(path: str | os.PathLike, image: np.ndarray, panels: list[tuple[str, object, object]],
+                gap: int = 4, title_height: int = 14) -> None:
+    """Side-by-side overlays of one image: panels [(title, boxes [K, 4] xyxy, masks [K, H, W] or None)]."""
+    tiles = []
+    for title, boxes, masks in panels:
+        tile = Image.new("RGB", (image.shape[1], image.shape[0] + title_height), (255, 255, 255))
+        tile.paste(Image.fromarray(overlay(image, boxes, masks)), (0, title_height))
+        ImageDraw.Draw(tile).text((2, 1), title, fill=(0, 0, 0))
+        tiles.append(tile)
+    width = sum(t.width for t in tiles) + gap * (len(tiles) - 1)
+    canvas = Image.new("RGB", (width, tiles[0].height), (255, 255, 255))
+    x = 0
+    for t in tiles:
+        canvas.paste(t, (x, 0))
+        x += t.width + gap
+    save_png(path, np.asarray(canvas))
+
+
+def _row_instances(results: list[dict], image_id, height: int, width: int, rel_score: float):
+    """Boxes [K, 4] xyxy and masks [K, H, W] of one image's results scoring >= rel_score x its best."""
+    mine = sorted((r for r in results if r["image_id"] == image_id), key=lambda r: -r.get("score", 1.0))
+    if mine:
+        best = mine[0].get("score", 1.0)
+        mine = [r for r in mine if r.get("score", 1.0) >= rel_score * best][:len(PALETTE)]
+    boxes = [[x, y, x + w, y + h] for x, y, w, h in (r["bbox"] for r in mine)]
+    masks = [rle_to_mask(r["segmentation"], height, width) for r in mine if "segmentation" in r]
+    return boxes, (np.stack(masks) if masks and len(masks) == len(mine) else None)
+
+
+def save_comparison_overlays(gt: dict, image_dir: str | os.PathLike, rows: list[tuple[str, list[dict]]],
+                             out_dir: str | os.PathLike, num_images: int = 4,
+                             rel_score: float = 0.5) -> list[Path]:
+    """For the first `num_images` GT images (by file name): ground truth next to each row's results.
+
+    `rows` are (title, COCO results list); a row draws an image's results scoring at least `rel_score`
+    times that row's best score on the image. Returns the written PNG paths.
+    """
+    written = []
+    images = sorted(gt["images"], key=lambda im: im["file_name"])[:num_images]
+    for im in images:
+        h, w = im["height"], im["width"]
+        image = load_image_rgb(Path(image_dir) / im["file_name"])
+        anns = [a for a in gt.get("annotations", []) if a["image_id"] == im["id"]]
+        gt_boxes = [[x, y, x + bw, y + bh] for x, y, bw, bh in (a["bbox"] for a in anns)]
+        gt_masks = np.stack([rle_to_mask(a["segmentation"], h, w) for a in anns]) if anns else None
+        panels = [("ground truth", gt_boxes, gt_masks)]
+        panels += [(title, *_row_instances(results, im["id"], h, w, rel_score)) for title, results in rows]
+        path = Path(out_dir) / f"{Path(im['file_name']).stem}.png"
+        save_panels(path, image, panels)
+        written.append(path)
+    return written

@@ -71,3 +71,38 @@ def test_fpn_equals_torchvision_fpn():
         and fpn.out_feature_strides["p6"] == 64
         and fpn.size_divisibility == 32
     )
+
+
+def test_efficientnet_fpn_backbone_from_packaged_weights():
+    from cad.config import get_cfg
+    from cad.modeling.backbone import build_backbone
+    from cad.modeling.layers import FrozenBatchNorm2d
+    from models.backbones.weights import PACKAGED, read_weight_file, resolve_weight_path
+
+    cfg = get_cfg()
+    cfg.merge_from_file("cad/model_zoo/configs/tiny/cascade_mask_rcnn_effnet_lite0_FPN_cpu.yaml")
+    cfg.MODEL.BACKBONE.FREEZE_AT = 2
+    backbone = build_backbone(cfg)
+    body = backbone.bottom_up.body
+    assert backbone.bottom_up.output_shape() == {"res2": (24, 4), "res3": (40, 8), "res4": (112, 16),
+                                                 "res5": (320, 32)}
+    mapped = read_weight_file(resolve_weight_path(PACKAGED, "efficientnet_lite0"))
+    assert torch.equal(body.blocks[2][0].conv_pw.weight, mapped["blocks.2.0.conv_pw.weight"])
+    bn = body.blocks[2][0].bn1
+    assert isinstance(bn, FrozenBatchNorm2d) and torch.equal(bn.running_var, mapped["blocks.2.0.bn1.running_var"])
+    frozen = {n.split(".")[0] + "." + n.split(".")[1] for n, p in body.named_parameters() if not p.requires_grad}
+    assert frozen == {"conv_stem.weight", "blocks.0", "blocks.1"}  # FREEZE_AT 2: stem and the res2 stage
+    feats = backbone(torch.rand(1, 3, 64, 96))
+    assert {k: tuple(v.shape) for k, v in feats.items()} == {
+        "p2": (1, 64, 16, 24), "p3": (1, 64, 8, 12), "p4": (1, 64, 4, 6), "p5": (1, 64, 2, 3),
+        "p6": (1, 64, 1, 2)}
+
+
+def test_unknown_backbone_name_is_rejected():
+    from cad.config import get_cfg
+    from cad.modeling.backbone import build_backbone
+
+    cfg = get_cfg()
+    cfg.MODEL.BACKBONE.NAME = "build_vgg_backbone"
+    with pytest.raises(ValueError, match="build_efficientnet_fpn_backbone"):
+        build_backbone(cfg)

@@ -197,3 +197,25 @@ def test_network_predictor_batched_and_loop_paths_agree_and_count():
     diff = (out["batched"]["sdf_maps"] - out["loop"]["sdf_maps"]).abs().mean()
     assert 0 < diff < 0.01
     torch.testing.assert_close(out["batched"]["existence"], out["loop"]["existence"], atol=1e-3, rtol=0)
+
+
+def test_network_predictor_feeds_the_training_crop_size_and_returns_the_reasoning_grid():
+    from reasoning.predict import NetworkPredictor
+
+    seen = []
+
+    class Recording(_TinyObjectness):
+        def forward(self, x):
+            seen.append(tuple(x.shape[-2:]))
+            return super().forward(x)
+
+    image = torch.rand(3, 90, 120, generator=torch.Generator().manual_seed(0))
+    boxes = torch.tensor([[0.0, 0.0, 120.0, 90.0], [10.0, 5.0, 70.0, 80.0]])
+    pred = NetworkPredictor(Recording(), _TinyExistence(), torch.device("cpu"), input_size=64)
+    out = pred.predict(image, boxes, {"fields"})
+    assert seen == [(64, 64)]
+    assert out["sdf_maps"].shape == (2, S, S) and out["center_fields"].shape == (2, 2, S, S)
+    # the upsampled field equals the network's 64x64 output resampled bilinearly to the 128 grid
+    small = Recording()(crop_resize_batched(image, pixel_boxes(boxes, 90, 120), 64))["sdf_maps"]
+    expect = F.interpolate(small, size=(S, S), mode="bilinear", align_corners=False)[:, 0]
+    torch.testing.assert_close(out["sdf_maps"], expect)

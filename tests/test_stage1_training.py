@@ -105,10 +105,10 @@ def test_center_boundary_training_lowers_loss_and_writes_outputs(root, tmp_path)
         "loss_curve.png",
         "configs.json",
         "checkpoint_latest.pth",
-        "checkpoint_iter_0000012.pth",
         "vis/iter_0000012.png",
     ):
         assert (out / name).is_file(), name
+    assert not list(out.glob("checkpoint_iter_*.pth"))  # --keep_checkpoints 0 (default): latest only
     ckpt = torch.load(out / "checkpoint_latest.pth", weights_only=True)
     for key in (
         "model_state_dict",
@@ -119,7 +119,7 @@ def test_center_boundary_training_lowers_loss_and_writes_outputs(root, tmp_path)
         "rng_state",
     ):
         assert key in ckpt
-    assert ckpt["iter"] == 12 and ckpt["task"] == "center_boundary"
+    assert ckpt["iter"] == 12 and ckpt["task"] == "center_boundary" and ckpt["crop_size"] == 32
 
     result = eval_objectness_net.main(
         [
@@ -196,3 +196,24 @@ def test_resume_continues_with_identical_state(root, tmp_path):
         rtol=1e-4,
         atol=1e-6,
     )
+
+
+def test_checkpoint_retention(tmp_path):
+    from training.checkpointing import prune_periodic_checkpoints
+
+    for it in (100, 200, 300, 400):
+        (tmp_path / f"checkpoint_iter_{it:07d}.pth").write_bytes(b"x")
+    (tmp_path / "checkpoint_latest.pth").write_bytes(b"x")
+    assert [p.name for p in prune_periodic_checkpoints(tmp_path, -1)] == []
+    deleted = prune_periodic_checkpoints(tmp_path, 2)
+    assert [p.name for p in deleted] == ["checkpoint_iter_0000100.pth", "checkpoint_iter_0000200.pth"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint_iter_0000300.pth", "checkpoint_iter_0000400.pth", "checkpoint_latest.pth"]
+
+
+def test_keep_checkpoints_flag_keeps_the_newest_periodic_files(root, tmp_path):
+    out = tmp_path / "keep"
+    train(root, out, f"{CB_FLAGS} --batch_size 2 --max_iters 6 --ckpt_interval 2 --vis_interval 100 "
+                     "--keep_checkpoints 2")
+    assert sorted(p.name for p in out.glob("checkpoint_*.pth")) == [
+        "checkpoint_iter_0000004.pth", "checkpoint_iter_0000006.pth", "checkpoint_latest.pth"]

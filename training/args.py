@@ -46,7 +46,15 @@ def build_train_parser() -> argparse.ArgumentParser:
         help="PNG union masks <wnid>/<name>.png of all VoteCut masks per image (existence negatives; "
         "preferred over --votecut_json when given)",
     )
-    data.add_argument("--image_size", type=int, default=128, help="side of the training crops")
+    data.add_argument(
+        "--image_size",
+        "--crop_size",
+        dest="image_size",
+        type=int,
+        default=128,
+        help="side of the training crops; stored in the checkpoint as `crop_size`, the size at which "
+        "reasoning and scoring then feed crops to the network",
+    )
     data.add_argument("--random_crop_scale_min", type=float, default=0.08)
     data.add_argument("--random_crop_scale_max", type=float, default=1.0)
     data.add_argument("--num_workers", type=int, default=4, help="DataLoader worker processes per rank")
@@ -93,6 +101,13 @@ def build_train_parser() -> argparse.ArgumentParser:
         "--resume", default=None, help="checkpoint path, or 'auto' (<output_dir>/checkpoint_latest.pth)"
     )
     run.add_argument("--ckpt_interval", "--save_ckpt_every", dest="ckpt_interval", type=int, default=5000)
+    run.add_argument(
+        "--keep_checkpoints",
+        type=int,
+        default=0,
+        help="periodic checkpoint_iter_<n>.pth files kept besides checkpoint_latest.pth (older ones are "
+        "deleted; 0 writes none); -1 keeps every one, as the original code did",
+    )
     run.add_argument("--vis_interval", "--visualize_every", dest="vis_interval", type=int, default=5000)
     run.add_argument("--log_interval", "--log_every", dest="log_interval", type=int, default=50)
     run.add_argument("--num_vis", type=int, default=4, help="samples per visualisation")
@@ -113,6 +128,8 @@ def check_train_args(args: argparse.Namespace) -> None:
         raise ConfigError("need 0 < --random_crop_scale_min <= --random_crop_scale_max <= 1")
     if args.num_workers < 0:
         raise ConfigError("--num_workers must be >= 0")
+    if args.keep_checkpoints < -1:
+        raise ConfigError("--keep_checkpoints must be >= 0, or -1 to keep every periodic checkpoint")
 
 
 def task_name(args: argparse.Namespace) -> str:

@@ -17,6 +17,20 @@ def periodic_name(iteration: int) -> str:
     return f"checkpoint_iter_{iteration:07d}.pth"
 
 
+def prune_periodic_checkpoints(output_dir: str | os.PathLike, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` periodic checkpoints in `output_dir` (`keep` -1: delete none).
+
+    Returns the deleted paths. `checkpoint_latest.pth` is never touched.
+    """
+    if keep < 0:
+        return []
+    periodic = sorted(Path(output_dir).glob("checkpoint_iter_*.pth"))
+    doomed = periodic[: max(len(periodic) - keep, 0)]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed
+
+
 def capture_rng_state() -> dict[str, Any]:
     """Python, numpy, torch (CPU) and CUDA RNG states in a form `torch.load(weights_only=True)` accepts."""
     np_state = np.random.get_state()

@@ -212,3 +212,25 @@ def beats_zero_predictor(result: dict) -> bool:
         for n in ("full_image", "random_crop")
         for m in ("center_field_mse", "sdf_mae")
     )
+
+
+def stage1_summary(result: dict) -> dict:
+    """Headline figures of an `evaluate_checkpoint` result, with its baseline, and a one-line sentence.
+
+    Existence: accuracy vs the majority label. Objectness (random crops, as in training): center-field MSE
+    and sdf MAE vs the zero predictor, and the mask IoU of `sdf > 0`.
+    """
+    if result["task"] == "existence":
+        e = result["existence"]
+        return {"task": "existence", "accuracy": e["accuracy"], "majority_label_accuracy":
+                e["majority_label_accuracy"],
+                "line": f"existence network (held-out): accuracy {e['accuracy']:.3f} "
+                        f"(majority label {e['majority_label_accuracy']:.3f})"}
+    r = result["random_crop"]
+    m, z = r["model"], r["zero_predictor"]
+    return {"task": "center_boundary", **{k: m[k] for k in CENTER_METRICS},
+            **{f"zero_predictor_{k}": z[k] for k in CENTER_METRICS},
+            "line": f"center/boundary network (held-out random crops): center-field MSE "
+                    f"{m['center_field_mse']:.4f} (zero predictor {z['center_field_mse']:.4f}), "
+                    f"boundary-field MAE {m['sdf_mae']:.4f} "
+                    f"(zero {z['sdf_mae']:.4f}), mask IoU {m['mask_iou']:.3f}"}

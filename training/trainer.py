@@ -3,7 +3,8 @@
 Outputs in `<output_dir>`: `configs.json` (arguments), `loss_log.jsonl` (one record per `--log_interval`
 iterations: `iter`, `lr`, `loss/<term>` averaged over the window and the ranks, `skipped` files so far),
 `loss_curve.png`, `vis/iter_<n>.png` (fields or existence predictions on fixed samples),
-`checkpoint_latest.pth` and `checkpoint_iter_<n>.pth` every `--ckpt_interval` iterations (atomic).
+`checkpoint_latest.pth` every `--ckpt_interval` iterations (atomic), plus the newest `--keep_checkpoints`
+`checkpoint_iter_<n>.pth` files.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from training.checkpointing import (
     LATEST_NAME,
     capture_rng_state,
     periodic_name,
+    prune_periodic_checkpoints,
     resolve_resume,
     restore_rng_state,
 )
@@ -213,13 +215,14 @@ class Trainer:
             "rng_state": capture_rng_state(),
             "skipped_files": self.skipped,
             "world_size": self.dist.world_size,
+            "crop_size": self.args.image_size,
         }
         if self.scaler.is_enabled():
             extra["scaler_state_dict"] = self.scaler.state_dict()
         save_checkpoint(
             self.output_dir / LATEST_NAME, self.model, self.optimizer, self.scheduler, self.iter, **extra
         )
-        if periodic:
+        if periodic and self.args.keep_checkpoints != 0:
             save_checkpoint(
                 self.output_dir / periodic_name(self.iter),
                 self.model,
@@ -228,6 +231,7 @@ class Trainer:
                 self.iter,
                 **extra,
             )
+            prune_periodic_checkpoints(self.output_dir, self.args.keep_checkpoints)
 
     def _truncate_log(self) -> None:
         """Drop log records past the resumed iteration (a killed run may have logged past its checkpoint)."""

