@@ -73,3 +73,73 @@ def test_kill_and_resume_equals_the_uninterrupted_run_and_seed_reproduces(data_r
     moments = [(s["momentum_buffer"], t["momentum_buffer"])
                for s, t in zip(resumed["optimizer"]["state"].values(), full["optimizer"]["state"].values())]
     assert moments and all(torch.equal(a, b) for a, b in moments)
+
+
+def _leaf_keys(node, prefix=""):
+    for k, v in node.items():
+        if isinstance(v, dict):
+            yield from _leaf_keys(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}"
+
+
+def _non_default(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value + 1
+    if isinstance(value, str):
+        return value + "_x"
+    if isinstance(value, list | tuple):
+        return type(value)([*value, value[0] if value else 1])
+    return 1
+
+
+def test_non_default_values_of_keys_not_implemented_are_refused(capsys):
+    from cad.config import check_implemented, get_cfg
+    from cad.config.implemented import NOT_IMPLEMENTED
+    from cad.train_net import cli
+
+    for config in (TINY, "cad/model_zoo/configs/unMORE-IN+COCO/cascade_mask_rcnn_R_50_FPN.yaml"):
+        cfg = get_cfg()
+        cfg.merge_from_file(config)
+        check_implemented(cfg)  # the shipped configs only use what is implemented
+    for key in NOT_IMPLEMENTED:
+        cfg = get_cfg()
+        node = cfg
+        for part in key.split(".")[:-1]:
+            node = node[part]
+        node[key.split(".")[-1]] = _non_default(node[key.split(".")[-1]])
+        with pytest.raises(ValueError, match=rf"config key {key} = .* is not implemented"):
+            check_implemented(cfg)
+    with pytest.raises(SystemExit) as e:
+        cli(["--config-file", TINY, "--eval-only", "TEST.AUG.ENABLED", "True"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: config key TEST.AUG.ENABLED = True is not implemented (test-time augmentation); "
+                   "only its default False is accepted"]
+    with pytest.raises(SystemExit):
+        cli(["--config-file", TINY, "--eval-only", "TEST.AUG.ENABLE", "True"])
+    assert "Non-existent config key: TEST.AUG.ENABLE" in capsys.readouterr().err
+    from cad.demo import main as demo_main
+
+    assert demo_main(["--config-file", TINY, "--input", "x.jpg", "--output", "o", "INPUT.CROP.ENABLED",
+                      "True"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: config key INPUT.CROP.ENABLED = True is not implemented")
+
+
+def test_every_config_key_is_read_by_the_detector_or_listed_as_not_implemented():
+    """Keeps the rule through later changes: a new key must be implemented or listed in NOT_IMPLEMENTED."""
+    import re
+    from pathlib import Path
+
+    from cad.config import get_cfg
+    from cad.config.implemented import EQUIVALENT_VALUES, NOT_IMPLEMENTED
+
+    sources = "\n".join(p.read_text() for p in Path("cad").rglob("*.py") if p.parent.name != "config")
+    unread = [key for key in _leaf_keys(get_cfg())
+              if key not in NOT_IMPLEMENTED and key not in EQUIVALENT_VALUES and key != "VERSION"
+              and not re.search(rf"[.\"']{re.escape(key.split('.')[-1])}\b", sources)]
+    assert unread == []
+    assert not set(NOT_IMPLEMENTED) - set(_leaf_keys(get_cfg()))
