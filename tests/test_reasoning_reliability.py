@@ -78,7 +78,9 @@ def test_image_size_limit_is_checked_from_the_header(tmp_path):
     _png_header_only(huge, 8000, 6000)
     expected = r"8000x6000 \(48,000,000 pixels\), above the limit of 16,777,216 pixels"
     with pytest.raises(ImageTooLarge, match=expected):
-        load_image_rgb(huge, max_pixels=4096 * 4096)
+        load_image_rgb(huge)  # the default of every loader (stage 1, detector, demo, SAM masks)
+    with pytest.raises(DataError, match="cannot decode"):  # no limit: it gets to decoding (no pixels here)
+        load_image_rgb(huge, max_pixels=None)
     small = tmp_path / "small.png"
     Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(small)
     assert load_image_rgb(small, max_pixels=600).shape == (20, 30, 3)

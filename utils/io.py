@@ -204,7 +204,10 @@ def read_jsonl_many(paths: Iterable[str | os.PathLike]) -> Iterator[Any]:
         yield from read_jsonl(p)
 
 
-DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096
+# Images with more pixels are refused from their header (a counted skip in long loops): one 8000x6000 image
+# would otherwise take tens of GB in the per-pixel stages. Raise with --max_image_pixels (reasoning, scoring)
+# or the environment variable UNMORE_MAX_IMAGE_PIXELS (every loader).
+DEFAULT_MAX_IMAGE_PIXELS = int(os.environ.get("UNMORE_MAX_IMAGE_PIXELS", 4096 * 4096))
 
 
 class ImageTooLarge(DataError):
@@ -214,14 +217,16 @@ class ImageTooLarge(DataError):
 def check_image_size(path: str | os.PathLike, width: int, height: int, max_pixels: int | None) -> None:
     if max_pixels is not None and width * height > max_pixels:
         raise ImageTooLarge(f"image {path} is {width}x{height} ({width * height:,} pixels), above the limit "
-                            f"of {max_pixels:,} pixels (raise it with --max_image_pixels)")
+                            f"of {max_pixels:,} pixels (raise it with --max_image_pixels or "
+                            "UNMORE_MAX_IMAGE_PIXELS)")
 
 
 def load_image_rgb(path: str | os.PathLike, exif_transpose: bool = False,
-                   max_pixels: int | None = None) -> np.ndarray:
+                   max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
     """Load any image as uint8 RGB [H, W, 3].
 
-    With `max_pixels`, an image with more pixels raises `ImageTooLarge` after reading only its header.
+    An image with more than `max_pixels` pixels (None: no limit) raises `ImageTooLarge` after reading only
+    its header.
 
     Grayscale, palette, RGBA (alpha dropped), CMYK and 16-bit images are converted; a missing or
     undecodable file raises DataError naming the file. `exif_transpose` applies the EXIF orientation tag
