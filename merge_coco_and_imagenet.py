@@ -32,12 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep VoteCut annotations with weight >= this")
     p.add_argument("--output_path", default=None,
                    help="default: <coco dir>/merged_with_imagenet/COCO_merged_IN_training_format.json")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     coco_path = Path(args.coco_annotations_training_format_path)
+    out = (Path(args.output_path) if args.output_path
+           else coco_path.parent / "merged_with_imagenet" / "COCO_merged_IN_training_format.json")
+    if out.exists() and not args.overwrite:
+        print(f"error: {out} already exists; pass --overwrite to replace it", file=sys.stderr)
+        return 2
     try:
         coco = load_coco_json(coco_path)
         imagenet = load_coco_json(args.imagenet_annotations_training_format_path)
@@ -45,8 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = (Path(args.output_path) if args.output_path
-           else coco_path.parent / "merged_with_imagenet" / "COCO_merged_IN_training_format.json")
     atomic_write_json(out, merged)
     print(f"{len(merged['images'])} images, {len(merged['annotations'])} annotations -> {out}")
     return 0

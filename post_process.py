@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(gt, dict):
             raise DataError(f"image-list annotation file {gt_path} is not a COCO dataset")
         out = select_pseudo_labels(results, gt, args.existence_score_thres, args.center_score_thres,
-                                   args.boundary_score_thres, source=str(pred_path))
+                                   args.boundary_score_thres, source=str(pred_path),
+                                   gt_source=f"image-list annotation file {gt_path}")
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

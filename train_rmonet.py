@@ -14,9 +14,10 @@ import json
 import torch
 
 from training.rmonet.checkpoint import load_checkpoint
-from training.rmonet.config import apply_override, load_config
+from training.rmonet.config import apply_override, check_config, load_config
 from training.rmonet.evaluate import evaluate_checkpoint
 from training.rmonet.loop import train
+from utils.cli import run_cli
 from utils.device import resolve_device
 from utils.distributed import cleanup_distributed, init_distributed
 
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg = load_config(args.config) if args.config else load_checkpoint(args.eval)["config"]
         for item in args.overrides:
             apply_override(cfg, item)
+        check_config(cfg, f"config of {args.eval}")
         metrics = evaluate_checkpoint(args.eval, resolve_device(args.device), cfg, args.eval_dir)
         print(json.dumps(metrics, indent=2))
         return
@@ -70,4 +72,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

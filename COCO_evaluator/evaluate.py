@@ -9,11 +9,19 @@ Accepted results:
 - a COCO dataset dict (its `annotations` are used as results, e.g. pseudo labels);
 - the discovery format `{image_id: [[x1, y1, x2, y2], ...]}` (boxes only, so only the bbox task runs);
   a fifth number per box, when present, is its score.
-A result without `score` takes its `weight` (VoteCut), else `DEFAULT_SCORE` (1.0); ties keep input order.
+A result without `score` takes its `weight` (VoteCut), else `DEFAULT_SCORE` (1.0), with one counted
+warning; ties keep input order.
 
 Image ids in results are matched to the ground truth by value or by their string form ("397133" -> 397133).
-Results whose image is not in the ground truth are dropped with one counted warning (or raise with
-`strict_image_ids=True`).
+Results whose image is not in the ground truth, and boxes with negative or non-finite width/height, are
+dropped with one counted warning each (or raise with `strict_image_ids=True`); a result mask whose RLE is
+corrupt or of another size than its image raises.
+
+The ground truth is validated with `coco_tools.checker.check_coco` (the checks of
+`utils/check_coco_json.py`): defects that change the scores (negative or non-numeric boxes, corrupt or
+wrong-size RLEs, bad polygons, non-positive image sizes, duplicate image ids, bad `iscrowd`) raise
+DataError; defects the evaluator repairs (missing/duplicate annotation ids, unknown categories, annotations
+of unknown images, boxes slightly outside their image) do not.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from coco_tools.checker import check_coco, check_segmentation, summarize_defects
 from coco_tools.common import compressed_rle, fg_categories, image_id_resolver, segmentation_area
 from utils.io import DataError, load_json
 from utils.logging_utils import get_logger
@@ -42,6 +51,23 @@ logger = get_logger("evaluator")
 
 
 # ----------------------------------------------------------------------------- ground truth
+# check_coco defect kinds the evaluator repairs or that do not change the scores
+REPAIRED_GT_DEFECTS = frozenset({"annotation_id", "duplicate_annotation_id", "missing_category",
+                                 "duplicate_category_id", "missing_image", "bbox_outside"})
+
+
+def validate_gt(gt: dict, source: str = "ground truth") -> None:
+    """Raise DataError when the ground truth has defects that would make the scores wrong."""
+    anns = gt.get("annotations", [])
+    data = {"images": gt.get("images"), "annotations": anns if isinstance(anns, list) else None,
+            "categories": gt.get("categories") if isinstance(gt.get("categories"), list) else []}
+    defects = [d for d in check_coco(data) if d.kind not in REPAIRED_GT_DEFECTS]
+    if defects:
+        raise DataError(f"{source}: {len(defects)} defects the evaluator cannot score correctly "
+                        f"({summarize_defects(defects)}), e.g. {defects[0]}; list them all with "
+                        "utils/check_coco_json.py")
+
+
 def make_class_agnostic_gt(gt: dict, source: str = "ground truth") -> dict:
     """Copy of a COCO dataset dict with every annotation in category 1 (`{id: 1, name: fg}`).
 
@@ -100,7 +126,9 @@ def _load_gt(gt: dict | str | os.PathLike) -> dict:
         gt = load_json(gt, "ground-truth annotation file")
     else:
         source = "ground truth"
-    return make_class_agnostic_gt(gt, source)
+    out = make_class_agnostic_gt(gt, source)
+    validate_gt(gt, source)
+    return out
 
 
 # ----------------------------------------------------------------------------- results
@@ -142,22 +170,24 @@ def _to_compressed_rle(seg: Any, height: int | None, width: int | None, where: s
         rle = compressed_rle(seg, height, width)
     except (ValueError, TypeError, KeyError) as e:
         raise DataError(f"{where}: bad segmentation: {e}") from e
-    if height is not None and width is not None and list(rle["size"]) != [height, width]:
-        raise DataError(f"{where}: RLE size {list(rle['size'])} differs from the image size "
-                        f"[{height}, {width}]")
-    return {"size": rle["size"], "counts": rle["counts"].decode("ascii")}
+    out = {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+    problem = check_segmentation(out, height, width)
+    if problem:
+        raise DataError(f"{where}: {problem}")
+    return out
 
 
 def _normalise_results(results: list[dict], gt: dict, strict_image_ids: bool) -> list[dict]:
     resolve = image_id_resolver([img["id"] for img in gt["images"]])
     sizes = {img["id"]: (img.get("height"), img.get("width")) for img in gt["images"]}
-    out, unknown = [], {}
+    out, unknown, bad_boxes, no_score = [], {}, [], 0
     for i, r in enumerate(results):
         image_id = resolve(r["image_id"])
         if image_id is None:
             unknown[r["image_id"]] = unknown.get(r["image_id"], 0) + 1
             continue
         where = f"result #{i} (image {r['image_id']!r})"
+        no_score += "score" not in r and "weight" not in r
         score = r.get("score", r.get("weight", DEFAULT_SCORE))
         try:
             score = float(score)
@@ -169,7 +199,13 @@ def _normalise_results(results: list[dict], gt: dict, strict_image_ids: bool) ->
         if r.get("bbox") is not None and len(r["bbox"]) > 0:
             if len(r["bbox"]) != 4:
                 raise DataError(f"{where}: bbox must be [x, y, w, h], got {r['bbox']!r}")
-            new["bbox"] = [float(v) for v in r["bbox"]]
+            try:
+                new["bbox"] = [float(v) for v in r["bbox"]]
+            except (TypeError, ValueError) as e:
+                raise DataError(f"{where}: bbox {r['bbox']!r} is not 4 numbers") from e
+            if not all(math.isfinite(v) for v in new["bbox"]) or min(new["bbox"][2:]) < 0:
+                bad_boxes.append(f"{where}: bbox {r['bbox']!r}")
+                continue
         if r.get("segmentation"):
             h, w = sizes[image_id]
             new["segmentation"] = _to_compressed_rle(r["segmentation"], h, w, where)
@@ -181,6 +217,14 @@ def _normalise_results(results: list[dict], gt: dict, strict_image_ids: bool) ->
         if strict_image_ids:
             raise DataError(msg)
         logger.warning("%s were ignored", msg)
+    if bad_boxes:
+        msg = f"{len(bad_boxes)} results with a negative or non-finite box width/height (e.g. {bad_boxes[0]})"
+        if strict_image_ids:
+            raise DataError(msg)
+        logger.warning("%s were ignored", msg)
+    if no_score:
+        logger.warning("%d of %d results have no 'score' (nor 'weight'): they rank with score %s in input "
+                       "order", no_score, len(results), DEFAULT_SCORE)
     return out
 
 

@@ -70,7 +70,7 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from cad.config import get_cfg
+    from cad.config import check_implemented, get_cfg
     from cad.data.mapper import DatasetMapper
     from cad.engine.checkpointer import load_weights
     from cad.engine.defaults import resolve_model_device
@@ -81,9 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     from utils.io import load_image_rgb
 
     cfg = get_cfg()
-    if args.config_file:
-        cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(list(args.opts or []))
+    try:
+        if args.config_file:
+            cfg.merge_from_file(args.config_file)
+        cfg.merge_from_list(list(args.opts or []))
+        check_implemented(cfg)
+    except (FileNotFoundError, KeyError, ValueError) as e:
+        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+        return 2
     cfg.freeze()
     files = expand_inputs(args.input)
     if not files:

@@ -180,6 +180,17 @@ def check_coco(data: Any, tolerance: float = 1.0, check_rle_counts: bool = True)
     return defects
 
 
+def check_segmentation(seg: Any, height: Any = None, width: Any = None, tolerance: float = 1.0,
+                       check_rle_counts: bool = True) -> str | None:
+    """The problem of one segmentation (RLE dict or polygon list) against its image size, None when valid:
+    the check `check_coco` applies to each annotation, for results and other single segmentations."""
+    if isinstance(seg, dict):
+        return _check_rle(seg, height, width, check_rle_counts)
+    if isinstance(seg, list):
+        return _check_polygons(seg, height, width, tolerance)
+    return f"segmentation of type {type(seg).__name__}"
+
+
 def summarize_defects(defects: list[Defect]) -> str:
     counts = Counter(d.kind for d in defects)
     return ", ".join(f"{k}: {n}" for k, n in sorted(counts.items())) or "no defects"

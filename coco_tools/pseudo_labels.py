@@ -61,13 +61,14 @@ def select_pseudo_labels(
     center_thres: float = 0.8,
     boundary_thres: float = 0.75,
     source: str = "results",
+    gt_source: str = "the image-list JSON",
 ) -> dict:
     """Scored discoveries (object_scoring output) -> COCO training dataset of the kept ones."""
     if not isinstance(results, list):
         raise DataError(f"{source}: expected a list of scored results (object_discovery_with_scores.json)")
     images = gt.get("images")
     if not isinstance(images, list):
-        raise DataError(f"{source}: the image-list JSON has no 'images' list")
+        raise DataError(f"{gt_source}: has no 'images' list")
     resolve = image_id_resolver(img["id"] for img in images)
     sizes = {img["id"]: (img.get("height"), img.get("width")) for img in images}
     kept, unknown = [], 0

@@ -134,7 +134,7 @@ def preprocess(example: dict[str, np.ndarray], dataset: str) -> tuple[np.ndarray
     return np.asarray(image), np.asarray(labels)
 
 
-def _iter_raw_records(path: str | Path) -> Iterator[bytes]:
+def _require_tfrecord(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
         raise DataError(
@@ -143,6 +143,11 @@ def _iter_raw_records(path: str | Path) -> Iterator[bytes]:
             "(multi_dsprites/multi_dsprites_colored_on_grayscale.tfrecords or "
             "clevr_with_masks/clevr_with_masks_train.tfrecords)."
         )
+    return path
+
+
+def _iter_raw_records(path: str | Path) -> Iterator[bytes]:
+    path = _require_tfrecord(path)
     for record in tfrecord_iterator(str(path), compression_type="gzip" if _is_gzip(path) else None):
         yield bytes(record)
 
@@ -173,6 +178,7 @@ def convert_tfrecords(
         meta = json.loads(meta_path.read_text())
         if meta.get("dataset") == dataset and meta["num_train"] == num_train and meta["num_test"] == num_test:
             return cache
+    _require_tfrecord(path)
     cache.mkdir(parents=True, exist_ok=True)
     total, size = num_train + num_test, spec["size"]
     images = np.lib.format.open_memmap(cache / "images.npy.tmp", "w+", np.uint8, (total, size, size, 3))

@@ -31,7 +31,7 @@ from PIL import Image
 from scipy import ndimage
 
 from datasets.votecut import MASK_DIRNAME, largest_component, mask_relpath
-from utils.io import atomic_write_bytes, atomic_write_json, save_png
+from utils.io import DataError, atomic_write_bytes, atomic_write_json, save_png
 from utils.masks import mask_to_box_xyxy, mask_to_rle, xyxy_to_xywh
 
 LAYOUTS = ("separated", "touching", "occluding", "mixed")
@@ -355,6 +355,24 @@ def _jpeg_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _refuse_foreign_files(root: Path, manifest_name: str, planned: list[str], overwrite: bool) -> None:
+    """Raise DataError when a file about to be written exists but was not written by the generator (it is not
+    in `root/manifest_name`), unless `overwrite`: a user's file that happens to have a generated name."""
+    if overwrite:
+        return
+    ours: set[str] = set()
+    manifest = root / manifest_name
+    if manifest.is_file():
+        try:
+            ours = set(json.loads(manifest.read_text())["files"])
+        except (ValueError, KeyError, TypeError):
+            ours = set()
+    foreign = [rel for rel in planned if rel not in ours and (root / rel).exists()]
+    if foreign:
+        raise DataError(f"{len(foreign)} files to be generated already exist in {root} and were not written "
+                        f"by the generator (e.g. {root / foreign[0]}); pass --overwrite to replace them")
+
+
 def _write_manifest(root: Path, manifest_name: str, files: list[str], params: dict) -> None:
     """Record generated files (paths relative to `root`) in `root/manifest_name`.
 
@@ -380,7 +398,7 @@ def _write_manifest(root: Path, manifest_name: str, files: list[str], params: di
 
 def make_single_object_dataset(root: str | os.PathLike, num_classes: int, images_per_class: int,
                                image_size: int | Sequence[int], seed: int, *,
-                               size_jitter: float = 0.0) -> dict:
+                               size_jitter: float = 0.0, overwrite: bool = False) -> dict:
     """Write a single-object dataset in the ImageNet/VoteCut layout under `root`.
 
     Files: `train/<wnid>/<wnid>_<k>.JPEG`, `masks_top1_single_component/<wnid>/<wnid>_<k>.png` (0/255,
@@ -397,6 +415,12 @@ def make_single_object_dataset(root: str | os.PathLike, num_classes: int, images
     root = Path(root)
     if num_classes < 1 or images_per_class < 1:
         raise ValueError("num_classes and images_per_class must be >= 1")
+    planned = [f"annotations/{VOTECUT_JSON_NAME}"]
+    for c in range(num_classes):
+        for k in range(images_per_class):
+            name = f"n{c + 1:08d}/n{c + 1:08d}_{k:05d}.JPEG"
+            planned += [f"train/{name}", f"{MASK_DIRNAME}/{mask_relpath(name)}"]
+    _refuse_foreign_files(root, "synthetic_manifest.json", planned, overwrite)
     images, annotations, files = [], [], []
     for c in range(num_classes):
         wnid = f"n{c + 1:08d}"
@@ -605,7 +629,7 @@ def scene_for_index(seed: int, split: str, index: int, image_size: int | Sequenc
 
 def make_scene_dataset(root: str | os.PathLike, split: str, num_images: int, image_size: int | Sequence[int],
                        seed: int, layout: str = "mixed", *, min_objects: int = 2, max_objects: int = 6,
-                       size_jitter: float = 0.0) -> dict:
+                       size_jitter: float = 0.0, overwrite: bool = False) -> dict:
     """Write `root/<split>/<split>_<id>.jpg` and `root/annotations/<split>_cls_agnostic.json`.
 
     The COCO JSON has `images` (id, file_name, height, width, plus the scene's `layout`), `annotations`
@@ -626,6 +650,9 @@ def make_scene_dataset(root: str | os.PathLike, split: str, num_images: int, ima
     if not split or "/" in split or "\\" in split:
         raise ValueError(f"bad split name {split!r}")
     root = Path(root)
+    planned = [f"{split}/{split}_{i + 1:06d}.jpg" for i in range(num_images)]
+    _refuse_foreign_files(root, f"synthetic_manifest_{split}.json",
+                          planned + [f"annotations/{split}_cls_agnostic.json"], overwrite)
     images, annotations, files = [], [], []
     for i in range(num_images):
         scene, scene_layout = scene_for_index(seed, split, i, image_size, layout, min_objects=min_objects,

@@ -36,6 +36,7 @@ CHECKPOINT_HINTS = {
         "--binary_classifier_resume",
     ),
     "checkpoint": ("a checkpoint written by train_objectness_net.py", "--resume"),
+    "evaluated": ("a checkpoint written by train_objectness_net.py (or a released one)", "--checkpoint"),
 }
 
 # Constructor arguments of the released center_boundary_model.

@@ -13,12 +13,18 @@ from tqdm import tqdm
 from reasoning.algorithm import Reasoner, ReasoningConfig
 from reasoning.oracle import OraclePredictor
 from reasoning.predict import NetworkPredictor, Predictor
-from reasoning.runner import ImageRecord, ShardedResults, image_loader, list_images
+from reasoning.runner import ImageRecord, ShardedResults, file_identity, image_loader, list_images
 from reasoning.scoring import ScoringConfig, score_boxes
 from reasoning.vis import save_overlay, save_rounds_gif
 from utils.device import resolve_device
 from utils.distributed import barrier, cleanup_distributed, init_distributed, parse_shard, shard_items
-from utils.io import DataError, atomic_write_json, load_json
+from utils.io import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    DataError,
+    atomic_write_json,
+    load_json,
+    remove_stale_temp_files,
+)
 from utils.logging_utils import get_logger
 
 DEFAULT_IMAGE_DIR = "data/synthetic/scenes/val"
@@ -46,6 +52,8 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
                    help="COCO JSON whose `images` give the image list and ids (else ids are file stems)")
     g.add_argument("--start_idx", type=int, default=-1, help="first image (sorted by file name)")
     g.add_argument("--end_idx", type=int, default=-1, help="end image (exclusive); both -1 = all")
+    g.add_argument("--max_image_pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
+                   help="larger images are skipped (counted, with the reason) before they are decoded")
     g = p.add_argument_group("execution")
     g.add_argument("--output_dir", type=str, default=None)
     g.add_argument("--device", type=str, default=None, help="cpu, cuda, cuda:1 ... (default: cuda if any)")
@@ -62,6 +70,9 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--num_workers", type=int, default=2, help="DataLoader workers decoding images ahead")
     g.add_argument("--shard", type=str, default=None, help="i/N: process every N-th image from the i-th")
     g.add_argument("--merge_only", action="store_true", help="only merge finished shard results")
+    g.add_argument("--overwrite", action="store_true",
+                   help="discard partial results in --output_dir (needed when they were made with other "
+                        "settings or networks)")
     g.add_argument("--vis_dir", type=str, default=None, help="write an overlay PNG per image here")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--run_name", type=str, default=None)
@@ -115,7 +126,40 @@ def resolve_inputs(args) -> list[ImageRecord]:
             raise DataError(f"default image folder {image_dir} not found: generate the synthetic data with "
                             "`python utils/make_synthetic_data.py --out data/synthetic --seed 0` "
                             "or pass --image_dir")
-    return list_images(image_dir, annotations, args.start_idx, args.end_idx)
+    if not Path(image_dir).is_dir():
+        raise DataError(f"--image_dir {image_dir} is not a folder")
+    records = list_images(image_dir, annotations, args.start_idx, args.end_idx)
+    if not records:
+        raise DataError(f"no images to process in {annotations or image_dir}"
+                        + (f" (slice {args.start_idx}:{args.end_idx})" if args.start_idx != -1 else ""))
+    return records
+
+
+# Arguments that change how a job runs but not its results; every other argument is a setting that partial
+# results are tied to (`ShardedResults.check_settings`), input files by their content identity.
+EXECUTION_ARGS = frozenset({
+    "output_dir", "device", "gpu_index", "batch_size", "num_workers", "shard", "merge_only", "overwrite",
+    "vis_dir", "vis_gif", "run_name", "start_idx", "end_idx", "image_dir", "annotations", "max_image_pixels",
+})
+FILE_ARGS = ("objectness_resume", "binary_classifier_resume", "oracle_annotations", "raw_annotations_path")
+
+
+def run_settings(args) -> dict:
+    out = {k: v for k, v in vars(args).items() if k not in EXECUTION_ARGS}
+    for k in FILE_ARGS:
+        if k in out:
+            out[k] = file_identity(out[k])
+    return out
+
+
+def check_settings(info, results: ShardedResults, args, outputs: tuple[str, ...]) -> None:
+    """Refuse to resume partial results made with other settings (`--overwrite` starts fresh)."""
+    settings = run_settings(args)
+    if info.is_main:
+        results.check_settings(settings, args.overwrite, outputs)
+    barrier(info)
+    if not info.is_main:
+        results.check_settings(settings)
 
 
 def build_predictor(args, device: torch.device) -> Predictor:
@@ -168,7 +212,8 @@ def setup(args):
 
 
 def run_images(records: list[ImageRecord], results: ShardedResults, device: torch.device, num_workers: int,
-               process, logger, desc: str, progress: bool = True) -> tuple[int, int]:
+               process, logger, desc: str, progress: bool = True,
+               max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> tuple[int, int]:
     """Process images not yet finished; one flushed JSON line per image. Returns (done, failed)."""
     todo = results.missing(records)
     logger.info("%d images in this shard, %d already finished, %d to do",
@@ -177,8 +222,8 @@ def run_images(records: list[ImageRecord], results: ShardedResults, device: torc
     if not todo:
         return 0, 0
     with results.writer() as writer:
-        for item in tqdm(image_loader(todo, num_workers, device), total=len(todo), desc=desc, ncols=90,
-                         disable=not progress):
+        loader = image_loader(todo, num_workers, device, max_pixels)
+        for item in tqdm(loader, total=len(todo), desc=desc, ncols=90, disable=not progress):
             rec = todo[item["index"]]
             if item["error"] is None:
                 try:
@@ -196,7 +241,7 @@ def run_images(records: list[ImageRecord], results: ShardedResults, device: torc
 def finish(info, results: ShardedResults, all_records: list[ImageRecord], combine, out_name: str, logger,
            force: bool = False) -> Path | None:
     barrier(info)
-    path = None
+    path, n_ok, n_failed = None, 0, 0
     if info.is_main:
         missing = results.missing(all_records)
         if missing and not force:
@@ -208,6 +253,9 @@ def finish(info, results: ShardedResults, all_records: list[ImageRecord], combin
             path, n_ok, n_failed = results.merge(all_records, combine, out_name)
             logger.info("wrote %s (%d images, %d failed)", path, n_ok, n_failed)
     cleanup_distributed()
+    if path is not None and n_ok == 0 and n_failed:
+        reasons = results.output_dir / "failed_images.json"
+        raise DataError(f"all {n_failed} images failed (reasons in {reasons})")
     return path
 
 
@@ -260,6 +308,9 @@ def main_reasoning(argv=None) -> Path | None:
     if args.merge_only:
         return finish(info, results, all_records, combine_discoveries, "discovery_results.json", logger,
                       force=True)
+    remove_stale_temp_files(out_dir)
+    check_settings(info, results, args, ("discovery_results.json", "failed_images.json",
+                                         "reasoning_stats.json"))
     if info.is_main:
         atomic_write_json(out_dir / "configs_object_reasoning.json", vars(args), indent=2)
     predictor = build_predictor(args, device)
@@ -277,7 +328,8 @@ def main_reasoning(argv=None) -> Path | None:
 
     t0 = time.perf_counter()
     done, failed = run_images(shard_items(all_records, shard_index, num_shards), results, device,
-                              args.num_workers, process, logger, "object reasoning", info.is_main)
+                              args.num_workers, process, logger, "object reasoning", info.is_main,
+                              args.max_image_pixels)
     elapsed = time.perf_counter() - t0
     if done:
         logger.info("%d images in %.1f s (%.3f images/s); network evaluations %s", done, elapsed,
@@ -308,6 +360,8 @@ def main_scoring(argv=None) -> Path | None:
     if args.merge_only:
         return finish(info, results, all_records, combine_scores, "object_discovery_with_scores.json", logger,
                       force=True)
+    remove_stale_temp_files(out_dir)
+    check_settings(info, results, args, ("object_discovery_with_scores.json",))
     if info.is_main:
         atomic_write_json(out_dir / "configs_object_scoring.json", vars(args), indent=2)
     predictor = build_predictor(args, device)
@@ -328,5 +382,5 @@ def main_scoring(argv=None) -> Path | None:
         return {"results": anns}
 
     run_images(shard_items(all_records, shard_index, num_shards), results, device, args.num_workers, process,
-               logger, "object scoring", info.is_main)
+               logger, "object scoring", info.is_main, args.max_image_pixels)
     return finish(info, results, all_records, combine_scores, "object_discovery_with_scores.json", logger)

@@ -90,6 +90,9 @@ class OraclePredictor(Predictor):
             info = self.images.get(image_id, self.images.get(str(image_id)))
             if info is None:
                 raise DataError(f"oracle annotations have no image with id {image_id!r}")
+            if (info.get("height"), info.get("width")) != (height, width):
+                raise DataError(f"oracle annotations: image {image_id!r} is {info.get('width')}x"
+                                f"{info.get('height')} in the ground truth but {width}x{height} on disk")
             anns = self.anns.get(info["id"], [])
             masks = []
             for ann in anns:
@@ -97,7 +100,8 @@ class OraclePredictor(Predictor):
                     continue
                 m = rle_to_mask(ann["segmentation"], info["height"], info["width"])
                 if m.shape != (height, width):
-                    m = cv2.resize(m.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+                    raise DataError(f"oracle annotations: annotation {ann.get('id')!r} of image {image_id!r} "
+                                    f"has a {m.shape[1]}x{m.shape[0]} mask, the image is {width}x{height}")
                 if m.any():
                     masks.append(m)
             self._scene = GroundTruthScene(masks, height, width)

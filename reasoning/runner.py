@@ -3,7 +3,10 @@ sharding, incremental JSON-lines results, resume, and the final atomic merge."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,11 +15,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from utils.io import (
+    DEFAULT_MAX_IMAGE_PIXELS,
     DataError,
     JsonlWriter,
     atomic_write_json,
     load_coco_json,
     load_image_rgb,
+    load_json,
     read_jsonl_many,
 )
 
@@ -67,8 +72,9 @@ def list_images(image_dir: str | os.PathLike, annotations: str | os.PathLike | N
 class ImageDataset(Dataset):
     """Decodes images in DataLoader workers; a bad file yields an `error` entry instead of raising."""
 
-    def __init__(self, records: list[ImageRecord]):
+    def __init__(self, records: list[ImageRecord], max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS):
         self.records = records
+        self.max_pixels = max_pixels
 
     def __len__(self) -> int:
         return len(self.records)
@@ -76,7 +82,8 @@ class ImageDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         rec = self.records[i]
         try:
-            image = torch.from_numpy(load_image_rgb(rec.path).copy()).permute(2, 0, 1).contiguous()
+            image = load_image_rgb(rec.path, max_pixels=self.max_pixels)
+            image = torch.from_numpy(image.copy()).permute(2, 0, 1).contiguous()
             return {"index": i, "image": image, "error": None}
         except DataError as e:
             return {"index": i, "image": None, "error": str(e)}
@@ -86,10 +93,39 @@ def _single(batch: list[dict]) -> dict:
     return batch[0]
 
 
-def image_loader(records: list[ImageRecord], num_workers: int, device: torch.device) -> DataLoader:
-    return DataLoader(ImageDataset(records), batch_size=1, shuffle=False, num_workers=num_workers,
+def image_loader(records: list[ImageRecord], num_workers: int, device: torch.device,
+                 max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> DataLoader:
+    return DataLoader(ImageDataset(records, max_pixels), batch_size=1, shuffle=False, num_workers=num_workers,
                       collate_fn=_single, pin_memory=device.type == "cuda",
                       prefetch_factor=4 if num_workers > 0 else None)
+
+
+SETTINGS_NAME = "settings.json"
+
+
+def file_identity(path: str | os.PathLike | None) -> dict | None:
+    """Identity of an input file (size and SHA-256 of its first and last MiB; the path is not part of it),
+    cheap even for GB-sized checkpoints. None for no file; DataError when the file is missing."""
+    if not path:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"file not found: {p}")
+    size = p.stat().st_size
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        h.update(f.read(1 << 20))
+        if size > 2 << 20:
+            f.seek(size - (1 << 20))
+        h.update(f.read(1 << 20))
+    return {"size": size, "sha256_head_tail": h.hexdigest()}
+
+
+def settings_difference(saved: dict, current: dict) -> str:
+    """`key: saved -> current` for every differing key ('' when equal)."""
+    keys = sorted(set(saved) | set(current))
+    return ", ".join(f"{k}: {saved.get(k, '<unset>')!r} -> {current.get(k, '<unset>')!r}"
+                     for k in keys if saved.get(k, "<unset>") != current.get(k, "<unset>"))
 
 
 class ShardedResults:
@@ -103,6 +139,31 @@ class ShardedResults:
         self.output_dir = Path(output_dir)
         self.shard_dir = self.output_dir / f"{name}_shards"
         self.path = self.shard_dir / f"shard_{shard_index:05d}_of_{num_shards:05d}.jsonl"
+
+    def check_settings(self, settings: dict, overwrite: bool = False, outputs: Iterable[str] = ()) -> None:
+        """Tie the partial results to the settings that produce them (`<name>_shards/settings.json`).
+
+        Results made with other settings raise DataError naming the differences, so a resumed job never mixes
+        them; with `overwrite` they are deleted (with the merged `outputs`) and the job starts fresh.
+        """
+        path = self.shard_dir / SETTINGS_NAME
+        settings = json.loads(json.dumps(settings))  # the form it takes in the file (tuples -> lists)
+        if overwrite:
+            if self.shard_dir.is_dir():
+                shutil.rmtree(self.shard_dir)
+            for name in outputs:
+                (self.output_dir / name).unlink(missing_ok=True)
+        elif path.is_file():
+            saved = load_json(path, "settings of the partial results")
+            diff = settings_difference(saved, settings)
+            if diff:
+                raise DataError(f"{self.output_dir} holds results made with other settings ({diff}); pass "
+                                "--overwrite to discard them or choose another --output_dir")
+        elif self.shard_dir.is_dir() and any(self.shard_dir.glob("*.jsonl")):
+            raise DataError(f"{self.output_dir} holds results without a record of their settings; pass "
+                            "--overwrite to discard them or choose another --output_dir")
+        if not path.is_file():
+            atomic_write_json(path, settings, indent=1)
 
     def records(self) -> dict[str, dict]:
         """image key -> last record, over all shard files."""

@@ -152,7 +152,7 @@ def evaluate_checkpoint(
     samples_per_image: int = 4,
 ) -> dict:
     """Evaluate a checkpoint of either task on a held-out set; returns the metrics dict."""
-    ckpt = load_checkpoint(checkpoint, "checkpoint", "cpu")
+    ckpt = load_checkpoint(checkpoint, "evaluated", "cpu")
     args = ckpt.get("args") or {}
     task = ckpt.get("task") or (
         "existence" if "binary_classification_head.weight" in ckpt["model_state_dict"] else "center_boundary"

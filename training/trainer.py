@@ -41,10 +41,11 @@ from training.sampler import StreamSampler
 from training.visualize import plot_center_boundary_fields, plot_existence_predictions, plot_loss_curve
 from utils.device import autocast, resolve_device
 from utils.distributed import DistInfo, barrier, cleanup_distributed, init_distributed
-from utils.io import JsonlWriter, atomic_write_json, read_jsonl
+from utils.io import DataError, JsonlWriter, atomic_write_json, read_jsonl, remove_stale_temp_files
 from utils.logging_utils import get_logger
 
 LOG_NAME = "loss_log.jsonl"
+MAX_CONSECUTIVE_SKIPPED = 100  # unusable samples in a row (no usable batch in between) before giving up
 VIS_KEY_OFFSET = 2**40  # stream keys of the fixed visualisation samples (never used by training)
 
 
@@ -184,6 +185,7 @@ class Trainer:
         self.net = net
         if self.dist.is_main:
             self.output_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temp_files(self.output_dir)
             atomic_write_json(self.output_dir / "configs.json", vars(args), indent=2)
             self._truncate_log()
 
@@ -363,10 +365,18 @@ class Trainer:
             if self.iter >= args.max_iters:
                 self.logger.info("already at iteration %d >= --max_iters %d", self.iter, args.max_iters)
             else:
+                empty_steps = 0
                 for batch in self.loader():
                     self._report_skipped(batch)
                     if self._batch_size_everywhere(batch["size"]) == 0:
+                        empty_steps += 1
+                        if empty_steps * args.batch_size >= MAX_CONSECUTIVE_SKIPPED:
+                            raise DataError(
+                                f"{empty_steps * args.batch_size} samples in a row were unusable (no image "
+                                f"with a mask); check --imagenet_root {args.imagenet_root} and --mask_root "
+                                f"{args.mask_root} ({self.skipped} files skipped)")
                         continue
+                    empty_steps = 0
                     self.optimizer.zero_grad(set_to_none=True)
                     with autocast(self.device, self.precision):
                         loss, terms, _ = compute_loss(args, self.net, batch, self.device)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,11 +20,81 @@ class DataError(ValueError):
     """Bad input data; the message names the file and the problem."""
 
 
+def _current_umask() -> int:
+    """The process umask (read from /proc without changing it; else set and restored at once)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_HOST = socket.gethostname().replace("~", "-")
+STALE_FOREIGN_TEMP_SECONDS = 24 * 3600
+
+
+def _temp_prefix(target_name: str) -> str:
+    return f".{target_name}~{_HOST}~{os.getpid()}~"
+
+
+def _is_stale_temp(path: Path) -> bool:
+    """Whether `path` is a temp file `.<target>~<host>~<pid>~<random>.tmp` of an atomic write whose writer
+    is gone: a dead pid on this host, or (another host's) older than a day."""
+    name = path.name
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return False
+    parts = name.split("~")
+    if len(parts) < 4 or not parts[-2].isdigit():
+        return False
+    host, pid = parts[-3], int(parts[-2])
+    if host == _HOST:
+        return not _pid_alive(pid)
+    try:
+        return time.time() - path.stat().st_mtime > STALE_FOREIGN_TEMP_SECONDS
+    except FileNotFoundError:
+        return False
+
+
+def remove_stale_temp_files(directory: str | os.PathLike, target_name: str | None = None) -> int:
+    """Delete temp files that a killed atomic write left in `directory` (of `target_name` only, if given);
+    temp files of a writer that is still running are kept. Returns the number removed."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return 0
+    prefix = f".{target_name}~" if target_name else "."
+    removed = 0
+    for p in directory.iterdir():
+        if p.name.startswith(prefix) and _is_stale_temp(p):
+            try:
+                p.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
+
+
 def _atomic_replace(path: str | os.PathLike, write_fn) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temp_files(path.parent, path.name)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_current_umask())  # mkstemp creates 0600; final files honour the umask
         with os.fdopen(fd, "wb") as f:
             write_fn(f)
             f.flush()
@@ -132,8 +204,29 @@ def read_jsonl_many(paths: Iterable[str | os.PathLike]) -> Iterator[Any]:
         yield from read_jsonl(p)
 
 
-def load_image_rgb(path: str | os.PathLike, exif_transpose: bool = False) -> np.ndarray:
+# Images with more pixels are refused from their header (a counted skip in long loops): one 8000x6000 image
+# would otherwise take tens of GB in the per-pixel stages. Raise with --max_image_pixels (reasoning, scoring)
+# or the environment variable UNMORE_MAX_IMAGE_PIXELS (every loader).
+DEFAULT_MAX_IMAGE_PIXELS = int(os.environ.get("UNMORE_MAX_IMAGE_PIXELS", 4096 * 4096))
+
+
+class ImageTooLarge(DataError):
+    """An image above the pixel limit; raised from its header, before any pixel is decoded."""
+
+
+def check_image_size(path: str | os.PathLike, width: int, height: int, max_pixels: int | None) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageTooLarge(f"image {path} is {width}x{height} ({width * height:,} pixels), above the limit "
+                            f"of {max_pixels:,} pixels (raise it with --max_image_pixels or "
+                            "UNMORE_MAX_IMAGE_PIXELS)")
+
+
+def load_image_rgb(path: str | os.PathLike, exif_transpose: bool = False,
+                   max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
     """Load any image as uint8 RGB [H, W, 3].
+
+    An image with more than `max_pixels` pixels (None: no limit) raises `ImageTooLarge` after reading only
+    its header.
 
     Grayscale, palette, RGBA (alpha dropped), CMYK and 16-bit images are converted; a missing or
     undecodable file raises DataError naming the file. `exif_transpose` applies the EXIF orientation tag
@@ -144,6 +237,7 @@ def load_image_rgb(path: str | os.PathLike, exif_transpose: bool = False) -> np.
         raise DataError(f"image not found: {path}")
     try:
         with Image.open(path) as opened:
+            check_image_size(path, opened.width, opened.height, max_pixels)
             opened.load()
             im = ImageOps.exif_transpose(opened) if exif_transpose else opened
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -156,6 +250,10 @@ def load_image_rgb(path: str | os.PathLike, exif_transpose: bool = False) -> np.
                 arr = np.clip(arr * (255.0 if arr.max(initial=0) <= 1.0 else 1.0), 0, 255).astype(np.uint8)
                 return np.repeat(arr[..., None], 3, axis=2)
             return np.ascontiguousarray(np.asarray(im.convert("RGB")))
+    except DataError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageTooLarge(f"image {path} is too large to decode: {e}") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataError(f"cannot decode image {path}: {e}") from e
 

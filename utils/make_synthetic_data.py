@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="object relations in scenes; 'mixed' draws one of all four layouts per scene")
     p.add_argument("--skip_single", action="store_true", help="do not write imagenet/ and imagenet_heldout/")
     p.add_argument("--skip_scenes", action="store_true", help="do not write scenes/")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing files with generated names that an earlier run did not write")
     return p
 
 
@@ -76,17 +78,17 @@ def main(argv: list[str] | None = None) -> int:
         jobs += [
             ("imagenet", lambda: make_single_object_dataset(
                 out / "imagenet", args.num_classes, args.images_per_class, args.image_size, args.seed,
-                size_jitter=args.size_jitter)),
+                size_jitter=args.size_jitter, overwrite=args.overwrite)),
             ("imagenet_heldout", lambda: make_single_object_dataset(
                 out / "imagenet_heldout", args.heldout_classes, args.heldout_images_per_class,
-                args.image_size, heldout_seed, size_jitter=args.size_jitter)),
+                args.image_size, heldout_seed, size_jitter=args.size_jitter, overwrite=args.overwrite)),
         ]
     if not args.skip_scenes:
         for split, n in (("train", args.train_scenes), ("val", args.val_scenes)):
             jobs.append((f"scenes/{split}", lambda split=split, n=n: make_scene_dataset(
                 out / "scenes", split, n, args.scene_size, args.seed, args.layout,
                 min_objects=args.min_objects, max_objects=args.max_objects,
-                size_jitter=args.scene_size_jitter)))
+                size_jitter=args.scene_size_jitter, overwrite=args.overwrite)))
     try:
         for name, job in jobs:
             t0 = time.perf_counter()

@@ -5,11 +5,13 @@ Usage::
     cfg = get_cfg()
     cfg.merge_from_file("cad/model_zoo/configs/unMORE-IN+COCO/cascade_mask_rcnn_R_50_FPN.yaml")
     cfg.merge_from_list(["MODEL.WEIGHTS", "unMORE_model.pth", "SOLVER.BASE_LR", "0.005"])
+    check_implemented(cfg)  # refuses keys whose non-default values are not implemented
     cfg.freeze()
 """
 
 from .config import CfgNode
 from .defaults import _C
+from .implemented import check_implemented
 
 
 def get_cfg() -> CfgNode:
@@ -17,4 +19,4 @@ def get_cfg() -> CfgNode:
     return _C.clone()
 
 
-__all__ = ["CfgNode", "get_cfg"]
+__all__ = ["CfgNode", "check_implemented", "get_cfg"]

@@ -42,46 +42,75 @@ class _SkipCounter:
                        "in this worker")
 
 
+def map_at(mapper: DatasetMapper, record: dict, seed: int, rank: int, position: int) -> dict:
+    """Map the record at `position` of rank `rank`'s stream; its random resize/flip depend only on
+    (seed, rank, position), so the stream can restart at any position and reproduce every item."""
+    mapper.rng = random.Random(f"{seed}:{rank}:{position}")
+    return mapper(record)
+
+
 class _TrainStream(IterableDataset):
-    """Mapped training examples, endlessly; worker ``k`` of ``n`` maps every ``n``-th sampled index."""
+    """``(position, index, mapped example or None)`` from position ``start`` of this rank's index stream,
+    endlessly; None marks an image that could not be read (skipped with a counted warning). Worker ``k`` of
+    ``n`` maps every ``n``-th position, so DataLoader's round robin delivers the positions in order."""
 
-    def __init__(self, records, mapper: DatasetMapper, sampler: TrainingSampler, seed: int):
+    def __init__(self, records, mapper: DatasetMapper, sampler: TrainingSampler, seed: int, start: int = 0):
         self.records, self.mapper, self.sampler, self.seed = records, mapper, sampler, seed
+        self.start = start
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[tuple[int, int, dict | None]]:
         info = get_worker_info()
         wid, nworkers = (info.id, info.num_workers) if info is not None else (0, 1)
-        self.mapper.rng = random.Random(self.seed * 1009 + self.sampler.rank * 101 + wid)
         skip = _SkipCounter()
         failures_in_a_row = 0
-        for k, idx in enumerate(self.sampler):
-            if k % nworkers != wid:
+        for pos, idx in enumerate(self.sampler):
+            if pos < self.start or (pos - self.start) % nworkers != wid:
                 continue
             record = self.records[idx]
             try:
-                item = self.mapper(record)
+                item = map_at(self.mapper, record, self.seed, self.sampler.rank, pos)
             except DataError as e:
                 skip(record, e)
                 failures_in_a_row += 1
                 if failures_in_a_row >= max(len(self.records), 100):
                     raise DataError(f"{failures_in_a_row} training images in a row could not be read; check "
                                     "the dataset paths ($DETECTRON2_DATASETS, --train-image-root)") from e
+                yield pos, idx, None
                 continue
             failures_in_a_row = 0
-            yield item
+            yield pos, idx, item
 
 
-def group_by_aspect_ratio(stream, batch_size: int, grouping: bool = True) -> Iterator[list[dict]]:
-    """Batches of ``batch_size`` items; with ``grouping`` each batch holds only landscape (W > H) or only
-    portrait/square images."""
-    buckets: dict[bool, list] = {True: [], False: []}
-    for item in stream:
+class _Grouper:
+    """Batches of ``batch_size`` items from a positioned stream; with ``grouping`` each batch holds only
+    landscape (W > H) or only portrait/square images. Keeps the position state of the batches handed out:
+    the next stream position and the (position, index) of the items waiting in the buckets."""
+
+    def __init__(self, batch_size: int, grouping: bool, pending: list[tuple[int, int, dict]], start: int):
+        self.batch_size, self.grouping = batch_size, grouping
+        self.buckets: dict[bool, list] = {True: [], False: []}
+        self.next_position = start
+        for entry in pending:
+            self.buckets[self._key(entry[2])].append(entry)
+
+    def _key(self, item: dict) -> bool:
         h, w = item["image"].shape[-2:]
-        key = bool(w > h) if grouping else True
-        buckets[key].append(item)
-        if len(buckets[key]) == batch_size:
-            yield buckets[key]
-            buckets[key] = []
+        return bool(w > h) if self.grouping else True
+
+    def state(self) -> dict:
+        pending = sorted((pos, idx) for bucket in self.buckets.values() for pos, idx, _ in bucket)
+        return {"next_position": self.next_position, "pending": [list(p) for p in pending]}
+
+    def batches(self, stream) -> Iterator[list[dict]]:
+        for pos, idx, item in stream:
+            self.next_position = pos + 1
+            if item is None:
+                continue
+            key = self._key(item)
+            self.buckets[key].append((pos, idx, item))
+            if len(self.buckets[key]) == self.batch_size:
+                batch, self.buckets[key] = self.buckets[key], []
+                yield [entry[2] for entry in batch]
 
 
 def per_rank_batch_size(cfg, world_size: int) -> int:
@@ -128,10 +157,15 @@ class SerializedRecords:
 
 
 class TrainLoader:
-    """Iterable of per-rank training batches (lists of mapped dicts); ``iter()`` starts the workers."""
+    """Iterable of per-rank training batches (lists of mapped dicts); ``iter()`` starts the workers.
+
+    The stream is a pure function of (seed, rank, position): ``state()`` after a batch, passed back as
+    ``state`` to a new loader, continues with exactly the batches that would have followed.
+    """
 
     def __init__(self, cfg, rank: int = 0, world_size: int = 1, seed: int = 0, num_workers: int | None = None,
-                 pin_memory: bool = False, records: list[dict] | SerializedRecords | None = None):
+                 pin_memory: bool = False, records: list[dict] | SerializedRecords | None = None,
+                 state: dict | None = None):
         if records is None:
             records = train_records(cfg)
         if not isinstance(records, SerializedRecords):
@@ -140,17 +174,33 @@ class TrainLoader:
         repeats = records.repeats
         sampler = TrainingSampler(len(records), repeats if any(f != 1 for f in repeats) else None,
                                   seed=seed, rank=rank, world_size=world_size)
-        mapper = DatasetMapper.from_config(cfg, is_train=True)
-        self.stream = _TrainStream(self.records, mapper, sampler, seed)
+        self.mapper = DatasetMapper.from_config(cfg, is_train=True)
+        self.seed, self.rank = seed, rank
+        state = state or {"next_position": 0, "pending": []}
+        self.start = int(state["next_position"])
+        self.pending = [(int(pos), int(idx)) for pos, idx in state["pending"]]
+        self.stream = _TrainStream(self.records, self.mapper, sampler, seed, self.start)
         self.batch_size = per_rank_batch_size(cfg, world_size)
         self.grouping = bool(cfg.DATALOADER.ASPECT_RATIO_GROUPING)
+        self._grouper: _Grouper | None = None
         nw = cfg.DATALOADER.NUM_WORKERS if num_workers is None else num_workers
+        # its own generator: creating the iterator must not draw from the global torch RNG (exact resume)
         self.loader = DataLoader(self.stream, batch_size=None, num_workers=int(nw), collate_fn=_as_list,
                                  pin_memory=pin_memory, persistent_workers=False,
-                                 prefetch_factor=4 if nw > 0 else None)
+                                 prefetch_factor=4 if nw > 0 else None,
+                                 generator=torch.Generator().manual_seed(seed))
 
     def __iter__(self) -> Iterator[list[dict]]:
-        return group_by_aspect_ratio(iter(self.loader), self.batch_size, self.grouping)
+        pending = [(pos, idx, map_at(self.mapper, self.records[idx], self.seed, self.rank, pos))
+                   for pos, idx in self.pending]
+        self._grouper = _Grouper(self.batch_size, self.grouping, pending, self.start)
+        return self._grouper.batches(iter(self.loader))
+
+    def state(self) -> dict:
+        """Position of the batches handed out so far (JSON-serialisable)."""
+        if self._grouper is None:
+            return {"next_position": self.start, "pending": [list(p) for p in self.pending]}
+        return self._grouper.state()
 
 
 class _TestSet(Dataset):

@@ -1,7 +1,8 @@
 """Full trainer-state checkpoints with Detectron2's file conventions.
 
 A checkpoint ``OUTPUT_DIR/model_0000999.pth`` (or ``model_final.pth``) is a dict
-``{"model": state_dict, "optimizer", "scheduler", "grad_scaler", "iteration", "rng"}`` written atomically;
+``{"model": state_dict, "optimizer", "scheduler", "grad_scaler", "iteration", "rng", "trainer"}`` written
+atomically (``trainer``: the run's seed and each process's data-stream position and copy-paste RNG);
 ``OUTPUT_DIR/last_checkpoint`` holds the file name of the newest one. ``iteration`` is the last finished
 iteration, so training resumes at ``iteration + 1``. Weights given by ``MODEL.WEIGHTS`` (Detectron2
 ``.pth``/``.pkl``, our own checkpoints) are loaded through ``cad.checkpoint``.
@@ -58,14 +59,14 @@ def load_weights(model: nn.Module, path: str) -> None:
     cad_checkpoint.load_weights(unwrap(model), path)
 
 
-def _rng_state() -> dict:
+def capture_rng_state() -> dict:
     """RNG states as tensors and plain Python values (loadable with ``torch.load(weights_only=True)``)."""
     name, keys, pos, has_gauss, gauss = np.random.get_state()
     return {"python": random.getstate(), "torch": torch.get_rng_state(),
             "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]}
 
 
-def _set_rng_state(state: dict) -> None:
+def restore_rng_state(state: dict) -> None:
     random.setstate(state["python"])
     torch.set_rng_state(state["torch"])
     name, keys, pos, has_gauss, gauss = state["numpy"]
@@ -81,13 +82,17 @@ class Checkpointer:
         self.grad_scaler = grad_scaler
         self.output_dir = Path(output_dir)
         self.save_to_disk = save_to_disk
+        self.resumed_extra: dict | None = None  # the `trainer` entry of the checkpoint resumed from
 
-    def save(self, name: str, iteration: int) -> Path | None:
+    def save(self, name: str, iteration: int, extra: dict | None = None) -> Path | None:
         """Write ``output_dir/name.pth`` atomically and point ``last_checkpoint`` to it (main process
-        only)."""
+        only). ``extra`` (the trainer's seed and data-stream positions) is stored as ``trainer``."""
         if not self.save_to_disk:
             return None
-        state = {"model": unwrap(self.model).state_dict(), "iteration": int(iteration), "rng": _rng_state()}
+        state = {"model": unwrap(self.model).state_dict(), "iteration": int(iteration),
+                 "rng": capture_rng_state()}
+        if extra is not None:
+            state["trainer"] = extra
         if self.optimizer is not None:
             state["optimizer"] = self.optimizer.state_dict()
         if self.scheduler is not None:
@@ -123,6 +128,7 @@ class Checkpointer:
             if obj is not None and key in state:
                 obj.load_state_dict(state[key])
         if "rng" in state:
-            _set_rng_state(state["rng"])
+            restore_rng_state(state["rng"])
+        self.resumed_extra = state.get("trainer")
         logger.info(f"resumed from {last} (iteration {state['iteration']})")
         return int(state["iteration"]) + 1

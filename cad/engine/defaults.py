@@ -78,8 +78,9 @@ def register_cli_datasets(args: argparse.Namespace) -> None:
 
 
 def setup_cfg(args: argparse.Namespace):
-    """Frozen config from the defaults, ``--config-file``, trailing ``KEY VALUE`` pairs and dataset flags."""
-    from cad.config import get_cfg
+    """Frozen config from the defaults, ``--config-file``, trailing ``KEY VALUE`` pairs and dataset flags;
+    unknown keys and non-default values of keys that are not implemented raise."""
+    from cad.config import check_implemented, get_cfg
 
     cfg = get_cfg()
     if args.config_file:
@@ -95,6 +96,7 @@ def setup_cfg(args: argparse.Namespace):
         cfg.DATASETS.TEST = (CUSTOM_TEST_NAME,)
     if args.no_segm:
         cfg.TEST.NO_SEGM = True
+    check_implemented(cfg)
     cfg.freeze()
     return cfg
 

@@ -23,12 +23,12 @@ from tqdm import tqdm
 
 from cad.data.build import TrainLoader, to_device
 from cad.data.copy_paste import copy_paste_batch
-from cad.engine.checkpointer import Checkpointer, unwrap
+from cad.engine.checkpointer import Checkpointer, capture_rng_state, restore_rng_state, unwrap
 from cad.engine.events import MetricsWriter
 from cad.engine.precise_bn import bn_layers, update_bn_stats
 from cad.engine.solver import build_lr_scheduler, build_optimizer, make_gradient_clipper
 from utils.distributed import DistInfo
-from utils.io import DataError
+from utils.io import DataError, remove_stale_temp_files
 from utils.logging_utils import get_logger
 
 logger = get_logger("cad.engine")
@@ -81,17 +81,52 @@ class Trainer:
         self.model = model
         self.checkpointer = Checkpointer(model, self.output_dir, self.optimizer, self.scheduler, self.scaler,
                                          save_to_disk=info.is_main)
+        if info.is_main:
+            remove_stale_temp_files(self.output_dir)
         self.start_iter = self.checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume)
         self.seed = shared_seed(int(cfg.SEED), info)
-        self.cp_rng = random.Random(self.seed * 7919 + info.rank + 1_000_003 * self.start_iter)
+        self.cp_rng = random.Random(self.seed * 7919 + info.rank)
+        self._data_state: dict | None = None
+        self._restore_trainer_state(self.checkpointer.resumed_extra)
         self._nonfinite = 0
         self._cp_samples_saved = False
         self._records = None
+        self._train_loader: TrainLoader | None = None
 
     # ------------------------------------------------------------------------------------------------
-    def _loader(self, seed: int) -> TrainLoader:
+    def _restore_trainer_state(self, extra: dict | None) -> None:
+        """Exact resume: the run's seed, this process's data-stream position, copy-paste and global RNGs."""
+        if self.start_iter == 0:
+            return
+        ranks = (extra or {}).get("ranks", [])
+        if len(ranks) != self.info.world_size:
+            logger.warning(f"the checkpoint holds the data position of {len(ranks)} process(es), this run "
+                           f"has {self.info.world_size}: the data order is not restored exactly")
+            self.seed += self.start_iter  # at least no repeat of the batches already seen
+            return
+        mine = ranks[self.info.rank]
+        self.seed = int(extra["seed"])
+        self._data_state = mine["data"]
+        self.cp_rng.setstate(mine["copy_paste_rng"])
+        restore_rng_state(mine["rng"])
+
+    def _trainer_state(self) -> dict:
+        """What `_restore_trainer_state` needs, gathered from every process (collective call)."""
+        mine = {"data": self._train_loader.state() if self._train_loader else self._data_state,
+                "copy_paste_rng": self.cp_rng.getstate(), "rng": capture_rng_state()}
+        ranks = [mine]
+        if self.info.enabled:
+            ranks = [None] * self.info.world_size
+            dist.all_gather_object(ranks, mine)
+        return {"seed": self.seed, "ranks": ranks}
+
+    def _save(self, name: str, iteration: int) -> None:
+        self.checkpointer.save(name, iteration, self._trainer_state())
+
+    # ------------------------------------------------------------------------------------------------
+    def _loader(self, seed: int, state: dict | None = None) -> TrainLoader:
         loader = TrainLoader(self.cfg, self.info.rank, self.info.world_size, seed=seed,
-                             pin_memory=self.device.type == "cuda", records=self._records)
+                             pin_memory=self.device.type == "cuda", records=self._records, state=state)
         self._records = loader.records  # read the annotation files once per run
         return loader
 
@@ -148,7 +183,8 @@ class Trainer:
                         "nothing to train")
             return None
         writer = MetricsWriter(self.output_dir, self.max_iter, enabled=info.is_main)
-        loader = self._loader(self.seed + self.start_iter)
+        loader = self._loader(self.seed, self._data_state)
+        self._train_loader = loader
         data_iter = iter(loader)
         period = int(cfg.SOLVER.CHECKPOINT_PERIOD)
         eval_period = int(cfg.TEST.EVAL_PERIOD)
@@ -186,9 +222,9 @@ class Trainer:
                 if last and cfg.TEST.PRECISE_BN.ENABLED:
                     self.precise_bn()
                 if period > 0 and (it + 1) % period == 0 and not last:
-                    self.checkpointer.save(f"model_{it:07d}", it)
+                    self._save(f"model_{it:07d}", it)
                 if last:
-                    self.checkpointer.save("model_final", it)
+                    self._save("model_final", it)
                 if (eval_period > 0 and (it + 1) % eval_period == 0) or last:
                     results = self.evaluate(it, writer)
         finally:

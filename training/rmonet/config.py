@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import difflib
+import inspect
 from pathlib import Path
 
 import yaml
@@ -22,6 +25,7 @@ DEFAULTS: dict = {
         "num_test": 1600,
         "seed": 0,
         "num_workers": 2,
+        "convert_workers": 0,
     },
     "train": {
         "batch_size": 64,
@@ -77,8 +81,62 @@ def _parse_value(raw: str):
     return value
 
 
+def _leaf_keys(d: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in d.items():
+        out += _leaf_keys(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"{prefix}{k}"]
+    return out
+
+
+def _model_keys(variant: str) -> dict[str, set[str] | None]:
+    """Keys of the `model:` section the model of `variant` implements: key -> sub-keys (None for a value)."""
+    from models.rmonet.model import MONET_VARIANTS, RMONet, SceneModel
+    from models.rmonet.pseudo_boxes import PseudoBoxConfig
+    from models.rmonet.rpn import RPNConfig
+
+    internal = {"self", "in_channels", "image_size", "loss_weights", "common"}
+    keys: dict[str, set[str] | None] = {"variant": None}
+    keys.update({k: None for k in inspect.signature(SceneModel.__init__).parameters if k not in internal})
+    if variant not in MONET_VARIANTS:  # the MONet baselines have no detection branch
+        keys.update({k: None for k in inspect.signature(RMONet.__init__).parameters if k not in internal})
+        keys["rpn"] = {f.name for f in dataclasses.fields(RPNConfig)}
+        keys["pseudo_boxes"] = {f.name for f in dataclasses.fields(PseudoBoxConfig)}
+    return keys
+
+
+def _unknown(key: str, known: list[str], what: str) -> DataError:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return DataError(f"{what}: unknown config key {key}{hint}")
+
+
+def check_config(cfg: dict, what: str = "config") -> None:
+    """Raise DataError naming the first key that no part of the code reads (a typo such as
+    `train.max_iter`, or an R-MONet detection key on a MONet baseline): such a key would be silently
+    ignored."""
+    known = _leaf_keys({k: v for k, v in DEFAULTS.items() if k != "model"})
+    for key in _leaf_keys({k: v for k, v in cfg.items() if k != "model"}):
+        if key not in known:
+            raise _unknown(key, known, what)
+    model = cfg.get("model")
+    if not isinstance(model, dict):
+        raise DataError(f"{what}: 'model' must be a mapping")
+    allowed = _model_keys(str(model.get("variant")))
+    names = [f"model.{k}" for k in allowed]
+    names += [f"model.{k}.{s}" for k, sub in allowed.items() for s in sub or ()]
+    for k, v in model.items():
+        if k not in allowed:
+            raise _unknown(f"model.{k}", names, what + f" (model.variant {model.get('variant')})")
+        if allowed[k] is not None:
+            if not isinstance(v, dict):
+                raise DataError(f"{what}: model.{k} must be a mapping")
+            for sub in v:
+                if sub not in allowed[k]:
+                    raise _unknown(f"model.{k}.{sub}", names, what)
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> dict:
-    """Defaults <- YAML file <- overrides."""
+    """Defaults <- YAML file <- overrides; a key no part of the code reads raises DataError."""
     cfg = copy.deepcopy(DEFAULTS)
     if path is not None:
         p = Path(path)
@@ -87,10 +145,14 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         try:
             data = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as e:
-            raise DataError(f"config {p} is not valid YAML: {e}") from e
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(e, "problem", None) or " ".join(str(e).split())
+            raise DataError(f"config {p} is not valid YAML: {problem}{where}") from e
         if not isinstance(data, dict):
             raise DataError(f"config {p} must be a mapping")
         cfg = merge(cfg, data)
     for item in overrides or []:
         apply_override(cfg, item)
+    check_config(cfg, f"config {path}" if path is not None else "config")
     return cfg

@@ -19,7 +19,7 @@ from models.rmonet.model import build_model
 from training.checkpointing import restore_rng_state
 from utils.device import autocast
 from utils.distributed import DistInfo, barrier
-from utils.io import JsonlWriter, atomic_write_json, read_jsonl
+from utils.io import JsonlWriter, atomic_write_json, read_jsonl, remove_stale_temp_files
 from utils.logging_utils import get_logger
 
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
@@ -63,6 +63,8 @@ def train(cfg: dict, device: torch.device, info: DistInfo | None = None, resume:
     info = info or DistInfo()
     out_dir = Path(cfg["output_dir"])
     log = get_logger("rmonet", info.rank)
+    if info.is_main:
+        remove_stale_temp_files(out_dir)
     tcfg, dcfg = cfg["train"], cfg["data"]
     torch.manual_seed(tcfg["seed"] + info.rank)
     np.random.seed(tcfg["seed"] + info.rank)

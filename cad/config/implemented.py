@@ -1,0 +1,72 @@
+"""Config keys the detector does not implement: Detectron2/CutLER keys kept so their config files load, whose
+non-default values would silently change nothing. `check_implemented` refuses such values, naming the key."""
+
+from __future__ import annotations
+
+from .config import CfgNode
+from .defaults import _C
+
+# key -> what it would enable (only its default value is accepted)
+NOT_IMPLEMENTED = {
+    "MODEL.BACKBONE.FREEZE": "freezing the whole backbone (use MODEL.BACKBONE.FREEZE_AT)",
+    "MODEL.PROPOSAL_GENERATOR.FREEZE": "freezing the RPN",
+    "MODEL.ROI_HEADS.FREEZE_FEAT": "freezing the ROI feature heads",
+    "MODEL.ROI_HEADS.COSINE_SCALE": "a cosine-similarity classifier",
+    "MODEL.ANCHOR_GENERATOR.ANGLES": "rotated anchors",
+    "MODEL.ROI_BOX_HEAD.TRAIN_ON_PRED_BOXES": "training the box head on predicted boxes",
+    "MODEL.ROI_BOX_HEAD.USE_FED_LOSS": "the federated loss",
+    "MODEL.ROI_BOX_HEAD.USE_SIGMOID_CE": "a sigmoid classification loss",
+    "MODEL.RESNETS.DEFORM_ON_PER_STAGE": "deformable convolutions",
+    "MODEL.RESNETS.DEFORM_MODULATED": "deformable convolutions",
+    "MODEL.RESNETS.DEFORM_NUM_GROUPS": "deformable convolutions",
+    "INPUT.CROP.ENABLED": "random-crop augmentation",
+    "INPUT.CROP.TYPE": "random-crop augmentation",
+    "INPUT.CROP.SIZE": "random-crop augmentation",
+    "DATASETS.PROPOSAL_FILES_TRAIN": "precomputed proposals",
+    "DATASETS.PROPOSAL_FILES_TEST": "precomputed proposals",
+    "DATASETS.PRECOMPUTED_PROPOSAL_TOPK_TRAIN": "precomputed proposals",
+    "DATASETS.PRECOMPUTED_PROPOSAL_TOPK_TEST": "precomputed proposals",
+    "DATALOADER.SAMPLER_TRAIN": "other training samplers (repeat factors come from the datasets)",
+    "DATALOADER.REPEAT_THRESHOLD": "LVIS-style repeat-factor sampling",
+    "DATALOADER.COPY_PASTE_PROPORTIONS": "copy-paste proportions (use COPY_PASTE_MIN_RATIO/MAX_RATIO)",
+    "SOLVER.NUM_DECAYS": "the WarmupStepWithFixedGammaLR schedule",
+    "SOLVER.RESCALE_INTERVAL": "the WarmupStepWithFixedGammaLR schedule",
+    "TEST.AUG.ENABLED": "test-time augmentation",
+    "TEST.AUG.MIN_SIZES": "test-time augmentation",
+    "TEST.AUG.MAX_SIZE": "test-time augmentation",
+    "TEST.AUG.FLIP": "test-time augmentation",
+    "TEST.EXPECTED_RESULTS": "checking expected results",
+    "TEST.KEYPOINT_OKS_SIGMAS": "keypoints",
+    "VIS_PERIOD": "training-time visualisation (see DATALOADER.VISUALIZE_COPY_PASTE)",
+    "GLOBAL.HACK": "nothing in Detectron2 either",
+}
+# keys whose values all lead to the same behaviour here
+EQUIVALENT_VALUES = {
+    "INPUT.MASK_FORMAT": ("polygon", "bitmask"),  # masks are always decoded to bitmaps
+}
+
+
+def _get(cfg: CfgNode, key: str):
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def check_implemented(cfg: CfgNode) -> None:
+    """Raise ValueError naming the first key set to a value whose behaviour is not implemented."""
+    for key, what in NOT_IMPLEMENTED.items():
+        value, default = _get(cfg, key), _get(_C, key)
+        if not _same(value, default):
+            raise ValueError(f"config key {key} = {value!r} is not implemented ({what}); only its default "
+                             f"{default!r} is accepted")
+    for key, allowed in EQUIVALENT_VALUES.items():
+        value = _get(cfg, key)
+        if value not in allowed:
+            raise ValueError(f"config key {key} = {value!r} must be one of {list(allowed)}")
