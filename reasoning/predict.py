@@ -91,7 +91,7 @@ class NetworkPredictor(Predictor):
     def _crop(self, image: torch.Tensor, pix: torch.Tensor) -> torch.Tensor:
         if self.crop_mode == "batched":
             return crop_resize_batched(image, pix, self.size)
-        return crop_resize_loop(image, pix, self.size, antialias=True)
+        return crop_resize_loop(image, pix, self.size)
 
     @torch.no_grad()
     def predict(self, image, boxes, want, image_id=None):
