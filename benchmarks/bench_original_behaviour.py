@@ -29,12 +29,20 @@ from reasoning.cli import main_reasoning, main_scoring  # noqa: E402
 from utils.io import load_json  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "original_reasoning"
-VARIANTS = {
-    "defaults": [],
-    "--original_behaviour": ["--original_behaviour"],
-    "defaults + --merge_duplicates": ["--merge_duplicates"],
-    "defaults + --paste_antialias": ["--paste_antialias"],
+VARIANTS = {  # name: (object_reasoning.py flags, object_scoring.py flags)
+    "defaults": ([], []),
+    "original (--original_behaviour)": (["--original_behaviour"], ["--original_behaviour"]),
+    "defaults + --merge_duplicates": (["--merge_duplicates"], []),
+    "defaults + --paste_antialias": ([], ["--paste_antialias"]),
+    # one deviation at a time on top of the original: what each default changes
+    "original + --nms_score boundary": (["--original_behaviour", "--nms_score", "boundary"],
+                                        ["--original_behaviour"]),
+    "original + --cc_box_coords image": (["--original_behaviour", "--cc_box_coords", "image"],
+                                         ["--original_behaviour"]),
+    "original + --no-keep_empty_masks": (["--original_behaviour"],
+                                         ["--original_behaviour", "--no-keep_empty_masks"]),
 }
+MAIN_VARIANTS = list(VARIANTS)[:4]
 
 
 def fixture_match(discoveries: dict, gt: dict, key: str) -> tuple[int, int]:
@@ -48,12 +56,19 @@ def fixture_match(discoveries: dict, gt: dict, key: str) -> tuple[int, int]:
     return ok, len(gt["images"])
 
 
-def run_variant(gt_path: Path, image_dir: Path, out: Path, flags: list[str]) -> dict:
+def run_variant(gt_path: Path, image_dir: Path, out: Path, flags: tuple[list[str], list[str]],
+                done: dict) -> dict:
+    """Reasoning (reused from `done` when another variant ran the same flags), scoring, evaluation."""
     common = ["--oracle_annotations", str(gt_path), "--annotations", str(gt_path), "--image_dir",
               str(image_dir), "--device", "cpu", "--num_workers", "0"]
-    disc = main_reasoning(common + ["--analyze_cc", "--output_dir", str(out)] + flags)
-    scored = main_scoring(common + ["--raw_annotations_path", str(disc)] + flags)
-    stats = load_json(out / "reasoning_stats.json")
+    key = (str(gt_path), tuple(flags[0]))
+    if key not in done:
+        done[key] = out, main_reasoning(common + ["--analyze_cc", "--output_dir", str(out / "reasoning")]
+                                        + flags[0])
+    reasoning_dir, disc = done[key]
+    scored = main_scoring(common + ["--raw_annotations_path", str(disc), "--output_dir", str(out / "scoring")]
+                          + flags[1])
+    stats = load_json(reasoning_dir / "reasoning" / "reasoning_stats.json")
     metrics = evaluate_class_agnostic(str(gt_path), str(scored))
     return {"discoveries": load_json(disc), "bbox_AP": metrics["bbox"]["AP"],
             "bbox_AR": metrics["bbox"]["AR100"],
@@ -67,11 +82,12 @@ def main(argv=None) -> None:
     p.add_argument("--val_scenes", type=int, default=12, help="synthetic val scenes to generate")
     p.add_argument("--scenes_dir", default=None, help="folder of scene images (with --scenes_gt)")
     p.add_argument("--scenes_gt", default=None, help="COCO GT of --scenes_dir")
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--variants", nargs="+", default=MAIN_VARIANTS, choices=list(VARIANTS))
+    p.add_argument("--skip_fixture", action="store_true", help="only the synthetic scenes")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     tmp = Path(tempfile.mkdtemp(prefix="bench_original_"))
-    sets = {"fixture (10 scenes)": (FIXTURE / "gt.json", FIXTURE / "images")}
+    sets = {} if args.skip_fixture else {"fixture (10 scenes)": (FIXTURE / "gt.json", FIXTURE / "images")}
     if args.scenes_dir:
         sets["scenes"] = (Path(args.scenes_gt), Path(args.scenes_dir))
     elif args.val_scenes > 0:
@@ -80,12 +96,12 @@ def main(argv=None) -> None:
         scenes = tmp / "scenes"
         sets[f"synthetic val ({args.val_scenes} scenes)"] = (scenes / "annotations" / "val_cls_agnostic.json",
                                                              scenes / "val")
-    rows = []
+    rows, done = [], {}
     for set_name, (gt_path, image_dir) in sets.items():
         for k, name in enumerate(args.variants):
-            r = run_variant(gt_path, image_dir, tmp / f"{len(rows)}_{k}", VARIANTS[name])
+            r = run_variant(gt_path, image_dir, tmp / f"{len(rows)}_{k}", VARIANTS[name], done)
             note = ""
-            if set_name.startswith("fixture") and name == "--original_behaviour":
+            if set_name.startswith("fixture") and name == "original (--original_behaviour)":
                 ok, n = fixture_match(r["discoveries"], load_json(gt_path), "analyze_cc")
                 note = f"{ok}/{n} images = original boxes"
             rows.append((set_name, name, r, note))

@@ -79,8 +79,8 @@ def reasoning_parser() -> argparse.ArgumentParser:
     g.add_argument("--delta_ratio", type=float, default=0.5, help="step: expand x(1+r), shrink x(1-r)")
     g.add_argument("--n_round", type=int, default=50, help="boundary reasoning rounds")
     g.add_argument("--proposal_area_thres", type=float, default=50, help="drop boxes with area <= this")
+    p.add_argument("--vis_gif", action="store_true", help="with --vis_dir: GIF of the boundary rounds")
     add_reasoning_deviation_args(p)
-    g.add_argument("--vis_gif", action="store_true", help="with --vis_dir: GIF of the boundary rounds")
     return p
 
 
