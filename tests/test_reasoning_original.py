@@ -21,7 +21,7 @@ from reasoning.cli import (
 from reasoning.crops import pixel_boxes
 from reasoning.fields import component_boxes, enlarge_boxes, union_masks
 from reasoning.oracle import OraclePredictor
-from reasoning.scoring import paste_masks
+from reasoning.scoring import ScoringConfig, paste_masks, score_boxes
 from utils.deviations import resolve_deviations
 from utils.io import load_image_rgb, load_json
 from utils.masks import mask_to_rle
@@ -159,3 +159,20 @@ def test_paste_without_antialias_is_the_originals_plain_bilinear_and_rounding():
     assert torch.equal(plain[0, 7:40, 5:45], ref) and not plain[0, :7].any() and not plain[0, :, 45:].any()
     smooth = paste_masks(mask, pix, 60, 60, antialias=True)
     assert (plain != smooth).sum() > 20
+
+
+def test_keep_empty_masks_keeps_the_originals_empty_results():
+    h, w = 80, 120
+    m = np.zeros((h, w), bool)
+    m[10:40, 10:50] = True
+    predictor = OraclePredictor(_gt([m], h, w))
+    # the second box holds no object: its mask is empty
+    boxes = torch.tensor([[5.0, 5.0, 55.0, 45.0], [70.0, 40.0, 118.0, 78.0]], dtype=torch.float64)
+    kept = {}
+    for keep in (False, True):
+        cfg = ScoringConfig(keep_empty_masks=keep)
+        anns, masks = score_boxes(predictor, torch.zeros(3, h, w), boxes, 1, cfg)
+        kept[keep] = [a["bbox"] for a in anns]
+        assert masks.shape[0] == len(anns)
+    assert kept[False] == [[10.0, 10.0, 40.0, 30.0]]
+    assert sorted(kept[True]) == [[0.0, 0.0, 0.0, 0.0], [10.0, 10.0, 40.0, 30.0]]  # original: empty box kept
