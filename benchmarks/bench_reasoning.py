@@ -2,9 +2,10 @@
 
 Runs the same images through `Reasoner` twice with the same networks:
 - `batched`: crops cut with roi_align in large batches, converged / already-seen pixel boxes never
-  re-predicted, near-duplicates merged (the defaults of object_reasoning.py);
-- `original-style`: one crop at a time (slice + antialiased resize), 50 crops per network call, every live
-  box predicted again every round, no duplicate merging (what the original code does).
+  re-predicted (the defaults of object_reasoning.py);
+- `original-style`: one crop at a time (slice + bilinear resize without antialias), 50 crops per network
+  call, every box predicted again every round (what the original code does).
+Neither merges near-duplicate boxes (`--merge_duplicates` is off by default: it can lose objects).
 Prints a markdown table: images/s, crops/s, network evaluations per image and time per phase.
 
     OMP_NUM_THREADS=2 python benchmarks/bench_reasoning.py --num_images 3 --image_size 192 --n_round 10
@@ -49,7 +50,7 @@ def run(name, images, objectness, existence, device, args, batched: bool) -> dic
     predictor = NetworkPredictor(objectness, existence, device, batch_size=args.batch_size if batched else 50,
                                  precision=args.precision, crop_mode="batched" if batched else "loop")
     cfg = ReasoningConfig(analyze_cc=True, n_round=args.n_round, max_sdf_thres=args.max_sdf_thres,
-                          reuse_predictions=batched, merge_duplicates=batched)
+                          reuse_predictions=batched, merge_duplicates=False)
     reasoner = Reasoner(predictor, cfg)
     t0 = time.perf_counter()
     boxes = 0

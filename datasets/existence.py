@@ -2,11 +2,15 @@
 
 With probability 1/2 a sample is
 - positive candidate: a random resized crop of the image (area fraction in `crop_scale`, aspect ratio in
-  [3/4, 4/3]); label 1 iff the crop holds more than one pixel of the top-1 mask (counted at the image's
-  own resolution), else 0;
+  [3/4, 4/3]); label 1 iff the crop holds more than one pixel of the top-1 mask, else 0. `positive_rule`
+  says how pixels are counted: `"any_pixel"` (default) at the image's own resolution; `"resized_sum"` (the
+  original code) as the sum of the crop's 0/1 mask resized bilinearly (no antialias) to `image_size`, so a
+  sliver that covers less than one output pixel counts as empty;
 - negative: the largest background square of the image's *full* VoteCut mask (union of all its VoteCut
-  masks; see `datasets.objectness_targets.largest_background_square`), label 0. When the image has no
-  background square (side < 2 pixels) the sample falls back to a positive candidate.
+  masks; see `datasets.objectness_targets.largest_background_square`), label 0. `negatives="mask_free"`
+  (default) shrinks the square until it holds no mask pixel; `"original"` keeps the original's square
+  (the disc's bounding square, which usually holds a few object pixels at its corners). When the image has
+  no background square the sample falls back to a positive candidate.
 Both are resized to `image_size` (bilinear). The full mask comes from `--votecut_json` (every annotation of
 the image, rotate rule applied) or, cheaper for the 1.28M ImageNet images, from `--full_mask_root` (PNG
 union masks `<wnid>/<name>.png`, any non-zero pixel is foreground, as the original code read them); without
@@ -21,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from datasets.imagenet_votecut import (
@@ -63,16 +68,32 @@ def union_mask(height: int, width: int, segmentations: list) -> np.ndarray:
     return out
 
 
+POSITIVE_RULES = ("any_pixel", "resized_sum")
+NEGATIVE_RULES = ("mask_free", "original")
+
+
+def positive_label(mask_crop: np.ndarray, image_size: int, rule: str = "any_pixel") -> float:
+    """1.0 when the crop of the top-1 mask holds more than one pixel of the object under `rule`, else 0.0."""
+    if rule == "any_pixel":
+        return 1.0 if int(mask_crop.sum()) > 1 else 0.0
+    if rule == "resized_sum":
+        t = torch.from_numpy(np.ascontiguousarray(mask_crop, dtype=np.float32))[None, None]
+        resized = F.interpolate(t, size=(image_size, image_size), mode="bilinear", align_corners=False)
+        return 1.0 if float(resized.sum()) > 1 else 0.0
+    raise ValueError(f"positive rule must be one of {POSITIVE_RULES}, got {rule!r}")
+
+
 def positive_sample(
     image: np.ndarray,
     mask: np.ndarray,
     rng: np.random.Generator,
     image_size: int,
     crop_scale: tuple[float, float],
+    positive_rule: str = "any_pixel",
 ) -> tuple[np.ndarray, float, tuple[int, int, int, int]]:
     """Random resized crop -> (crop resized to image_size, label, box (top, left, height, width))."""
     box = sample_crop_box(rng, image.shape[0], image.shape[1], scale=crop_scale)
-    label = 1.0 if int(crop(mask, box).sum()) > 1 else 0.0
+    label = positive_label(crop(mask, box), image_size, positive_rule)
     out = resize_image(np.ascontiguousarray(crop(image, box)), image_size)
     return out, label, (box.top, box.left, box.height, box.width)
 
@@ -93,7 +114,15 @@ class ExistenceDataset(Dataset):
         crop_scale: tuple[float, float] = (0.08, 1.0),
         seed: int = 0,
         full_mask_root: str | os.PathLike | None = None,
+        negatives: str = "mask_free",
+        positive_rule: str = "any_pixel",
     ):
+        if negatives not in NEGATIVE_RULES:
+            raise ValueError(f"negatives must be one of {NEGATIVE_RULES}, got {negatives!r}")
+        if positive_rule not in POSITIVE_RULES:
+            raise ValueError(f"positive rule must be one of {POSITIVE_RULES}, got {positive_rule!r}")
+        self.negatives = negatives
+        self.positive_rule = positive_rule
         roots = resolve_image_and_mask_roots(imagenet_root, mask_root)
         self.imagenet_root, self.mask_root, self.names = roots
         self.full_mask_root = Path(full_mask_root) if full_mask_root else None
@@ -128,12 +157,14 @@ class ExistenceDataset(Dataset):
             image, mask = load_image_and_mask(self.imagenet_root, self.mask_root, name)
             square = None
             if rng.random() < 0.5:
-                square = largest_background_square(self.full_mask(name, mask))
+                square = largest_background_square(self.full_mask(name, mask),
+                                                   mask_free=self.negatives == "mask_free")
             if square is not None:
                 out = resize_image(np.ascontiguousarray(crop(image, square)), self.image_size)
                 label, box = 0.0, (square.top, square.left, square.height, square.width)
             else:
-                out, label, box = positive_sample(image, mask, rng, self.image_size, self.crop_scale)
+                out, label, box = positive_sample(image, mask, rng, self.image_size, self.crop_scale,
+                                                  self.positive_rule)
         except (DataError, cv2.error) as e:
             return SkippedSample(name, str(e))
         return {

@@ -132,8 +132,9 @@ def center_boundary_sample(
     image_size: int = 128,
     use_bg_sdf: bool = True,
     crop_scale: tuple[float, float] = (0.08, 1.0),
+    mask_resize: str = "nearest_exact",
 ) -> dict[str, torch.Tensor]:
-    """Training sample of one image (DESIGN 4.1).
+    """Training sample of one image (DESIGN 4.1); `mask_resize` as in `objectness_targets.resize_mask`.
 
     Image and mask are resized to 400x400, the whole-object foreground distance is computed there, one
     random resized crop (or the full image when `rng` is None) is cut and resized to `image_size`.
@@ -141,13 +142,14 @@ def center_boundary_sample(
     [1, S, S] (0/1 float) and `object_center` [2] (row, col in crop pixels).
     """
     image400 = resize_image(image, PRE_CROP_SIZE)
-    mask400 = resize_mask(mask, PRE_CROP_SIZE)
+    mask400 = resize_mask(mask, PRE_CROP_SIZE, mask_resize)
     if rng is None:
         box = CropBox(0, 0, PRE_CROP_SIZE, PRE_CROP_SIZE)
     else:
         box = sample_crop_box(rng, PRE_CROP_SIZE, PRE_CROP_SIZE, scale=crop_scale)
     targets = crop_targets(
-        mask400, box, image_size, use_bg_sdf=use_bg_sdf, fg_distance=normalized_distance(mask400)
+        mask400, box, image_size, use_bg_sdf=use_bg_sdf, fg_distance=normalized_distance(mask400),
+        mask_resize=mask_resize,
     )
     crop_image = resize_image(np.ascontiguousarray(crop(image400, box)), image_size)
     return {
@@ -176,6 +178,7 @@ class ImageNetVoteCutDataset(Dataset):
         crop_scale: tuple[float, float] = (0.08, 1.0),
         random_crop: bool = True,
         seed: int = 0,
+        mask_resize: str = "nearest_exact",
     ):
         roots = resolve_image_and_mask_roots(imagenet_root, mask_root)
         self.imagenet_root, self.mask_root, self.names = roots
@@ -184,6 +187,7 @@ class ImageNetVoteCutDataset(Dataset):
         self.crop_scale = crop_scale
         self.random_crop = random_crop
         self.seed = seed
+        self.mask_resize = mask_resize
 
     def __len__(self) -> int:
         return len(self.names)
@@ -195,7 +199,7 @@ class ImageNetVoteCutDataset(Dataset):
             image, mask = load_image_and_mask(self.imagenet_root, self.mask_root, name)
             rng = sample_rng(self.seed, stream_key) if self.random_crop else None
             sample = center_boundary_sample(
-                image, mask, rng, self.image_size, self.use_bg_sdf, self.crop_scale
+                image, mask, rng, self.image_size, self.use_bg_sdf, self.crop_scale, self.mask_resize
             )
         except (DataError, cv2.error) as e:
             return SkippedSample(name, str(e))

@@ -9,9 +9,11 @@ Conventions (DESIGN 4.1):
   row and column indices, mapped into crop coordinates by `(c - crop_origin) * out_size / crop_size`
   (it may lie outside the crop).
 - Images are resized bilinearly (OpenCV `INTER_LINEAR`, no antialiasing, like the reasoning stage), masks
-  with pixel-center-aligned nearest neighbour (`INTER_NEAREST_EXACT`), which samples the same source
-  location as the bilinear resize of the distance map; hence every mask pixel has a strictly positive
-  interpolated foreground distance.
+  by default with pixel-center-aligned nearest neighbour (`INTER_NEAREST_EXACT`), which samples the same
+  source location as the bilinear resize of the distance map; hence every mask pixel has a strictly
+  positive interpolated foreground distance. `mask_resize="nearest"` is the original code's resize
+  (torchvision 0.14 tensor `Resize(NEAREST)` = torch `interpolate(mode="nearest")`, source index
+  `floor(i * in / out)`: the mask lands about half an output pixel towards the bottom-right of the image).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 PRE_CROP_SIZE = 400  # image and mask are resized to 400x400 before the crop (original recipe)
 CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
@@ -41,10 +45,22 @@ def resize_image(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
-def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
-    """bool mask [H, W] -> bool [size, size] by pixel-center-aligned nearest neighbour."""
-    out = cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST_EXACT)
-    return out.astype(bool)
+MASK_RESIZE_MODES = ("nearest_exact", "nearest")
+
+
+def resize_mask(mask: np.ndarray, size: int, mode: str = "nearest_exact") -> np.ndarray:
+    """bool mask [H, W] -> bool [size, size] by nearest neighbour.
+
+    `nearest_exact` (default): pixel-center aligned, source `floor((i + 0.5) * in / out)`. `nearest`: the
+    original code's torch `interpolate(mode="nearest")`, source `floor(i * in / out)`.
+    """
+    if mode == "nearest_exact":
+        out = cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST_EXACT)
+        return out.astype(bool)
+    if mode == "nearest":
+        t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.uint8))[None, None].float()
+        return (F.interpolate(t, size=(size, size), mode="nearest")[0, 0] > 0.5).numpy()
+    raise ValueError(f"mask resize mode must be one of {MASK_RESIZE_MODES}, got {mode!r}")
 
 
 def normalized_distance(mask: np.ndarray) -> np.ndarray:
@@ -149,6 +165,7 @@ def crop_targets(
     out_size: int = 128,
     use_bg_sdf: bool = True,
     fg_distance: np.ndarray | None = None,
+    mask_resize: str = "nearest_exact",
 ) -> dict[str, np.ndarray]:
     """Targets of one crop of a full mask (DESIGN 4.1).
 
@@ -158,6 +175,7 @@ def crop_targets(
         out_size: side of the square target grid.
         use_bg_sdf: negative background distance outside the object.
         fg_distance: `normalized_distance(mask)` when already computed.
+        mask_resize: `resize_mask` mode of the cropped mask.
     Returns:
         `saliency_mask` bool [S, S], `sdf` float32 [S, S], `center_field` float32 [2, S, S] and
         `object_center` float32 [2] (row, col) in crop coordinates. An empty mask gives all-zero targets.
@@ -173,7 +191,7 @@ def crop_targets(
         }
     if fg_distance is None:
         fg_distance = normalized_distance(mask)
-    crop_mask = resize_mask(crop(mask, box), out_size)
+    crop_mask = resize_mask(crop(mask, box), out_size, mask_resize)
     crop_fg = resize_image(np.ascontiguousarray(crop(fg_distance, box)), out_size)
     c = center_to_crop(center, box, out_size)
     return {
@@ -190,15 +208,19 @@ def bbox_has_pixels(integral: np.ndarray, top: int, left: int, bottom: int, righ
     return bool(total > 0)
 
 
-def largest_background_square(full_mask: np.ndarray, border: int = 10) -> CropBox | None:
+def largest_background_square(full_mask: np.ndarray, border: int = 10,
+                              mask_free: bool = True) -> CropBox | None:
     """Square crop of the background of `full_mask` (bool [H, W], union of all object masks).
 
     As in the original recipe: the L2 distance transform of the inverted mask, padded with a `border`-pixel
     zero border (so the image edge counts as an obstacle), is maximal at c with value r; the square is
-    rows `[int(c_r - r), int(c_r + r))` and likewise for columns. Beyond the original, the square is
-    clipped to the image and shrunk by one pixel per side while it still holds a mask pixel (the disc of
-    radius r is mask-free, its bounding square need not be), so a returned square never touches the mask.
-    None when no background square of side >= 2 exists.
+    rows `[int(c_r - r), int(c_r + r))` and likewise for columns.
+    `mask_free=True` (default, beyond the original): the square is clipped to the image and shrunk by one
+    pixel per side while it still holds a mask pixel (the disc of radius r is mask-free, its bounding
+    square need not be), so a returned square never touches the mask. `mask_free=False` (the original):
+    the rows and columns are taken exactly as Python slicing `image[y1:y2, x1:x2]` takes them (a negative
+    start counts from the end; the crop may hold object pixels and need not be square).
+    None when no background square of side >= 2 exists (the original: when the slice is empty).
     """
     full_mask = np.asarray(full_mask, dtype=bool)
     h, w = full_mask.shape
@@ -208,6 +230,12 @@ def largest_background_square(full_mask: np.ndarray, border: int = 10) -> CropBo
     dist = cv2.distanceTransform(bg, cv2.DIST_L2, 3)[border : border + h, border : border + w]
     cr, cc = np.unravel_index(int(np.argmax(dist)), dist.shape)
     r = float(dist[cr, cc])
+    if not mask_free:
+        rows = range(h)[int(cr - r) : int(cr + r)]
+        cols = range(w)[int(cc - r) : int(cc + r)]
+        if len(rows) == 0 or len(cols) == 0:
+            return None
+        return CropBox(rows.start, cols.start, len(rows), len(cols))
     top, bottom = max(int(cr - r), 0), min(int(cr + r), h)
     left, right = max(int(cc - r), 0), min(int(cc + r), w)
     integral = cv2.integral(full_mask.astype(np.uint8))

@@ -27,7 +27,7 @@ from reasoning.proposals import generate_proposals
 
 @dataclass
 class ReasoningConfig:
-    """Thresholds (defaults of the original code) and the improvement flags (defaults = better behaviour)."""
+    """Thresholds (defaults of the original code) and the deviation flags (see `reasoning.cli`)."""
 
     class_score_thres: float = 0.1
     center_score_max_thres: float = 0.009
@@ -39,9 +39,9 @@ class ReasoningConfig:
     proposal_area_thres: float = 50.0
     nms_iou: float = 0.5
     cc_enlarge_ratio: float = 1.5
-    # improvements (set all to the "original" values to reproduce the original code)
+    # deviations (original values: False, False, "crop", "constant" reproduce the original code)
     reuse_predictions: bool = True   # never re-predict a pixel box already seen in boundary reasoning
-    merge_duplicates: bool = True    # drop live boxes that nearly equal another box while reasoning
+    merge_duplicates: bool = False   # drop live boxes that nearly equal another box (can lose objects)
     merge_iou: float = 0.9
     cc_box_coords: str = "image"     # "image" (fixed) or "crop" (original bug)
     nms_score: str = "boundary"      # "boundary" (max sdf) or "constant" (original)

@@ -16,6 +16,7 @@ from reasoning.predict import NetworkPredictor, Predictor
 from reasoning.runner import ImageRecord, ShardedResults, file_identity, image_loader, list_images
 from reasoning.scoring import ScoringConfig, score_boxes
 from reasoning.vis import save_overlay, save_rounds_gif
+from utils.deviations import Deviation, add_original_switch, resolve_deviations
 from utils.device import resolve_device
 from utils.distributed import barrier, cleanup_distributed, init_distributed, parse_shard, shard_items
 from utils.io import (
@@ -64,9 +65,9 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
                    help="side of the crops fed to the networks (default: the training crop size stored in "
                         "the objectness checkpoint, 128 for the released ones); the predicted fields are "
                         "resampled to the 128x128 grid on which the reasoning thresholds are defined")
-    g.add_argument("--crop_mode", choices=("batched", "loop"), default="batched",
-                   help="batched: roi_align on the device; loop: one crop at a time with antialiased resize "
-                        "(the original code's exact crops)")
+    g.add_argument("--crop_mode", choices=("batched", "loop"), default=None, help=CROP_MODE.help(
+        "batched: all crops in one roi_align call on the device; loop: slice + bilinear resize (no "
+        "antialias) one crop at a time, the original code's exact crops."))
     g.add_argument("--num_workers", type=int, default=2, help="DataLoader workers decoding images ahead")
     g.add_argument("--shard", type=str, default=None, help="i/N: process every N-th image from the i-th")
     g.add_argument("--merge_only", action="store_true", help="only merge finished shard results")
@@ -93,17 +94,8 @@ def reasoning_parser() -> argparse.ArgumentParser:
     g.add_argument("--delta_ratio", type=float, default=0.5, help="step: expand x(1+r), shrink x(1-r)")
     g.add_argument("--n_round", type=int, default=50, help="boundary reasoning rounds")
     g.add_argument("--proposal_area_thres", type=float, default=50, help="drop boxes with area <= this")
-    g = p.add_argument_group("improvements over the original (defaults = better behaviour)")
-    g.add_argument("--reuse_predictions", action=argparse.BooleanOptionalAction, default=True,
-                   help="never predict the same pixel box twice (converged boxes are not re-predicted)")
-    g.add_argument("--merge_duplicates", action=argparse.BooleanOptionalAction, default=True,
-                   help="drop moving boxes that nearly equal another box while reasoning")
-    g.add_argument("--merge_iou", type=float, default=0.9, help="IoU above which boxes are duplicates")
-    g.add_argument("--cc_box_coords", choices=("image", "crop"), default="image",
-                   help="component boxes mapped to the image (fix) or left in crop space (original)")
-    g.add_argument("--nms_score", choices=("boundary", "constant"), default="boundary",
-                   help="final NMS ranked by max sdf (fix) or by a constant (original)")
-    g.add_argument("--vis_gif", action="store_true", help="with --vis_dir: GIF of the boundary rounds")
+    p.add_argument("--vis_gif", action="store_true", help="with --vis_dir: GIF of the boundary rounds")
+    add_reasoning_deviation_args(p)
     return p
 
 
@@ -112,8 +104,65 @@ def scoring_parser() -> argparse.ArgumentParser:
     add_common_args(p)
     p.add_argument("--raw_annotations_path", type=str, required=True, help="discovery_results.json")
     p.add_argument("--nms_iou", type=float, default=0.5)
-    p.add_argument("--keep_empty_masks", action="store_true", help="keep results with empty masks (original)")
+    add_scoring_deviation_args(p)
     return p
+
+
+# -- deviations from the original code (issue 13): every flag, its default, the original value and why ----
+CROP_MODE = Deviation(
+    "crop_mode", "batched", "loop",
+    "the same non-antialiased bilinear resize as the original (torchvision 0.14 tensor Resize), cut for all "
+    "boxes in one roi_align call; identical for crops of at least 128 px per side, for smaller crops the "
+    "outermost half pixel reads the image just outside the crop instead of repeating the crop's edge.")
+REASONING_DEVIATIONS = (
+    CROP_MODE,
+    Deviation("reuse_predictions", True, False,
+              "identical boxes (tested) with far fewer crops: a pixel box is predicted once per image and "
+              "converged boxes are not predicted again."),
+    Deviation("merge_duplicates", False, False),
+    Deviation("cc_box_coords", "image", "crop",
+              "the original leaves connected-component boxes in 128x128 crop coordinates (a bug: they land "
+              "near the image's top-left corner)."),
+    Deviation("nms_score", "boundary", "constant",
+              "with a constant score the final NMS keeps whichever duplicate comes first; ranking by max "
+              "sdf keeps the box the boundary field is surest of."),
+)
+SCORING_DEVIATIONS = (
+    CROP_MODE,
+    Deviation("paste_antialias", False, False),
+    Deviation("keep_empty_masks", False, True,
+              "a result with an empty mask has the box [0, 0, 0, 0] and only costs precision."),
+)
+
+
+def add_reasoning_deviation_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("deviations from the original code (--original_behaviour sets all back)")
+    add_original_switch(g)
+    d = {x.dest: x for x in REASONING_DEVIATIONS}
+    g.add_argument("--reuse_predictions", action=argparse.BooleanOptionalAction, default=None,
+                   help=d["reuse_predictions"].help("Never predict the same pixel box twice."))
+    g.add_argument("--merge_duplicates", action=argparse.BooleanOptionalAction, default=None,
+                   help=d["merge_duplicates"].help(
+                       "Drop a moving box whose IoU with a converged box or an earlier moving box exceeds "
+                       "--merge_iou (saves crops but can lose objects: a dropped box may have converged "
+                       "elsewhere than the one kept)."))
+    g.add_argument("--merge_iou", type=float, default=0.9, help="IoU above which boxes are duplicates")
+    g.add_argument("--cc_box_coords", choices=("image", "crop"), default=None,
+                   help=d["cc_box_coords"].help("Coordinates of the connected-component boxes."))
+    g.add_argument("--nms_score", choices=("boundary", "constant"), default=None,
+                   help=d["nms_score"].help("Ranking score of the final NMS."))
+
+
+def add_scoring_deviation_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("deviations from the original code (--original_behaviour sets all back)")
+    add_original_switch(g)
+    d = {x.dest: x for x in SCORING_DEVIATIONS}
+    g.add_argument("--paste_antialias", action=argparse.BooleanOptionalAction, default=None,
+                   help=d["paste_antialias"].help(
+                       "Antialias the bilinear resize that pastes a 128x128 crop mask into a smaller box."))
+    g.add_argument("--keep_empty_masks", action=argparse.BooleanOptionalAction, default=None,
+                   help=d["keep_empty_masks"].help("Keep results whose mask is empty."))
+# -- end of the deviations block ---------------------------------------------------------------------------
 
 
 # -- set-up --------------------------------------------------------------------------------------------------
@@ -292,7 +341,7 @@ def summarise_stats(records: list[dict]) -> dict:
 
 
 def main_reasoning(argv=None) -> Path | None:
-    args = reasoning_parser().parse_args(argv)
+    args = resolve_deviations(reasoning_parser().parse_args(argv), REASONING_DEVIATIONS)
     info, device, shard_index, num_shards = setup(args)
     logger = get_logger("object_reasoning", info.rank)
     all_records = resolve_inputs(args)
@@ -347,7 +396,7 @@ def combine_scores(records: list[dict]) -> list:
 
 
 def main_scoring(argv=None) -> Path | None:
-    args = scoring_parser().parse_args(argv)
+    args = resolve_deviations(scoring_parser().parse_args(argv), SCORING_DEVIATIONS)
     info, device, shard_index, num_shards = setup(args)
     logger = get_logger("object_scoring", info.rank)
     raw = load_json(args.raw_annotations_path, "discovery results")
@@ -365,7 +414,8 @@ def main_scoring(argv=None) -> Path | None:
     if info.is_main:
         atomic_write_json(out_dir / "configs_object_scoring.json", vars(args), indent=2)
     predictor = build_predictor(args, device)
-    cfg = ScoringConfig(nms_iou=args.nms_iou, keep_empty_masks=args.keep_empty_masks)
+    cfg = ScoringConfig(nms_iou=args.nms_iou, keep_empty_masks=args.keep_empty_masks,
+                        paste_antialias=args.paste_antialias)
     vis_dir = Path(args.vis_dir) if args.vis_dir else None
 
     def process(rec: ImageRecord, image_u8: torch.Tensor) -> dict:

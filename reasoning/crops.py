@@ -4,16 +4,17 @@ A box `[x1, y1, x2, y2]` (float image pixels) is first rounded outward to whole 
 (`floor(x1), floor(y1), ceil(x2), ceil(y2)`), exactly as the original code slices `image[:, y1:y2, x1:x2]`;
 everything a network sees therefore depends only on this *pixel box*.
 
-Two resize paths:
-- `crop_resize_batched`: all boxes at once on the device with `torchvision.ops.roi_align(aligned=True,
-  sampling_ratio=1)` on the pixel-edge coordinates. One bilinear sample per output pixel at
+Two resize paths, both the non-antialiased bilinear resize of the original code (it pinned torch 1.13.1 /
+torchvision 0.14.1, whose tensor `Resize` does not antialias):
+- `crop_resize_batched` (default): all boxes at once on the device with `torchvision.ops.roi_align(
+  aligned=True, sampling_ratio=1)` on the pixel-edge coordinates. One bilinear sample per output pixel at
   `x1 + (j + 0.5) * w / S - 0.5`, i.e. `F.interpolate(crop, (S, S), mode="bilinear", align_corners=False,
   antialias=False)` of the sliced crop. It is exact when the crop is at least S pixels in each direction;
   for smaller crops (up-sampling) the outermost half output pixel reads the image pixel just outside the
   crop instead of repeating the crop's edge pixel.
-- `crop_resize_loop`: the original one-box-at-a-time slice + `torchvision.transforms.functional.resize`
-  (bilinear, `antialias=True`, the default of torchvision >= 0.17 that the original code ran with), kept to
-  reproduce the original numbers exactly and as the benchmark baseline.
+- `crop_resize_loop`: the original's own procedure, one box at a time: slice `image[:, y1:y2, x1:x2]` and
+  resize it alone with bilinear `F.interpolate(align_corners=False, antialias=False)`. Exactly the
+  original's crops; kept for `--original_behaviour` and as the benchmark baseline.
 """
 
 from __future__ import annotations
@@ -49,11 +50,10 @@ def crop_resize_batched(image: torch.Tensor, pix: torch.Tensor, size: int = CROP
                      aligned=True)
 
 
-def crop_resize_loop(image: torch.Tensor, pix: torch.Tensor, size: int = CROP_SIZE,
-                     antialias: bool = True) -> torch.Tensor:
-    """Original-style path: slice each crop and resize it alone (bilinear, optional antialias)."""
+def crop_resize_loop(image: torch.Tensor, pix: torch.Tensor, size: int = CROP_SIZE) -> torch.Tensor:
+    """The original's path: slice each crop and resize it alone (bilinear, no antialias), one at a time."""
     out = [F.interpolate(image[None, :, y1:y2, x1:x2], size=(size, size), mode="bilinear",
-                         align_corners=False, antialias=antialias)[0]
+                         align_corners=False, antialias=False)[0]
            for x1, y1, x2, y2 in pix.tolist()]
     if not out:
         return image.new_zeros((0, image.shape[0], size, size))

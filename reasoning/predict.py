@@ -97,7 +97,7 @@ class NetworkPredictor(Predictor):
     def _crop(self, image: torch.Tensor, pix: torch.Tensor) -> torch.Tensor:
         if self.crop_mode == "batched":
             return crop_resize_batched(image, pix, self.input_size)
-        return crop_resize_loop(image, pix, self.input_size, antialias=True)
+        return crop_resize_loop(image, pix, self.input_size)
 
     def _to_grid(self, fields: torch.Tensor) -> torch.Tensor:
         """[N, C, s, s] network output -> [N, C, size, size] on the reasoning grid."""

@@ -19,18 +19,21 @@ from utils.masks import mask_to_rle
 class ScoringConfig:
     nms_iou: float = 0.5
     keep_empty_masks: bool = False  # the original keeps results whose mask is empty (bbox [0, 0, 0, 0])
+    paste_antialias: bool = False   # the original pastes with plain bilinear (no antialias)
 
 
-def paste_masks(binary: torch.Tensor, pix: torch.Tensor, height: int, width: int) -> torch.Tensor:
+def paste_masks(binary: torch.Tensor, pix: torch.Tensor, height: int, width: int,
+                antialias: bool = False) -> torch.Tensor:
     """Crop-space binary masks [N, S, S] -> image masks bool [N, H, W].
 
-    Each mask is resized to its pixel box with bilinear interpolation (antialiased when shrinking, as
-    torchvision's tensor `Resize` does) and rounded (a value must exceed 0.5), then pasted into the box.
+    Each mask is resized to its pixel box with bilinear interpolation (`align_corners=False`; without
+    antialias as in the original, optionally antialiased when shrinking) and rounded (a value must exceed
+    0.5), then pasted into the box.
     """
     out = torch.zeros((binary.shape[0], height, width), dtype=torch.bool, device=binary.device)
     for i, (x1, y1, x2, y2) in enumerate(pix.tolist()):
         r = F.interpolate(binary[i][None, None].float(), size=(y2 - y1, x2 - x1), mode="bilinear",
-                          align_corners=False, antialias=True)[0, 0]
+                          align_corners=False, antialias=antialias)[0, 0]
         out[i, y1:y2, x1:x2] = r > 0.5
     return out
 
@@ -54,7 +57,9 @@ def score_boxes(predictor: Predictor, image: torch.Tensor, boxes: torch.Tensor, 
     existence = pred["existence"].cpu().double()
     pix = pixel_boxes(boxes, height, width)
     sdf_mask = torch.sigmoid(pred["sdf_maps"]) > 0.5
-    masks = (paste_masks(norm > 0.5, pix, height, width) | paste_masks(sdf_mask, pix, height, width)).cpu()
+    aa = cfg.paste_antialias
+    masks = (paste_masks(norm > 0.5, pix, height, width, aa)
+             | paste_masks(sdf_mask, pix, height, width, aa)).cpu()
     rows, cols = masks.any(2), masks.any(1)
     nonempty = rows.any(1)
     tight = torch.zeros((masks.shape[0], 4), dtype=torch.float64)

@@ -21,7 +21,7 @@ def test_defaults_the_recipe_relies_on():
     # custom keys and their defaults
     assert c.DATALOADER.COPY_PASTE is False and c.DATALOADER.COPY_PASTE_MIN_RATIO == 0.5
     assert c.MODEL.ROI_HEADS.USE_DROPLOSS is False and c.MODEL.ROI_HEADS.USE_SOFT_TARGETS is False
-    assert c.MODEL.ROI_HEADS.DROPLOSS_MATCHED_GT_QUIRK is False and c.TEST.NO_SEGM is False
+    assert c.MODEL.ROI_HEADS.DROPLOSS_MATCHED_GT_QUIRK is True and c.TEST.NO_SEGM is False
 
 
 def test_recipe_yaml_with_base():

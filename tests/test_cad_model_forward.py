@@ -67,14 +67,15 @@ def test_train_mode_losses_and_gradients(model):
     assert model.roi_heads.mask_head.predictor.weight.grad.abs().sum() > 0
 
 
-def test_train_with_an_empty_image_and_the_quirk_flag(model):
+def test_train_with_an_empty_image_in_both_droploss_modes(model):
     model.train()
     batch = [_input(96, 96, [[10, 10, 50, 40]]), _input(96, 96, [], seed=2)]
-    model.roi_heads.droploss_quirk = True
+    assert model.roi_heads.droploss_quirk is True  # CutLER's matched-GT DropLoss is the default
+    model.roi_heads.droploss_quirk = False         # the deviation: every GT box of the image
     try:
         losses = model(batch)
     finally:
-        model.roi_heads.droploss_quirk = False
+        model.roi_heads.droploss_quirk = True
     assert set(losses) == LOSS_NAMES and all(torch.isfinite(v) for v in losses.values())
     batch[0]["instances"].remove("gt_scores")  # scores are optional (default 1)
     losses = model(batch)

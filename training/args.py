@@ -4,14 +4,34 @@ from __future__ import annotations
 
 import argparse
 
+from datasets.existence import NEGATIVE_RULES, POSITIVE_RULES
+from datasets.objectness_targets import MASK_RESIZE_MODES
 from models.backbones import BACKBONE_TYPES
 from models.objectness_net import EXISTENCE_ARCHS, SDF_ACTIVATIONS
+from utils.deviations import Deviation, add_original_switch, resolve_deviations
 
 DATASETS = ("ImageNet_votecut_top1_Dataset",)
 
 
 class ConfigError(ValueError):
     """A user error in the arguments or inputs of a run, reported as one line."""
+
+
+# deviations of the stage-1 data from the original code (`--original_behaviour` sets all back)
+TRAIN_DEVIATIONS = (
+    Deviation("mask_resize", "nearest_exact", "nearest",
+              "pixel-center nearest samples the mask where the bilinear image/distance resize samples, so "
+              "the mask, its distance and its center line up; the original's torch nearest shifts the mask "
+              "by about half an output pixel towards the bottom-right."),
+    Deviation("existence_negatives", "mask_free", "original",
+              "the original's square (bounding square of the largest background disc) usually holds object "
+              "pixels in its corners, so a negative may show part of an object; ours shrinks it until it "
+              "holds none."),
+    Deviation("existence_positive_rule", "any_pixel", "resized_sum",
+              "counting the object's pixels at the image's resolution is exact; the original sums the "
+              "bilinearly resized crop mask, so a sliver under one output pixel is labelled empty although "
+              "the crop shows part of the object."),
+)
 
 
 def build_train_parser() -> argparse.ArgumentParser:
@@ -55,6 +75,15 @@ def build_train_parser() -> argparse.ArgumentParser:
         help="side of the training crops; stored in the checkpoint as `crop_size`, the size at which "
         "reasoning and scoring then feed crops to the network",
     )
+    dev = p.add_argument_group("deviations of the data from the original code")
+    add_original_switch(dev)
+    d = {x.dest: x for x in TRAIN_DEVIATIONS}
+    dev.add_argument("--mask_resize", default=argparse.SUPPRESS, choices=MASK_RESIZE_MODES,
+                     help=d["mask_resize"].help("Nearest-neighbour rule of the objectness mask resizes."))
+    dev.add_argument("--existence_negatives", default=argparse.SUPPRESS, choices=NEGATIVE_RULES,
+                     help=d["existence_negatives"].help("Background squares of the existence negatives."))
+    dev.add_argument("--existence_positive_rule", default=argparse.SUPPRESS, choices=POSITIVE_RULES,
+                     help=d["existence_positive_rule"].help("When a random crop is labelled 1."))
     data.add_argument("--random_crop_scale_min", type=float, default=0.08)
     data.add_argument("--random_crop_scale_max", type=float, default=1.0)
     data.add_argument("--num_workers", type=int, default=4, help="DataLoader worker processes per rank")
@@ -116,7 +145,8 @@ def build_train_parser() -> argparse.ArgumentParser:
 
 
 def check_train_args(args: argparse.Namespace) -> None:
-    """Raise ConfigError with one clear message for inconsistent arguments."""
+    """Raise ConfigError with one clear message for inconsistent arguments; resolve the deviation flags."""
+    resolve_deviations(args, TRAIN_DEVIATIONS)
     if args.train_center_and_boundary == args.train_existence:
         raise ConfigError("specify exactly one of --train_center_and_boundary and --train_existence")
     if not args.imagenet_root:

@@ -168,14 +168,17 @@ def evaluate_checkpoint(
     }
     if task == "existence":
         net = build_existence_net_from_checkpoint(checkpoint, device)
-        ds = ExistenceDataset(imagenet_root, mask_root, votecut_json, size, seed=seed)
+        ds = ExistenceDataset(imagenet_root, mask_root, votecut_json, size, seed=seed,
+                              negatives=args.get("existence_negatives", "mask_free"),
+                              positive_rule=args.get("existence_positive_rule", "any_pixel"))
         result["existence"] = evaluate_existence(net, ds, batch_size, device, num_workers, samples_per_image)
         return result
     net = build_objectness_net_from_checkpoint(checkpoint, device)
     use_bg = bool(net.use_bg_sdf)
     for name, random_crop in (("full_image", False), ("random_crop", True)):
         ds = ImageNetVoteCutDataset(
-            imagenet_root, mask_root, size, use_bg, random_crop=random_crop, seed=seed
+            imagenet_root, mask_root, size, use_bg, random_crop=random_crop, seed=seed,
+            mask_resize=args.get("mask_resize", "nearest_exact"),
         )
         result[name] = evaluate_objectness(net, ds, batch_size, device, num_workers)
     return result

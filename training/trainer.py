@@ -77,6 +77,8 @@ def build_dataset(args: argparse.Namespace):
             scale,
             seed=args.seed,
             full_mask_root=args.full_mask_root,
+            negatives=args.existence_negatives,
+            positive_rule=args.existence_positive_rule,
         )
     return ImageNetVoteCutDataset(
         args.imagenet_root,
@@ -86,6 +88,7 @@ def build_dataset(args: argparse.Namespace):
         scale,
         random_crop=True,
         seed=args.seed,
+        mask_resize=args.mask_resize,
     )
 
 

@@ -115,9 +115,10 @@ _C.MODEL.ROI_HEADS.DROPLOSS_IOU_THRESH = 0.0
 _C.MODEL.ROI_HEADS.USE_SOFT_TARGETS = False
 _C.MODEL.ROI_HEADS.COSINE_SCALE = 20.0
 _C.MODEL.ROI_HEADS.FREEZE_FEAT = False
-# ours: True reproduces the original code's DropLoss GT set (matched GTs of the first K proposals,
-# CAD_SPEC B.1) instead of the intended one (all pseudo boxes of the image).
-_C.MODEL.ROI_HEADS.DROPLOSS_MATCHED_GT_QUIRK = False
+# True (default): CutLER's/unMORE's CustomCascadeROIHeads DropLoss GT set (matched GTs of the first K
+# proposals, CAD_SPEC B.1), what the published recipe trained. False (a deviation, ours): DropLoss against
+# every pseudo box of the image, as the paper describes it.
+_C.MODEL.ROI_HEADS.DROPLOSS_MATCHED_GT_QUIRK = True
 
 _C.MODEL.ROI_BOX_HEAD = CN()
 _C.MODEL.ROI_BOX_HEAD.NAME = ""

@@ -30,13 +30,15 @@ def resize_image(image: np.ndarray, new_h: int, new_w: int) -> np.ndarray:
 
 
 def resize_masks(masks: torch.Tensor, new_h: int, new_w: int) -> torch.Tensor:
-    """bool [N, H, W] -> [N, new_h, new_w], nearest neighbour with pixel-centre sampling (PIL NEAREST)."""
+    """bool [N, H, W] -> [N, new_h, new_w] with PIL NEAREST, as Detectron2's ResizeTransform resizes a decoded
+    RLE mask (`Image.fromarray(uint8 mask).resize(..., NEAREST)`), so its rounding is PIL's exactly."""
     if masks.shape[-2:] == (new_h, new_w):
         return masks
     if masks.shape[0] == 0:
         return masks.new_zeros((0, new_h, new_w))
-    out = F.interpolate(masks[:, None].to(torch.uint8), size=(new_h, new_w), mode="nearest-exact")
-    return out[:, 0].bool()
+    src = masks.to("cpu", torch.uint8).numpy()
+    out = np.stack([np.asarray(Image.fromarray(m).resize((new_w, new_h), Image.NEAREST)) for m in src])
+    return torch.from_numpy(out > 0).to(masks.device)
 
 
 def resize_boxes(boxes: torch.Tensor, h: int, w: int, new_h: int, new_w: int) -> torch.Tensor:
