@@ -179,7 +179,7 @@ def _build_with_state(factory, state: Mapping[str, Any]) -> nn.Module:
     net.load_state_dict(state, strict=True, assign=True)
     from models.objectness_net import InputNormalisation
 
-    if isinstance(getattr(net, "normalise", None), InputNormalisation):  # outside the meta context: real buffers
+    if isinstance(getattr(net, "normalise", None), InputNormalisation):  # rebuilt outside the meta context
         net.normalise = InputNormalisation(*net.normalise.values)
     if any(t.is_meta for t in net.buffers()) or any(p.is_meta for p in net.parameters()):
         net = factory()

@@ -89,8 +89,9 @@ def test_efficientnet_fpn_backbone_from_packaged_weights():
     mapped = read_weight_file(resolve_weight_path(PACKAGED, "efficientnet_lite0"))
     assert torch.equal(body.blocks[2][0].conv_pw.weight, mapped["blocks.2.0.conv_pw.weight"])
     bn = body.blocks[2][0].bn1
-    assert isinstance(bn, FrozenBatchNorm2d) and torch.equal(bn.running_var, mapped["blocks.2.0.bn1.running_var"])
-    frozen = {n.split(".")[0] + "." + n.split(".")[1] for n, p in body.named_parameters() if not p.requires_grad}
+    assert isinstance(bn, FrozenBatchNorm2d)
+    assert torch.equal(bn.running_var, mapped["blocks.2.0.bn1.running_var"])
+    frozen = {".".join(n.split(".")[:2]) for n, p in body.named_parameters() if not p.requires_grad}
     assert frozen == {"conv_stem.weight", "blocks.0", "blocks.1"}  # FREEZE_AT 2: stem and the res2 stage
     feats = backbone(torch.rand(1, 3, 64, 96))
     assert {k: tuple(v.shape) for k, v in feats.items()} == {

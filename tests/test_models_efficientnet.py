@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0 backbone: layout, the packaged ImageNet weights, the efficientnet_pytorch -> timm remap."""
+"""EfficientNet-Lite0 backbone: layout, packaged ImageNet weights, the efficientnet_pytorch -> timm remap."""
 
 from __future__ import annotations
 
@@ -89,6 +89,7 @@ def test_missing_package_names_what_to_install(monkeypatch):
 
 
 def test_remap_rejects_a_file_of_another_layout(tmp_path):
-    torch.save({"_conv_stem.weight": torch.zeros(3, 3, 3, 3), "_fc.bias": torch.zeros(10)}, tmp_path / "x.pth")
+    bad = {"_conv_stem.weight": torch.zeros(3, 3, 3, 3), "_fc.bias": torch.zeros(10)}
+    torch.save(bad, tmp_path / "x.pth")
     with pytest.raises(ValueError, match="matches no timm EfficientNet-Lite"):
         read_weight_file(tmp_path / "x.pth")
