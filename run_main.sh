@@ -22,7 +22,8 @@ VAL_SCENES=${VAL_SCENES:-24}
 CB_ITERS=${CB_ITERS:-800}         # center/boundary network iterations (batch 16, 64x64 crops)
 EX_ITERS=${EX_ITERS:-150}         # existence network iterations (batch 32)
 CAD_ITERS=${CAD_ITERS:-300}       # detector iterations (batch 4), both detectors
-SINGLE_PER_CLASS=${SINGLE_PER_CLASS:-40}
+SINGLE_PER_CLASS=${SINGLE_PER_CLASS:-40}   # single-object images per class (8 classes) for stage 1
+HELDOUT_PER_CLASS=${HELDOUT_PER_CLASS:-8}
 CAD_CFG=cad/model_zoo/configs/tiny/cascade_mask_rcnn_effnet_lite0_FPN_cpu.yaml
 SCENES=$DATA/scenes
 TRAIN_GT=$SCENES/annotations/train_cls_agnostic.json
@@ -36,6 +37,7 @@ rm -rf "$OUT" && mkdir -p "$OUT"   # a fresh run: stale discoveries of older net
 
 echo "== 1/6 synthetic data -> $DATA"
 python utils/make_synthetic_data.py --out "$DATA" --seed 0 --images_per_class "$SINGLE_PER_CLASS" \
+    --heldout_images_per_class "$HELDOUT_PER_CLASS" \
     --train_scenes "$TRAIN_SCENES" --val_scenes "$VAL_SCENES"
 
 echo "== 2/6 stage 1: center/boundary and existence networks (EfficientNet-Lite0, ImageNet init), held-out check"

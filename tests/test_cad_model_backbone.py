@@ -76,7 +76,6 @@ def test_fpn_equals_torchvision_fpn():
 def test_efficientnet_fpn_backbone_from_packaged_weights():
     from cad.config import get_cfg
     from cad.modeling.backbone import build_backbone
-    from cad.modeling.layers import FrozenBatchNorm2d
     from models.backbones.weights import PACKAGED, read_weight_file, resolve_weight_path
 
     cfg = get_cfg()
@@ -89,10 +88,15 @@ def test_efficientnet_fpn_backbone_from_packaged_weights():
     mapped = read_weight_file(resolve_weight_path(PACKAGED, "efficientnet_lite0"))
     assert torch.equal(body.blocks[2][0].conv_pw.weight, mapped["blocks.2.0.conv_pw.weight"])
     bn = body.blocks[2][0].bn1
-    assert isinstance(bn, FrozenBatchNorm2d)
     assert torch.equal(bn.running_var, mapped["blocks.2.0.bn1.running_var"])
-    frozen = {".".join(n.split(".")[:2]) for n, p in body.named_parameters() if not p.requires_grad}
+    backbone.train()  # FrozenBN: batch norms stay in eval mode with fixed parameters, their ReLU6 kept
+    assert not bn.training and not bn.weight.requires_grad and isinstance(bn.act, torch.nn.ReLU6)
+    assert body.blocks[2][0].conv_pw.weight.requires_grad
+    frozen = {".".join(n.split(".")[:2]) for n, p in body.named_parameters()
+              if not p.requires_grad and ".bn" not in n and not n.startswith("bn")}
     assert frozen == {"conv_stem.weight", "blocks.0", "blocks.1"}  # FREEZE_AT 2: stem and the res2 stage
+    with torch.no_grad():  # the pretrained features keep a sane scale (no activation lost)
+        assert backbone.bottom_up(torch.rand(1, 3, 64, 64) * 2 - 1)["res5"].abs().max() < 100
     feats = backbone(torch.rand(1, 3, 64, 96))
     assert {k: tuple(v.shape) for k, v in feats.items()} == {
         "p2": (1, 64, 16, 24), "p3": (1, 64, 8, 12), "p4": (1, 64, 4, 6), "p5": (1, 64, 2, 3),

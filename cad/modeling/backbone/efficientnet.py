@@ -16,8 +16,6 @@ from models.backbones import BACKBONE_SPECS, CLASSIFIER_PREFIXES
 from models.backbones.resnet_fpn import EFFICIENTNET_TIMM_NAMES
 from models.backbones.weights import load_backbone_weights
 
-from ..layers import FrozenBatchNorm2d
-
 LEVELS = ("res2", "res3", "res4", "res5")
 logger = logging.getLogger("cad.modeling")
 
@@ -25,8 +23,10 @@ logger = logging.getLogger("cad.modeling")
 class EfficientNetLite(nn.Module):
     """``forward(x [B,3,H,W]) -> {"res2": [B,C2,H/4,W/4], ..., "res5": [B,C5,H/32,W/32]}`` (``out_features``).
 
-    ``norm`` "FrozenBN" fixes every BatchNorm at its (pretrained) statistics, as Detectron2 does for small
-    batches; "BN" trains them. ``freeze_at`` k >= 1 freezes the stem, k >= 2 also the layers up to ``res<k>``.
+    ``norm`` "FrozenBN" fixes every BatchNorm at its (pretrained) statistics and affine parameters, as
+    Detectron2 does for small batches (timm's BatchNorm layers carry the activation, so they are kept and held
+    in eval mode rather than replaced); "BN" trains them. ``freeze_at`` k >= 1 freezes the stem, k >= 2 also
+    the layers up to ``res<k>``.
     """
 
     def __init__(self, arch: str = "efficientnet_lite0", out_features: list[str] | tuple[str, ...] = LEVELS,
@@ -51,8 +51,21 @@ class EfficientNetLite(nn.Module):
         self._shapes = {name: (c, s) for name, c, s in zip(LEVELS, info.channels(), info.reduction())}
         self._out_features = list(out_features)
         self._freeze(freeze_at, list(info.module_name()))
-        if norm == "FrozenBN":
-            FrozenBatchNorm2d.convert_frozen_batchnorm(self.body)
+        self.frozen_bn = norm == "FrozenBN"
+        if self.frozen_bn:
+            for m in self._batch_norms():
+                m.requires_grad_(False)
+        self.train()
+
+    def _batch_norms(self) -> list[nn.Module]:
+        return [m for m in self.body.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+    def train(self, mode: bool = True) -> EfficientNetLite:
+        super().train(mode)
+        if self.frozen_bn:
+            for m in self._batch_norms():
+                m.eval()
+        return self
 
     def _freeze(self, freeze_at: int, level_modules: list[str]) -> None:
         if freeze_at < 1:
