@@ -10,13 +10,27 @@ import yaml
 from utils.io import DataError
 
 DEFAULTS: dict = {
-    "model": {"variant": "unet", "num_slots": 6, "z_dim": 16, "sigma_fg": 0.11, "sigma_bg": 0.09},
+    # Model widths, `rpn` and `pseudo_boxes` come from the YAML files (the model checks their keys).
+    "model": {
+        "variant": "unet",
+        "num_slots": 6,
+        "z_dim": 16,
+        "sigma_fg": 0.11,
+        "sigma_bg": 0.09,
+        "roi_expand_ratio": 0.3,  # ROI Masking expand ratio sigma, on every side of the box
+        "confine_masks": True,  # R-MONet: alpha_k only inside the enlarged ROI k (False: ablation)
+        "alpha_bias_init": -2.0,  # R-MONet: initial alpha-logit bias (alpha ~ 0.12); None: PyTorch's init
+        "background_slot": None,  # None: the method's own (R-MONet last, MONet first); "first"/"last"
+        "input_norm": None,  # None or [mean, std] for the attention network's input
+        "backbone_norm": "batch",  # ResNet-18 normalisation: batch (paper) or group
+    },
     "loss": {"beta": 0.5, "gamma": 0.5, "delta": 1.0, "lambda": 1.0},
     "data": {
         "dataset": "multi_dsprites",
         "source": "procedural",
         "tfrecord": None,
         "cache_dir": None,
+        "convert_workers": 0,
         "image_size": 64,
         "num_train": 60000,
         "num_test": 1600,
@@ -38,7 +52,9 @@ DEFAULTS: dict = {
         "eval_images": 320,
         "seed": 0,
     },
-    "eval": {"batch_size": 64, "num_figures": 8},
+    # ari_slots: "all" (argmax over all K masks, MONet's convention) or "foreground" (over the K-1 foreground
+    # masks only); box_score_thresh: detections reported for box AP (the RPN's 0.5).
+    "eval": {"batch_size": 64, "num_figures": 8, "ari_slots": "all", "box_score_thresh": 0.5},
     "output_dir": "outputs/rmonet/run",
 }
 
@@ -93,4 +109,20 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         cfg = merge(cfg, data)
     for item in overrides or []:
         apply_override(cfg, item)
+    check_keys(cfg)
     return cfg
+
+
+# Sections whose keys are all in DEFAULTS (model keys are checked by the model's constructors).
+_CHECKED = ("data", "train", "eval", "loss")
+
+
+def check_keys(cfg: dict) -> None:
+    """Raise DataError on a key that DEFAULTS does not know (top level, data/train/eval/loss, schedule)."""
+    unknown = [k for k in cfg if k not in DEFAULTS]
+    for section in _CHECKED:
+        unknown += [f"{section}.{k}" for k in cfg.get(section) or {} if k not in DEFAULTS[section]]
+    schedule = cfg.get("train", {}).get("schedule") or {}
+    unknown += [f"train.schedule.{k}" for k in schedule if k not in DEFAULTS["train"]["schedule"]]
+    if unknown:
+        raise DataError(f"unknown config keys {sorted(unknown)}")
