@@ -15,6 +15,7 @@ from utils.device import autocast
 from utils.io import atomic_write_json
 
 from .checkpoint import load_checkpoint
+from .config import DEFAULTS
 from .metrics import BoxAP, foreground_ari
 from .visualize import save_decomposition_figure
 
@@ -123,17 +124,18 @@ def evaluate_checkpoint(
     model = build_model(cfg["model"], cfg["loss"], cfg["data"]["image_size"]).to(device)
     model.load_state_dict(state["model_state_dict"])
     _, test_set = build_multi_object_datasets(cfg["data"])
+    eval_cfg = {**DEFAULTS["eval"], **cfg["eval"]}  # checkpoints older than eval.ari_slots/box_score_thresh
     out = Path(out_dir) if out_dir else Path(ckpt).parent / "eval"
     metrics = evaluate(
         model,
         test_set,
         device,
-        cfg["eval"]["batch_size"],
+        eval_cfg["batch_size"],
         figure_path=out / "decomposition.png",
-        num_figures=cfg["eval"]["num_figures"],
+        num_figures=eval_cfg["num_figures"],
         precision=cfg["train"]["precision"],
-        ari_slots=cfg["eval"]["ari_slots"],
-        box_score_thresh=cfg["eval"]["box_score_thresh"],
+        ari_slots=eval_cfg["ari_slots"],
+        box_score_thresh=eval_cfg["box_score_thresh"],
     )
     metrics.update(
         {
