@@ -94,8 +94,9 @@ def markdown_table(results: list[dict], minutes: float, preset: str, batch_size:
         "Box AP as fractions (COCO mAP 50:95/50/75).",
         "",
         "| model | iterations | train images/s | fg-ARI (ours, end) | fg-ARI (ours, best evaluation) "
-        "| fg-ARI (paper) | box AP / AP50 / AP75 (ours) | box AP / AP50 / AP75 (paper) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| fg-ARI (paper) | box AP / AP50 / AP75 (ours) | box AP / AP50 / AP75 (paper) "
+        "| fg-ARI over the foreground slots (end) | mask mass outside the enlarged ROI (end) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         p, e = PAPER[r["variant"]], r["eval"]
@@ -107,11 +108,12 @@ def markdown_table(results: list[dict], minutes: float, preset: str, batch_size:
         paper_ap = " / ".join(fmt(v) for v in p["ap"]) if p["ap"] else "-"
         lines.append(
             f"| {p['name']} | {r['iterations']} | {r['images_per_s']:.1f} | {fmt(e['fg_ari'])} | "
-            f"{best_txt} | {fmt(p['ari'])} | {ours_ap} | {paper_ap} |"
+            f"{best_txt} | {fmt(p['ari'])} | {ours_ap} | {paper_ap} | "
+            f"{fmt(e.get('fg_ari_foreground_slots'))} | {fmt(e.get('mask_mass_outside_roi'))} |"
         )
     if results:
         base = results[0]["eval"]["one_mask_fg_ari"]
-        lines.append(f"| one mask for all objects | - | - | {fmt(base)} | - | - | - | - |")
+        lines.append(f"| one mask for all objects | - | - | {fmt(base)} | - | - | - | - | - | - |")
     return "\n".join(lines)
 
 

@@ -10,9 +10,14 @@ import math
 import torch
 
 
-def component_sigmas(num_slots: int, sigma_fg: float, sigma_bg: float) -> torch.Tensor:
-    """[K] decoder scales: sigma_fg for the K-1 foreground components, sigma_bg for the last (background)."""
-    return torch.tensor([sigma_fg] * (num_slots - 1) + [sigma_bg])
+def component_sigmas(
+    num_slots: int, sigma_fg: float, sigma_bg: float, background_index: int = -1
+) -> torch.Tensor:
+    """[K] decoder scales: sigma_bg for the background component (`background_index`: -1 = last, as in
+    R-MONet's eq. 7; 0 = first, as in MONet), sigma_fg for the K-1 others."""
+    sigmas = torch.full((num_slots,), float(sigma_fg))
+    sigmas[background_index] = sigma_bg
+    return sigmas
 
 
 def mixture_nll(

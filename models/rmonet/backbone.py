@@ -14,6 +14,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 # Strides of the ResNet stages conv1..conv5 and of the FPN levels P2..P6.
 STAGE_STRIDES = {"c1": 2, "c2": 4, "c3": 8, "c4": 16, "c5": 32}
 FPN_LEVELS = ("p2", "p3", "p4", "p5", "p6")
+NORMS = {"batch": nn.BatchNorm2d, "group": lambda channels: nn.GroupNorm(32, channels)}
 
 
 class ResNet18FPN(nn.Module):
@@ -22,11 +23,25 @@ class ResNet18FPN(nn.Module):
     c1 [B,64,H/2,W/2], c2 [B,64,H/4], c3 [B,128,H/8], c4 [B,256,H/16], c5 [B,512,H/32];
     p2..p5 [B,fpn_channels,H/4..H/32], p6 = max-pool of p5 (the level for the 256-pixel anchors).
     `in_channels` is 3 for R-MONet and 4 (image + log scope) for MONet's recurrent attention.
+    `norm`: "batch" (torchvision's ResNet-18, as in the paper) or "group" (GroupNorm, 32 groups: statistics
+    that do not depend on the batch, for small-batch runs).
     """
 
-    def __init__(self, in_channels: int = 3, fpn_channels: int = 128, weights_path: str | None = None):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        fpn_channels: int = 128,
+        weights_path: str | None = None,
+        norm: str = "batch",
+    ):
         super().__init__()
-        net = resnet18(weights=None)
+        if norm not in NORMS:
+            raise ValueError(f"model.backbone_norm must be one of {sorted(NORMS)}, got {norm!r}")
+        if weights_path and norm != "batch":
+            raise ValueError(
+                "model.backbone_weights (ImageNet BatchNorm weights) need model.backbone_norm=batch"
+            )
+        net = resnet18(weights=None, norm_layer=NORMS[norm])
         if weights_path:
             load_resnet18_weights(net, weights_path)
         if in_channels != 3:

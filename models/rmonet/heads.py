@@ -2,6 +2,9 @@
 
 Each head maps backbone features and R ROIs per image to alpha logits [B, R, H, W] at input resolution
 (alpha_k = sigmoid(logit)). With `boxes=None` (the MONet baselines) no ROI masking happens and R = 1.
+With `confine=True` (the paper: segmentation only inside the region) the Lite and UNet logits are set to
+`OUTSIDE_LOGIT` outside each ROI enlarged by `expand_ratio`; the ROI Align head produces logits only inside
+the box by construction. `confine=False` leaves the Lite and UNet masks free outside the ROI (ablation).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import torch.nn.functional as F
 from torchvision.ops import MultiScaleRoIAlign
 
 from .backbone import STAGE_STRIDES
-from .roi_masking import roi_mask_features
+from .roi_masking import OUTSIDE_LOGIT, confine_logits, roi_mask_features
 
 FPN_STRIDES = {"p2": 4, "p3": 8, "p4": 16, "p5": 32}
 
@@ -30,6 +33,10 @@ def conv_block(cin: int, cout: int, groups: int = 8) -> nn.Sequential:
 
 def _masked(feat: torch.Tensor, boxes: torch.Tensor | None, stride: int, ratio: float) -> torch.Tensor:
     return feat if boxes is None else roi_mask_features(feat, boxes, stride, ratio)
+
+
+def _confined(logits: torch.Tensor, boxes: torch.Tensor | None, confine: bool, ratio: float) -> torch.Tensor:
+    return logits if boxes is None or not confine else confine_logits(logits, boxes, ratio)
 
 
 def _repeat_rois(feat: torch.Tensor, r: int) -> torch.Tensor:
@@ -55,16 +62,17 @@ class MaskRCNNConvHead(nn.Module):
 class LiteHead(nn.Module):
     """R-MONet(Lite): ROI masking on the conv3-level FPN map (stride 8), Mask R-CNN-like conv head."""
 
-    def __init__(self, fpn_channels: int, channels: int = 64, expand_ratio: float = 0.3):
+    def __init__(self, fpn_channels: int, channels: int, expand_ratio: float, confine: bool):
         super().__init__()
         self.head = MaskRCNNConvHead(fpn_channels, channels)
         self.expand_ratio = expand_ratio
+        self.confine = confine
 
     def forward(self, feats: dict, boxes: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor:
         b = feats["p3"].shape[0]
         x = _masked(feats["p3"], boxes, FPN_STRIDES["p3"], self.expand_ratio)
         logits = F.interpolate(self.head(x), size=size, mode="bilinear", align_corners=False)
-        return logits.view(b, -1, *size)
+        return _confined(logits.view(b, -1, *size), boxes, self.confine, self.expand_ratio)
 
 
 class UNetHead(nn.Module):
@@ -74,7 +82,7 @@ class UNetHead(nn.Module):
     conv2..conv5 are the FPN outputs, conv1 the ResNet stem.
     """
 
-    def __init__(self, fpn_channels: int, channels: int = 64, expand_ratio: float = 0.3):
+    def __init__(self, fpn_channels: int, channels: int, expand_ratio: float, confine: bool):
         super().__init__()
         c = channels
         self.mlp = nn.Sequential(
@@ -90,6 +98,7 @@ class UNetHead(nn.Module):
         self.dec0 = conv_block(c, c // 2)
         self.out = nn.Conv2d(c // 2, 1, 1)
         self.expand_ratio = expand_ratio
+        self.confine = confine
 
     @staticmethod
     def _up(x: torch.Tensor, ref: torch.Tensor | tuple[int, int]) -> torch.Tensor:
@@ -110,7 +119,7 @@ class UNetHead(nn.Module):
             skip = _masked(feats[name], boxes, stride, self.expand_ratio)
             x = dec(torch.cat([self._up(x, skip), skip], 1))
         x = self.dec0(self._up(x, tuple(size)))
-        return self.out(x).view(b, r, *size)
+        return _confined(self.out(x).view(b, r, *size), boxes, self.confine, self.expand_ratio)
 
 
 class ROIAlignHead(nn.Module):
@@ -118,7 +127,7 @@ class ROIAlignHead(nn.Module):
     into the image inside each box; outside the box the logit is `outside_logit` (alpha ~ 0)."""
 
     def __init__(
-        self, fpn_channels: int, channels: int = 64, resolution: int = 14, outside_logit: float = -10.0
+        self, fpn_channels: int, channels: int, resolution: int = 14, outside_logit: float = OUTSIDE_LOGIT
     ):
         super().__init__()
         self.pool = MultiScaleRoIAlign(["p2", "p3", "p4", "p5"], output_size=resolution, sampling_ratio=2)

@@ -13,19 +13,32 @@ import yaml
 from utils.io import DataError
 
 DEFAULTS: dict = {
-    "model": {"variant": "unet", "num_slots": 6, "z_dim": 16, "sigma_fg": 0.11, "sigma_bg": 0.09},
+    # Model widths, `rpn` and `pseudo_boxes` come from the YAML files (the model checks their keys).
+    "model": {
+        "variant": "unet",
+        "num_slots": 6,
+        "z_dim": 16,
+        "sigma_fg": 0.11,
+        "sigma_bg": 0.09,
+        "roi_expand_ratio": 0.3,  # ROI Masking expand ratio sigma, on every side of the box
+        "confine_masks": True,  # R-MONet: alpha_k only inside the enlarged ROI k (False: ablation)
+        "alpha_bias_init": -2.0,  # R-MONet: initial alpha-logit bias (alpha ~ 0.12); None: PyTorch's init
+        "background_slot": None,  # None: the method's own (R-MONet last, MONet first); "first"/"last"
+        "input_norm": None,  # None or [mean, std] for the attention network's input
+        "backbone_norm": "batch",  # ResNet-18 normalisation: batch (paper) or group
+    },
     "loss": {"beta": 0.5, "gamma": 0.5, "delta": 1.0, "lambda": 1.0},
     "data": {
         "dataset": "multi_dsprites",
         "source": "procedural",
         "tfrecord": None,
         "cache_dir": None,
+        "convert_workers": 0,
         "image_size": 64,
         "num_train": 60000,
         "num_test": 1600,
         "seed": 0,
         "num_workers": 2,
-        "convert_workers": 0,
     },
     "train": {
         "batch_size": 64,
@@ -42,7 +55,9 @@ DEFAULTS: dict = {
         "eval_images": 320,
         "seed": 0,
     },
-    "eval": {"batch_size": 64, "num_figures": 8},
+    # ari_slots: "all" (argmax over all K masks, MONet's convention) or "foreground" (over the K-1 foreground
+    # masks only); box_score_thresh: detections reported for box AP (the RPN's 0.5).
+    "eval": {"batch_size": 64, "num_figures": 8, "ari_slots": "all", "box_score_thresh": 0.5},
     "output_dir": "outputs/rmonet/run",
 }
 
@@ -90,15 +105,16 @@ def _leaf_keys(d: dict, prefix: str = "") -> list[str]:
 
 def _model_keys(variant: str) -> dict[str, set[str] | None]:
     """Keys of the `model:` section the model of `variant` implements: key -> sub-keys (None for a value)."""
-    from models.rmonet.model import MONET_VARIANTS, RMONet, SceneModel
+    from models.rmonet.model import MONET_VARIANTS, MONetBaseline, RMONet, SceneModel
     from models.rmonet.pseudo_boxes import PseudoBoxConfig
     from models.rmonet.rpn import RPNConfig
 
     internal = {"self", "in_channels", "image_size", "loss_weights", "common"}
     keys: dict[str, set[str] | None] = {"variant": None}
     keys.update({k: None for k in inspect.signature(SceneModel.__init__).parameters if k not in internal})
-    if variant not in MONET_VARIANTS:  # the MONet baselines have no detection branch
-        keys.update({k: None for k in inspect.signature(RMONet.__init__).parameters if k not in internal})
+    cls = MONetBaseline if variant in MONET_VARIANTS else RMONet
+    keys.update({k: None for k in inspect.signature(cls.__init__).parameters if k not in internal})
+    if cls is RMONet:  # the MONet baselines have no detection branch
         keys["rpn"] = {f.name for f in dataclasses.fields(RPNConfig)}
         keys["pseudo_boxes"] = {f.name for f in dataclasses.fields(PseudoBoxConfig)}
     return keys
@@ -126,6 +142,8 @@ def check_config(cfg: dict, what: str = "config") -> None:
     names += [f"model.{k}.{s}" for k, sub in allowed.items() for s in sub or ()]
     for k, v in model.items():
         if k not in allowed:
+            if k in DEFAULTS["model"] and v == DEFAULTS["model"][k]:  # an R-MONet key left at its default
+                continue
             raise _unknown(f"model.{k}", names, what + f" (model.variant {model.get('variant')})")
         if allowed[k] is not None:
             if not isinstance(v, dict):
@@ -156,3 +174,4 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         apply_override(cfg, item)
     check_config(cfg, f"config {path}" if path is not None else "config")
     return cfg
+

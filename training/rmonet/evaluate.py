@@ -9,11 +9,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from datasets.multi_object import build_multi_object_datasets
-from models.rmonet.model import SceneModel, build_model
+from models.rmonet.model import RMONet, SceneModel, build_model
+from models.rmonet.roi_masking import cells_inside, expand_boxes
 from utils.device import autocast
 from utils.io import atomic_write_json
 
 from .checkpoint import load_checkpoint
+from .config import DEFAULTS
 from .metrics import BoxAP, foreground_ari
 from .visualize import save_decomposition_figure
 
@@ -28,16 +30,27 @@ def evaluate(
     figure_path: str | Path | None = None,
     num_figures: int = 8,
     precision: str = "fp32",
+    ari_slots: str = "all",
+    box_score_thresh: float = 0.5,
 ) -> dict:
     """Foreground ARI (mean over images) and class-agnostic box AP/AP50/AP75 (percent) on `dataset`.
 
-    Also the ARI of the one-mask-for-all-objects baseline and the mean loss; optionally saves a figure.
+    `fg_ari` is the ARI of argmax_k m_k over the ground-truth foreground pixels, k over the foreground slots
+    (`ari_slots="foreground"`) or all K slots ("all"); both readings are also reported
+    (`fg_ari_foreground_slots`, `fg_ari_all_slots`). Box AP counts the boxes scoring at least
+    `box_score_thresh` (and > 0: padding boxes score 0). Also the ARI of the one-mask-for-all-objects
+    baseline, the mean loss and, for R-MONet, the fraction of the foreground masks' mass outside their
+    enlarged ROIs; optionally saves a figure.
     """
+    if ari_slots not in ("foreground", "all"):
+        raise ValueError(f"eval.ari_slots must be 'foreground' or 'all', got {ari_slots!r}")
     was_training = model.training
     model.eval()
     n = len(dataset) if max_images is None else min(len(dataset), max_images)
     loader = DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size=batch_size, shuffle=False)
-    aris, base_aris, losses = [], [], []
+    aris = {"foreground": [], "all": []}
+    base_aris, losses, outside = [], [], []
+    fg_slots = model.foreground_slots
     box_ap = BoxAP()
     fig_data = None
     for images, labels in loader:
@@ -45,13 +58,17 @@ def evaluate(
             out = model(images.to(device))
         masks = out["masks"].float().cpu()
         gt = labels.numpy()
-        pred = masks.argmax(1).numpy()
-        aris.append(foreground_ari(gt, pred))
-        base_aris.append(foreground_ari(gt, np.zeros_like(pred)))
+        aris["all"].append(foreground_ari(gt, masks.argmax(1).numpy()))
+        fg_pred = torch.tensor(fg_slots)[masks[:, fg_slots].argmax(1)]  # slot indices of the argmax
+        aris["foreground"].append(foreground_ari(gt, fg_pred.numpy()))
+        base_aris.append(foreground_ari(gt, np.zeros_like(gt)))
         losses.append(float(out["loss"]))
         boxes, scores = out["boxes"].float().cpu().numpy(), out["box_scores"].float().cpu().numpy()
+        if isinstance(model, RMONet):
+            rois = out["boxes"].float().cpu()
+            outside.append(mass_outside_rois(masks[:, fg_slots], rois, model.roi_expand_ratio))
         for g, b, s in zip(gt, boxes, scores):
-            keep = s > 0
+            keep = (s > 0) & (s >= box_score_thresh)
             box_ap.add(g, b[keep], s[keep])
         if fig_data is None and figure_path is not None:
             m = min(num_figures, len(images))
@@ -61,11 +78,16 @@ def evaluate(
                 masks[:m].numpy(),
                 boxes[:m],
                 scores[:m],
+                model.background_index,
+                box_score_thresh,
             )
     model.train(was_training)
     ap = box_ap.compute()
+    ari = {k: float(np.nanmean(np.concatenate(v))) for k, v in aris.items()}
     metrics = {
-        "fg_ari": float(np.nanmean(np.concatenate(aris))),
+        "fg_ari": ari[ari_slots],
+        "fg_ari_foreground_slots": ari["foreground"],
+        "fg_ari_all_slots": ari["all"],
         "one_mask_fg_ari": float(np.nanmean(np.concatenate(base_aris))),
         "box_AP": ap["AP"],
         "box_AP50": ap["AP50"],
@@ -73,9 +95,21 @@ def evaluate(
         "loss": float(np.mean(losses)),
         "num_images": n,
     }
+    if outside:
+        metrics["mask_mass_outside_roi"] = float(torch.cat(outside).mean())
     if fig_data is not None:
         save_decomposition_figure(figure_path, *fig_data)
     return metrics
+
+
+def mass_outside_rois(fg_masks: torch.Tensor, boxes: torch.Tensor, ratio: float) -> torch.Tensor:
+    """fg_masks [B, R, H, W] of the R foreground slots, boxes [B, R, 4] -> [B*R] fraction of each slot's mask
+    mass outside its box enlarged by `ratio` (NaN-free: an empty mask counts as 0)."""
+    b, r, h, w = fg_masks.shape
+    region = cells_inside(expand_boxes(boxes.reshape(-1, 4), ratio), h, w, 1.0).view(b, r, h, w)
+    total = fg_masks.flatten(2).sum(-1)
+    out = (fg_masks * ~region).flatten(2).sum(-1)
+    return (out / total.clamp_min(1e-12)).flatten()
 
 
 def evaluate_checkpoint(
@@ -90,15 +124,18 @@ def evaluate_checkpoint(
     model = build_model(cfg["model"], cfg["loss"], cfg["data"]["image_size"]).to(device)
     model.load_state_dict(state["model_state_dict"])
     _, test_set = build_multi_object_datasets(cfg["data"])
+    eval_cfg = {**DEFAULTS["eval"], **cfg["eval"]}  # checkpoints older than eval.ari_slots/box_score_thresh
     out = Path(out_dir) if out_dir else Path(ckpt).parent / "eval"
     metrics = evaluate(
         model,
         test_set,
         device,
-        cfg["eval"]["batch_size"],
+        eval_cfg["batch_size"],
         figure_path=out / "decomposition.png",
-        num_figures=cfg["eval"]["num_figures"],
+        num_figures=eval_cfg["num_figures"],
         precision=cfg["train"]["precision"],
+        ari_slots=eval_cfg["ari_slots"],
+        box_score_thresh=eval_cfg["box_score_thresh"],
     )
     metrics.update(
         {

@@ -144,6 +144,8 @@ def train(cfg: dict, device: torch.device, info: DistInfo | None = None, resume:
             figure_path=figure_path,
             num_figures=cfg["eval"]["num_figures"],
             precision=tcfg["precision"],
+            ari_slots=cfg["eval"]["ari_slots"],
+            box_score_thresh=cfg["eval"]["box_score_thresh"],
         )
 
     it = start_iter

@@ -13,9 +13,11 @@ import numpy as np  # noqa: E402
 from training.visualize import save_figure  # noqa: E402
 
 
-def _palette(k: int) -> np.ndarray:
+def _palette(k: int, background: int) -> np.ndarray:
+    """Colours of the K slots: tab10 for the foreground slots in order, dark grey for the background."""
     cmap = plt.get_cmap("tab10")
-    return np.array([cmap(i % 10)[:3] for i in range(k - 1)] + [(0.15, 0.15, 0.15)])
+    fg = iter(cmap(i % 10)[:3] for i in range(k - 1))
+    return np.array([(0.15, 0.15, 0.15) if s == background else next(fg) for s in range(k)])
 
 
 def save_decomposition_figure(
@@ -25,17 +27,24 @@ def save_decomposition_figure(
     masks: np.ndarray,
     boxes: np.ndarray,
     scores: np.ndarray,
+    background: int = -1,
     min_score: float = 0.0,
 ) -> None:
     """One row per image: input | reconstruction | argmax segmentation with boxes | m_1 ... m_K.
 
-    images/recons [N,H,W,3] in [0,1], masks [N,K,H,W], boxes [N,K-1,4] xyxy, scores [N,K-1].
+    images/recons [N,H,W,3] in [0,1], masks [N,K,H,W], boxes [N,K-1,4] xyxy (box j belongs to the j-th
+    foreground slot), scores [N,K-1]; `background`: index of the background slot; boxes scoring below
+    `min_score` (or 0) are not drawn.
     """
     n, k = masks.shape[:2]
-    colors = _palette(k)
+    background %= k
+    colors = _palette(k, background)
+    fg_colors = colors[[s for s in range(k) if s != background]]
     cols = 3 + k
     fig, axes = plt.subplots(n, cols, figsize=(1.6 * cols, 1.6 * n), squeeze=False)
-    titles = ["input", "reconstruction", "segmentation"] + [f"m{i + 1}" for i in range(k - 1)] + ["m_bg"]
+    titles = ["input", "reconstruction", "segmentation"] + [
+        "m_bg" if s == background else f"m{s + 1}" for s in range(k)
+    ]
     for i in range(n):
         seg = colors[masks[i].argmax(0)]
         panels = [images[i], np.clip(recons[i], 0, 1), seg] + [masks[i, j] for j in range(k)]
@@ -46,13 +55,13 @@ def save_decomposition_figure(
             if i == 0:
                 ax.set_title(titles[j], fontsize=8)
         for s, (box, score) in enumerate(zip(boxes[i], scores[i])):
-            if score <= min_score:
+            if score <= 0 or score < min_score:
                 continue
             x1, y1, x2, y2 = box
             for ax in (axes[i][0], axes[i][2]):
                 ax.add_patch(
                     plt.Rectangle(
-                        (x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, lw=1.0, edgecolor=colors[s]
+                        (x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, lw=1.0, edgecolor=fg_colors[s]
                     )
                 )
             axes[i][2].text(x1, y1, f"{score:.2f}", color="white", fontsize=5, va="bottom")
