@@ -1,4 +1,4 @@
-"""Merge COCO pseudo labels with ImageNet VoteCut labels into the detector's training JSON (DESIGN.md 5.3).
+"""Merge COCO pseudo labels with ImageNet VoteCut labels into the detector's training JSON.
 
     python merge_coco_and_imagenet.py \
         --coco_annotations_training_format_path RUN/selected_training_annotations.json \

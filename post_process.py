@@ -1,4 +1,4 @@
-"""Select confident discoveries as detector pseudo labels (DESIGN.md 5.3).
+"""Select confident discoveries as detector pseudo labels.
 
     python post_process.py --pred_annotations_path RUN/object_discovery_with_scores.json \
         --existence_score_thres 0.5 --center_score_thres 0.8 --boundary_score_thres 0.75 \

@@ -15,13 +15,16 @@ cd "$(dirname "$0")"
 if [ "${SKIP_INSTALL:-0}" != 1 ]; then python -m pip install --quiet -r requirements.txt; fi
 
 DEVICE=${DEVICE:-cpu}
+# Independent steps run side by side (two lanes), each with half the cores; the last step gets them all.
+HALF=$(( $(nproc) > 1 ? $(nproc) / 2 : 1 ))
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$HALF}
 OUT=${OUT:-outputs/main}
 DATA=${DATA:-data/synthetic_main}
 TRAIN_SCENES=${TRAIN_SCENES:-40}
 VAL_SCENES=${VAL_SCENES:-24}
 CB_ITERS=${CB_ITERS:-800}         # center/boundary network iterations (batch 16, 64x64 crops)
 EX_ITERS=${EX_ITERS:-150}         # existence network iterations (batch 32)
-CAD_ITERS=${CAD_ITERS:-300}       # detector iterations (batch 4), both detectors
+CAD_ITERS=${CAD_ITERS:-200}       # detector iterations (batch 4), both detectors
 SINGLE_PER_CLASS=${SINGLE_PER_CLASS:-40}   # single-object images per class (8 classes) for stage 1
 HELDOUT_PER_CLASS=${HELDOUT_PER_CLASS:-8}
 CAD_CFG=cad/model_zoo/configs/tiny/cascade_mask_rcnn_effnet_lite0_FPN_cpu.yaml
@@ -35,40 +38,83 @@ EX=$OUT/existence/checkpoint_latest.pth
 NETS=(--objectness_resume "$CB" --binary_classifier_resume "$EX" --device "$DEVICE")
 rm -rf "$OUT" && mkdir -p "$OUT"   # a fresh run: stale discoveries of older networks must not be resumed
 
+# both F G runs the shell functions F and G at once and fails if either fails.
+both() {
+    "$1" & local first=$!
+    "$2" & local second=$!
+    local status=0
+    wait "$first" || status=$?
+    wait "$second" || status=$?
+    return "$status"
+}
+
+center_boundary_network() {
+    python train_objectness_net.py --train_center_and_boundary --imagenet_root "$DATA/imagenet" \
+        --backbone_type efficientnet_lite0 --backbone_weights packaged --crop_size 64 --batch_size 16 \
+        --optimizer adam --learning_rate 1e-3 --lr_milestones $((CB_ITERS * 3 / 4)) --lr_scheduler_gamma 0.1 \
+        --max_iters "$CB_ITERS" --sdf_loss_type l1 --center_field_loss_type l2 --use_sdf_binary_mask_loss \
+        --use_sdf_gradient_loss --sdf_activation tanh --use_bg_sdf --num_workers 1 --log_interval 50 \
+        --ckpt_interval 200 --vis_interval "$CB_ITERS" --no_progress --device "$DEVICE" \
+        --output_dir "$OUT/center_boundary"
+    python eval_objectness_net.py --imagenet_root "$HELDOUT" --device "$DEVICE" --checkpoint "$CB" \
+        --output_json "$OUT/heldout_center_boundary.json"
+}
+
+existence_network() {
+    python train_objectness_net.py --train_existence --existence_arch efficientnet_lite0 \
+        --backbone_weights packaged --imagenet_root "$DATA/imagenet" --votecut_json "$VOTECUT" --crop_size 64 \
+        --batch_size 32 --optimizer adam --learning_rate 1e-3 --max_iters "$EX_ITERS" --num_workers 1 \
+        --log_interval 25 --ckpt_interval 100 --vis_interval "$EX_ITERS" --no_progress --device "$DEVICE" \
+        --output_dir "$OUT/existence"
+    python eval_objectness_net.py --imagenet_root "$HELDOUT" --device "$DEVICE" --checkpoint "$EX" \
+        --votecut_json "$HELDOUT/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json" \
+        --output_json "$OUT/heldout_existence.json"
+}
+
+discover() {  # discover SPLIT [networks...]: reasoning + scoring of one scene split -> $OUT/reasoning_<name>
+    local split=$1 name=$2
+    shift 2
+    local ann="$SCENES/annotations/${split}_cls_agnostic.json"
+    python object_reasoning.py "$@" --analyze_cc --image_dir "$SCENES/$split" --annotations "$ann" \
+        --output_dir "$OUT/reasoning_$name"
+    python object_scoring.py "$@" --image_dir "$SCENES/$split" --annotations "$ann" \
+        --raw_annotations_path "$OUT/reasoning_$name/discovery_results.json"
+}
+discover_train() { discover train train "${NETS[@]}"; }
+discover_val() { discover val val "${NETS[@]}"; }
+
+CAD_OPTS=(SOLVER.MAX_ITER "$CAD_ITERS" SOLVER.STEPS "($((CAD_ITERS * 4 / 5)),)" SOLVER.CHECKPOINT_PERIOD "$CAD_ITERS"
+          MODEL.DEVICE "$DEVICE")
+detector_on_pseudo_labels() {
+    python cad/train_net.py --config-file "$CAD_CFG" --train-json "$OUT/pseudo_labels_merged.json" \
+        --train-image-root "$SCENES/train" --train-imagenet-root "$DATA/imagenet/train" --coco-repeat 5 \
+        --test-json "$VAL_GT" --test-image-root "$SCENES/val" "${CAD_OPTS[@]}" OUTPUT_DIR "$OUT/detector_pseudo"
+}
+detector_on_gt_masks() {
+    python cad/train_net.py --config-file "$CAD_CFG" --train-json "$TRAIN_GT" --train-image-root "$SCENES/train" \
+        --test-json "$VAL_GT" --test-image-root "$SCENES/val" "${CAD_OPTS[@]}" OUTPUT_DIR "$OUT/detector_gt"
+}
+
 echo "== 1/6 synthetic data -> $DATA"
 python utils/make_synthetic_data.py --out "$DATA" --seed 0 --images_per_class "$SINGLE_PER_CLASS" \
-    --heldout_images_per_class "$HELDOUT_PER_CLASS" \
-    --train_scenes "$TRAIN_SCENES" --val_scenes "$VAL_SCENES"
+    --heldout_images_per_class "$HELDOUT_PER_CLASS" --train_scenes "$TRAIN_SCENES" --val_scenes "$VAL_SCENES"
 
 echo "== 2/6 stage 1: center/boundary and existence networks (EfficientNet-Lite0, ImageNet init), held-out check"
-python train_objectness_net.py --train_center_and_boundary --imagenet_root "$DATA/imagenet" \
-    --backbone_type efficientnet_lite0 --backbone_weights packaged --crop_size 64 --batch_size 16 \
-    --optimizer adam --learning_rate 1e-3 --lr_milestones $((CB_ITERS * 3 / 4)) --lr_scheduler_gamma 0.1 \
-    --max_iters "$CB_ITERS" --sdf_loss_type l1 --center_field_loss_type l2 --use_sdf_binary_mask_loss \
-    --use_sdf_gradient_loss --sdf_activation tanh --use_bg_sdf --num_workers 1 --log_interval 50 \
-    --ckpt_interval 200 --vis_interval "$CB_ITERS" --device "$DEVICE" --output_dir "$OUT/center_boundary"
-python train_objectness_net.py --train_existence --existence_arch efficientnet_lite0 --backbone_weights packaged \
-    --imagenet_root "$DATA/imagenet" --votecut_json "$VOTECUT" --crop_size 64 --batch_size 32 --optimizer adam \
-    --learning_rate 1e-3 --max_iters "$EX_ITERS" --num_workers 1 --log_interval 25 --ckpt_interval 100 \
-    --vis_interval "$EX_ITERS" --device "$DEVICE" --output_dir "$OUT/existence"
-python eval_objectness_net.py --imagenet_root "$HELDOUT" --device "$DEVICE" --checkpoint "$CB" \
-    --output_json "$OUT/heldout_center_boundary.json"
-python eval_objectness_net.py --imagenet_root "$HELDOUT" --device "$DEVICE" --checkpoint "$EX" \
-    --votecut_json "$HELDOUT/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json" \
-    --output_json "$OUT/heldout_existence.json"
-
-echo "== 3/6 stage 2: reasoning + scoring with the trained networks (train and val scenes), and with oracle fields"
-for split in train val; do
-    python object_reasoning.py "${NETS[@]}" --analyze_cc --image_dir "$SCENES/$split" \
-        --annotations "$SCENES/annotations/${split}_cls_agnostic.json" --output_dir "$OUT/reasoning_$split"
-    python object_scoring.py "${NETS[@]}" --image_dir "$SCENES/$split" \
-        --annotations "$SCENES/annotations/${split}_cls_agnostic.json" \
-        --raw_annotations_path "$OUT/reasoning_$split/discovery_results.json"
+echo "   (second lane: existence network, then the oracle-field reasoning and the detector on GT masks)"
+second_lane() {
+    existence_network
+    discover val oracle_val --oracle_annotations "$VAL_GT"
+    detector_on_gt_masks
+}
+second_lane & SECOND_LANE=$!
+center_boundary_network
+while [ ! -f "$OUT/heldout_existence.json" ]; do  # the existence network finishes long before
+    kill -0 "$SECOND_LANE" 2>/dev/null || { wait "$SECOND_LANE"; echo "existence network failed"; exit 1; }
+    sleep 2
 done
-python object_reasoning.py --oracle_annotations "$VAL_GT" --analyze_cc --image_dir "$SCENES/val" \
-    --annotations "$VAL_GT" --output_dir "$OUT/reasoning_oracle_val"
-python object_scoring.py --oracle_annotations "$VAL_GT" --image_dir "$SCENES/val" --annotations "$VAL_GT" \
-    --raw_annotations_path "$OUT/reasoning_oracle_val/discovery_results.json"
+
+echo "== 3/6 stage 2: reasoning + scoring with the trained networks (train and val scenes)"
+both discover_train discover_val
 
 echo "== 4/6 pseudo labels of the train scenes, merged with the VoteCut labels of the single-object images"
 python post_process.py --pred_annotations_path "$OUT/reasoning_train/object_discovery_with_scores.json" \
@@ -77,14 +123,13 @@ python merge_coco_and_imagenet.py \
     --coco_annotations_training_format_path "$OUT/reasoning_train/selected_training_annotations.json" \
     --imagenet_annotations_training_format_path "$VOTECUT" --output_path "$OUT/pseudo_labels_merged.json"
 
-echo "== 5/6 class-agnostic detector: on the pseudo labels, and on the GT masks (same schedule)"
-CAD_OPTS=(SOLVER.MAX_ITER "$CAD_ITERS" SOLVER.STEPS "($((CAD_ITERS * 4 / 5)),)" SOLVER.CHECKPOINT_PERIOD "$CAD_ITERS"
-          MODEL.DEVICE "$DEVICE")
-python cad/train_net.py --config-file "$CAD_CFG" --train-json "$OUT/pseudo_labels_merged.json" \
-    --train-image-root "$SCENES/train" --train-imagenet-root "$DATA/imagenet/train" --coco-repeat 5 \
-    --test-json "$VAL_GT" --test-image-root "$SCENES/val" "${CAD_OPTS[@]}" OUTPUT_DIR "$OUT/detector_pseudo"
-python cad/train_net.py --config-file "$CAD_CFG" --train-json "$TRAIN_GT" --train-image-root "$SCENES/train" \
-    --test-json "$VAL_GT" --test-image-root "$SCENES/val" "${CAD_OPTS[@]}" OUTPUT_DIR "$OUT/detector_gt"
+echo "== 5/6 class-agnostic detector on the pseudo labels (and, in the second lane, on the GT masks)"
+if kill -0 "$SECOND_LANE" 2>/dev/null; then
+    detector_on_pseudo_labels
+else  # the second lane is done: this last step gets every core
+    OMP_NUM_THREADS=$((HALF * 2)) detector_on_pseudo_labels
+fi
+wait "$SECOND_LANE"
 
 echo "== 6/6 class-agnostic AP on the $VAL_SCENES val scenes"
 python utils/main_job_report.py --gt_annotations "$VAL_GT" --image_dir "$SCENES/val" --out_dir "$OUT" \

@@ -1,6 +1,6 @@
 """Pseudo labels for the detector: select scored discoveries (post_process) and merge COCO + ImageNet.
 
-Selection (DESIGN 5.3): keep results with existence >= 0.5, center >= 0.8 and boundary >= 0.75; each kept
+Selection: keep results with existence >= 0.5, center >= 0.8 and boundary >= 0.75; each kept
 result keeps all its fields and gets `id` (1..N), `category_id` 1, `iscrowd` 0, `area` (from its mask)
 and `score` := `area_score`. The output is a COCO dataset whose `images` are those of the split's
 ground-truth / image-list JSON and whose only category is `{id: 1, name: fg}`.

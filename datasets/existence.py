@@ -1,4 +1,4 @@
-"""Existence-network samples (DESIGN 4.3): object crops (label 1) versus background squares (label 0).
+"""Existence-network samples: object crops (label 1) versus background squares (label 0).
 
 With probability 1/2 a sample is
 - positive candidate: a random resized crop of the image (area fraction in `crop_scale`, aspect ratio in

@@ -1,4 +1,4 @@
-"""ImageNet + VoteCut top-1 masks: the center/boundary training set of stage 1 (DESIGN 4.1).
+"""ImageNet + VoteCut top-1 masks: the center/boundary training set of stage 1.
 
 Layout: `<imagenet_root>/train/<wnid>/<name>.JPEG` and `<mask_root>/<wnid>/<name>.png` (0/255), with
 `mask_root` defaulting to `<imagenet_root>/masks_top1_single_component`.
@@ -134,7 +134,7 @@ def center_boundary_sample(
     crop_scale: tuple[float, float] = (0.08, 1.0),
     mask_resize: str = "nearest_exact",
 ) -> dict[str, torch.Tensor]:
-    """Training sample of one image (DESIGN 4.1); `mask_resize` as in `objectness_targets.resize_mask`.
+    """Training sample of one image; `mask_resize` as in `objectness_targets.resize_mask`.
 
     Image and mask are resized to 400x400, the whole-object foreground distance is computed there, one
     random resized crop (or the full image when `rng` is None) is cut and resized to `image_size`.

@@ -1,6 +1,6 @@
 """Stage-1 training targets: object center field and boundary distance field of one image crop.
 
-Conventions (DESIGN 4.1):
+Conventions:
 - Pixel coordinates are integer (row, column) indices; fields have channel 0 = row, channel 1 = column.
 - The foreground distance is the L2 distance transform of the object mask (OpenCV `DIST_L2`, 3x3 mask, as
   the original code), normalised by its maximum over the *whole object*, computed before the crop.
@@ -167,7 +167,7 @@ def crop_targets(
     fg_distance: np.ndarray | None = None,
     mask_resize: str = "nearest_exact",
 ) -> dict[str, np.ndarray]:
-    """Targets of one crop of a full mask (DESIGN 4.1).
+    """Targets of one crop of a full mask.
 
     Args:
         mask: bool [H, W], the object mask on the uncropped grid (400x400 in training).

@@ -1,4 +1,4 @@
-"""Stage-1 losses (DESIGN 4.3): center field, boundary distance field, and existence BCE."""
+"""Stage-1 losses: center field, boundary distance field, and existence BCE."""
 
 from __future__ import annotations
 

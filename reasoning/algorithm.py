@@ -1,4 +1,4 @@
-"""Multi-object reasoning (DESIGN 5.1): existence filter, center reasoning, boundary reasoning, NMS.
+"""Multi-object reasoning: existence filter, center reasoning, boundary reasoning, NMS.
 
 `Reasoner.discover(image, image_id)` runs the whole search for one image with any `Predictor`.
 """

@@ -1,4 +1,4 @@
-"""Analysis of predicted fields in crop space (DESIGN 5.1 steps 3-4); all functions are batched.
+"""Analysis of predicted fields in crop space; all functions are batched.
 
 Shapes: center fields [N, 2, S, S] (channel 0 row, 1 column), sdf maps [N, S, S], masks bool [N, S, S].
 """

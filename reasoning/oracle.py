@@ -1,7 +1,7 @@
 """Ground-truth oracle: the fields and existence the stage-1 networks learn to predict, computed exactly.
 
 For each crop (same pixel box and 128x128 grid as the networks see) and each ground-truth object, the
-targets follow the stage-1 training targets (DESIGN 4.1):
+targets follow the stage-1 training targets:
 - every image pixel is owned by at most one object (masks are used as given; where ground-truth masks
   overlap, the smallest object owns the pixel, as it is most likely in front);
 - foreground sdf: the L2 distance transform of the object's (owned) mask (cv2, 3x3 mask as in training),

@@ -1,4 +1,4 @@
-"""Initial box proposals on a regular grid (DESIGN 5.1 step 1)."""
+"""Initial box proposals on a regular grid."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Object scoring (DESIGN 5.2): discovered boxes -> masks, tight boxes and four scores (COCO results)."""
+"""Object scoring: discovered boxes -> masks, tight boxes and four scores (COCO results)."""
 
 from __future__ import annotations
 

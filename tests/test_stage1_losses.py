@@ -1,4 +1,4 @@
-"""Stage-1 losses (DESIGN 4.3) with known values."""
+"""Stage-1 losses with known values."""
 
 import pytest
 import torch

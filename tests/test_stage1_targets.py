@@ -1,4 +1,4 @@
-"""Stage-1 targets on analytic shapes (DESIGN 4.1): center/boundary fields, crops, background squares."""
+"""Stage-1 targets on analytic shapes: center/boundary fields, crops, background squares."""
 
 import cv2
 import numpy as np

@@ -127,7 +127,7 @@ def gt_json_path(name: str) -> Path:
     return get_spec(name).json_path()
 
 
-# Built-in names (DESIGN.md section 8; seed README layout first, original unMORE spellings as fall-backs).
+# Built-in names (seed README layout first, original unMORE spellings as fall-backs).
 _CUTLER = "http://dl.fbaipublicfiles.com/cutler"
 _BUILTIN = [
     DatasetSpec(
