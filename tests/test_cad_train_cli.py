@@ -28,13 +28,9 @@ def data_root(tmp_path_factory):
     scenes = root / "synthetic" / "scenes"
     make_scene_dataset(scenes, "train", 4, (64, 80), seed=0, max_objects=3)
     make_scene_dataset(scenes, "val", 2, (64, 80), seed=1, max_objects=3)
-    old = os.environ.get("DETECTRON2_DATASETS")
-    os.environ["DETECTRON2_DATASETS"] = str(root)
-    yield root
-    if old is None:
-        os.environ.pop("DETECTRON2_DATASETS", None)
-    else:
-        os.environ["DETECTRON2_DATASETS"] = old
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DETECTRON2_DATASETS", str(root))
+        yield root
 
 
 def _run(args, **kw):

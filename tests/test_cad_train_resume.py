@@ -1,7 +1,6 @@
 """Detector: kill + --resume gives the uninterrupted run's weights exactly; a fixed SEED reproduces a run;
 config keys that are not implemented are refused (issue 11)."""
 
-import os
 
 import pytest
 import torch
@@ -22,13 +21,9 @@ def data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("cad_resume_data")
     make_scene_dataset(root / "synthetic" / "scenes", "train", 5, (72, 72), seed=2, max_objects=3,
                        size_jitter=0.3)
-    old = os.environ.get("DETECTRON2_DATASETS")
-    os.environ["DETECTRON2_DATASETS"] = str(root)
-    yield root
-    if old is None:
-        os.environ.pop("DETECTRON2_DATASETS", None)
-    else:
-        os.environ["DETECTRON2_DATASETS"] = old
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DETECTRON2_DATASETS", str(root))
+        yield root
 
 
 def _train(out, *extra):
