@@ -157,7 +157,7 @@ class Reasoner:
             live, live_idx, pix = live[keep], live_idx[keep], pix[keep]
             moves, max_sdf = moves[keep], max_sdf[keep]
             converged, moved = boundary_update(live, moves, on_edge_flags(pix, height, width), height, width,
-                                               cfg.max_shrink_threshold, cfg.delta_ratio, self.predictor.size)
+                                               cfg.max_shrink_threshold, cfg.delta_ratio)
             conv_boxes = torch.cat([conv_boxes, live[converged]], dim=0)
             conv_scores = torch.cat([conv_scores, max_sdf[converged]], dim=0)
             conv_idx = torch.cat([conv_idx, live_idx[converged]], dim=0)
