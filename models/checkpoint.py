@@ -210,12 +210,19 @@ def build_objectness_net_from_checkpoint(
 
 
 def build_existence_net_from_checkpoint(
-    path: str | os.PathLike, device: str | torch.device = "cpu", what: str = "existence_model"
+    path: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    what: str = "existence_model",
+    ckpt: Mapping[str, Any] | None = None,
 ) -> nn.Module:
-    """ExistenceNet rebuilt from a checkpoint (released resnet50 or ours), loaded strictly, in eval mode."""
+    """ExistenceNet rebuilt from a checkpoint (released resnet50 or ours), loaded strictly, in eval mode.
+
+    `ckpt` is the checkpoint already read from `path`, if the caller has it (the file is not read again).
+    """
     from models.objectness_net import ExistenceNet
 
-    ckpt = load_checkpoint(path, what, "cpu")
+    if ckpt is None:
+        ckpt = load_checkpoint(path, what, "cpu")
     state = model_state_from_checkpoint(ckpt)
     arch = (ckpt.get("model_config") or {}).get("arch")
     if arch is None:  # released file or bare state dict: tell the ResNet depth from the layer names

@@ -227,6 +227,12 @@ def build_predictor(args, device: torch.device) -> Predictor:
         raise SystemExit("give --objectness_resume and --binary_classifier_resume (stage-1 checkpoints), "
                          "or --oracle_annotations GT.json to reason with ground-truth fields")
     ckpt = load_checkpoint(args.objectness_resume, "center_boundary_model")
+    ex_ckpt = load_checkpoint(args.binary_classifier_resume, "existence_model")
+    input_size = args.crop_size or crop_size_from_checkpoint(ckpt)
+    if args.crop_size is None and crop_size_from_checkpoint(ex_ckpt) != input_size:
+        raise DataError(f"the objectness network was trained on {input_size}px crops but the existence "
+                        f"network on {crop_size_from_checkpoint(ex_ckpt)}px ones; pass --crop_size to "
+                        "choose the size both are fed")
     cfg = objectness_config_from_checkpoint(ckpt)
     if args.backbone_type:
         cfg["backbone_type"] = args.backbone_type
@@ -236,15 +242,9 @@ def build_predictor(args, device: torch.device) -> Predictor:
         cfg["use_bg_sdf"] = True
     objectness = ObjectnessNet(**cfg)
     objectness.load_state_dict(model_state_from_checkpoint(ckpt), strict=True)
-    existence = build_existence_net_from_checkpoint(args.binary_classifier_resume, "cpu")
+    existence = build_existence_net_from_checkpoint(args.binary_classifier_resume, "cpu", ckpt=ex_ckpt)
     for net in (objectness, existence):
         net.requires_grad_(False)
-    input_size = args.crop_size or crop_size_from_checkpoint(ckpt)
-    ex_ckpt = load_checkpoint(args.binary_classifier_resume, "existence_model")
-    if args.crop_size is None and crop_size_from_checkpoint(ex_ckpt) != input_size:
-        raise DataError(f"the objectness network was trained on {input_size}px crops but the existence "
-                        f"network on {crop_size_from_checkpoint(ex_ckpt)}px ones; pass --crop_size to "
-                        "choose the size both are fed")
     return NetworkPredictor(objectness, existence, device, args.batch_size, args.precision, args.crop_mode,
                             input_size=input_size)
 
