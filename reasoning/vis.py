@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from utils.io import atomic_write_bytes, load_image_rgb, save_png
-from utils.masks import rle_to_mask
+from utils.masks import rle_to_mask, xywh_to_xyxy
 
 PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
                     [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212],
@@ -84,7 +84,7 @@ def _row_instances(results: list[dict], image_id, height: int, width: int, rel_s
     if mine:
         best = mine[0].get("score", 1.0)
         mine = [r for r in mine if r.get("score", 1.0) >= rel_score * best][:len(PALETTE)]
-    boxes = [[x, y, x + w, y + h] for x, y, w, h in (r["bbox"] for r in mine)]
+    boxes = [xywh_to_xyxy(r["bbox"]) for r in mine]
     masks = [rle_to_mask(r["segmentation"], height, width) for r in mine if "segmentation" in r]
     return boxes, (np.stack(masks) if masks and len(masks) == len(mine) else None)
 
@@ -103,7 +103,7 @@ def save_comparison_overlays(gt: dict, image_dir: str | os.PathLike, rows: list[
         h, w = im["height"], im["width"]
         image = load_image_rgb(Path(image_dir) / im["file_name"])
         anns = [a for a in gt.get("annotations", []) if a["image_id"] == im["id"]]
-        gt_boxes = [[x, y, x + bw, y + bh] for x, y, bw, bh in (a["bbox"] for a in anns)]
+        gt_boxes = [xywh_to_xyxy(a["bbox"]) for a in anns]
         gt_masks = np.stack([rle_to_mask(a["segmentation"], h, w) for a in anns]) if anns else None
         panels = [("ground truth", gt_boxes, gt_masks)]
         panels += [(title, *_row_instances(results, im["id"], h, w, rel_score)) for title, results in rows]
