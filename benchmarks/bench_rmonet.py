@@ -56,12 +56,19 @@ PRESETS = {
 }
 
 
-def run_variant(variant: str, args) -> dict:
+def run_dir(out: Path, variant: str, seed: int, seeds: list[int]) -> Path:
+    """Output folder of one run: <out>/<variant>, or <out>/<variant>_seed<N> when several seeds run."""
+    return out / (variant if len(seeds) == 1 else f"{variant}_seed{seed}")
+
+
+def run_variant(variant: str, seed: int, args) -> dict:
     cfg = load_config(
         REPO / "configs" / "rmonet" / f"multi_dsprites_{variant}.yaml",
         [
             *PRESETS[args.preset]["set"],
             f"train.max_minutes={args.minutes}",
+            f"train.budget_clock={args.clock}",
+            f"train.seed={seed}",
             "train.max_iters=null",
             "train.max_epochs=null",
             f"train.batch_size={args.batch_size}",
@@ -72,7 +79,7 @@ def run_variant(variant: str, args) -> dict:
             "train.log_every=10",
             f"train.eval_images={args.test_images}",
             f"data.num_workers={args.num_workers}",
-            f"output_dir={Path(args.out) / variant}",
+            f"output_dir={run_dir(Path(args.out), variant, seed, args.seeds)}",
             *args.set,
         ],
     )
@@ -80,17 +87,22 @@ def run_variant(variant: str, args) -> dict:
         torch.set_num_threads(1)
     torch.manual_seed(0)
     summary = train(cfg, torch.device(args.device))
-    return {"variant": variant, **summary}
+    return {"variant": variant, "seed": seed, **summary}
 
 
 def fmt(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
-def markdown_table(results: list[dict], minutes: float, preset: str, batch_size: int) -> str:
+def markdown_table(
+    results: list[dict], minutes: float, preset: str, batch_size: int, clock: str = "wall"
+) -> str:
+    seeds = sorted({r.get("seed", 0) for r in results})
+    budget = "wall-clock" if clock == "wall" else "CPU time of the training process"
     lines = [
-        f"Procedural Multi-dSprites, {minutes:g} minute(s) of training per model (preset {preset}, batch "
-        f"{batch_size}); paper = full training on DeepMind Multi-dSprites (Tables 1 and 2). "
+        f"Procedural Multi-dSprites, {minutes:g} minute(s) ({budget}) of training per model "
+        f"(preset {preset}, batch {batch_size}, seed(s) {', '.join(map(str, seeds))}); "
+        "paper = full training on DeepMind Multi-dSprites (Tables 1 and 2). "
         "Box AP as fractions (COCO mAP 50:95/50/75).",
         "",
         "| model | iterations | train images/s | fg-ARI (ours, end) | fg-ARI (ours, best evaluation) "
@@ -106,11 +118,23 @@ def markdown_table(results: list[dict], minutes: float, preset: str, batch_size:
         if r["variant"].startswith("monet"):
             ours_ap += " (boxes of argmax masks)"
         paper_ap = " / ".join(fmt(v) for v in p["ap"]) if p["ap"] else "-"
+        name = p["name"] if len(seeds) == 1 else f"{p['name']} (seed {r.get('seed', 0)})"
         lines.append(
-            f"| {p['name']} | {r['iterations']} | {r['images_per_s']:.1f} | {fmt(e['fg_ari'])} | "
+            f"| {name} | {r['iterations']} | {r['images_per_s']:.1f} | {fmt(e['fg_ari'])} | "
             f"{best_txt} | {fmt(p['ari'])} | {ours_ap} | {paper_ap} | "
             f"{fmt(e.get('fg_ari_foreground_slots'))} | {fmt(e.get('mask_mass_outside_roi'))} |"
         )
+    if len(seeds) > 1:
+        for variant in dict.fromkeys(r["variant"] for r in results):
+            runs = [r for r in results if r["variant"] == variant]
+            end = torch.tensor([r["eval"]["fg_ari"] for r in runs], dtype=torch.float64)
+            best = torch.tensor([max(x[1] for x in r["evals"]) for r in runs], dtype=torch.float64)
+            ap50 = torch.tensor([r["eval"]["box_AP50"] / 100 for r in runs], dtype=torch.float64)
+            lines.append(
+                f"| {PAPER[variant]['name']}, mean +- std over {len(runs)} seeds | - | - | "
+                f"{end.mean():.3f} +- {end.std():.3f} | {best.mean():.3f} +- {best.std():.3f} | - | "
+                f"AP50 {ap50.mean():.3f} +- {ap50.std():.3f} | - | - | - |"
+            )
     if results:
         base = results[0]["eval"]["one_mask_fg_ari"]
         lines.append(f"| one mask for all objects | - | - | {fmt(base)} | - | - | - | - | - | - |")
@@ -119,7 +143,17 @@ def markdown_table(results: list[dict], minutes: float, preset: str, batch_size:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, default=30.0, help="training wall-clock budget per model")
+    ap.add_argument("--minutes", type=float, default=30.0, help="training budget per model (see --clock)")
+    ap.add_argument(
+        "--clock",
+        choices=["wall", "process"],
+        default="wall",
+        help="what --minutes counts: wall-clock time, or the CPU time of each training process (use "
+        "'process' with --parallel on a machine shared with other jobs: their load cannot shrink the budget)",
+    )
+    ap.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="training seeds; every variant runs with each seed"
+    )
     ap.add_argument("--variants", nargs="+", default=["unet", "monet_fpn_unet"], choices=sorted(PAPER))
     ap.add_argument(
         "--preset",
@@ -153,19 +187,31 @@ def main(argv: list[str] | None = None) -> None:
     if args.report:
         saved = load_json(out / "bench_results.json", "benchmark results")
         results, args.minutes = saved["results"], saved["minutes"]
+        args.clock = saved.get("clock", "wall")
         args.preset = saved.get("preset", args.preset)
         args.batch_size = saved.get("batch_size", args.batch_size)
-    elif args.parallel:
-        with ProcessPoolExecutor(len(args.variants), mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(run_variant, args.variants, [args] * len(args.variants)))
     else:
-        results = [run_variant(v, args) for v in args.variants]
-    logs = {r["variant"]: list(read_jsonl(out / r["variant"] / "train_log.jsonl")) for r in results}
+        runs = [(v, s) for s in args.seeds for v in args.variants]
+        if args.parallel:
+            with ProcessPoolExecutor(len(runs), mp_context=get_context("spawn")) as pool:
+                results = list(pool.map(run_variant, *zip(*runs), [args] * len(runs)))
+        else:
+            results = [run_variant(v, s, args) for v, s in runs]
+    seeds = sorted({r.get("seed", 0) for r in results})
+    logs = {}
     for r in results:  # every evaluation of the run: (iteration, fg-ARI)
-        r["evals"] = [(x["iter"], x["eval"]["fg_ari"]) for x in logs[r["variant"]] if "eval" in x]
-    table = markdown_table(results, args.minutes, args.preset, args.batch_size)
-    plot_training_curves({PAPER[v]["name"]: recs for v, recs in logs.items()}, out / "bench_curves.png")
-    run = {"minutes": args.minutes, "preset": args.preset, "batch_size": args.batch_size, "results": results}
+        name = PAPER[r["variant"]]["name"] + ("" if len(seeds) == 1 else f" (seed {r.get('seed', 0)})")
+        logs[name] = list(read_jsonl(run_dir(out, r["variant"], r.get("seed", 0), seeds) / "train_log.jsonl"))
+        r["evals"] = [(x["iter"], x["eval"]["fg_ari"]) for x in logs[name] if "eval" in x]
+    table = markdown_table(results, args.minutes, args.preset, args.batch_size, args.clock)
+    plot_training_curves(logs, out / "bench_curves.png")
+    run = {
+        "minutes": args.minutes,
+        "clock": args.clock,
+        "preset": args.preset,
+        "batch_size": args.batch_size,
+        "results": results,
+    }
     atomic_write_json(out / "bench_results.json", run, indent=2)
     atomic_write_bytes(out / "bench_results.md", (table + "\n").encode())
     print(table)

@@ -47,6 +47,9 @@ DEFAULTS: dict = {
         "max_epochs": 210,
         "max_iters": None,
         "max_minutes": None,
+        # clock of max_minutes and images/s: "wall" (time.time) or "process" (this process's CPU time,
+        # all threads: a budget that other jobs on the machine cannot shrink)
+        "budget_clock": "wall",
         "precision": "fp32",
         "grad_clip": None,
         "log_every": 50,
@@ -174,4 +177,3 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         apply_override(cfg, item)
     check_config(cfg, f"config {path}" if path is not None else "config")
     return cfg
-
