@@ -11,14 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 
-import torch
-
 from training.rmonet.checkpoint import load_checkpoint
 from training.rmonet.config import apply_override, check_config, load_config
 from training.rmonet.evaluate import evaluate_checkpoint
 from training.rmonet.loop import train
 from utils.cli import run_cli
-from utils.device import resolve_device
+from utils.device import device_for_rank, resolve_device
 from utils.distributed import cleanup_distributed, init_distributed
 
 
@@ -62,9 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--config is required for training")
     cfg = load_config(args.config, args.overrides)
     info = init_distributed(args.device)
-    device = resolve_device(args.device)
-    if device.type == "cuda" and info.enabled:
-        device = torch.device("cuda", info.local_rank)
+    device = device_for_rank(args.device, info)
     try:
         train(cfg, device, info, resume=args.resume)
     finally:

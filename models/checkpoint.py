@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from utils.checkpoint import unwrap_model
 from utils.io import atomic_torch_save
 
 log = logging.getLogger("unmore.models")
@@ -41,17 +42,6 @@ CHECKPOINT_HINTS = {
 
 # Constructor arguments of the released center_boundary_model.
 RELEASED_OBJECTNESS_CONFIG = {"backbone_type": "dpt_large", "sdf_activation": "tanh", "use_bg_sdf": True}
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The bare module inside DistributedDataParallel / DataParallel / torch.compile wrappers."""
-    while True:
-        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-            model = model.module
-        elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        else:
-            return model
 
 
 def strip_module_prefix(state_dict: Mapping[str, Any]) -> dict[str, Any]:

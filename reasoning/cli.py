@@ -17,7 +17,7 @@ from reasoning.runner import ImageRecord, ShardedResults, file_identity, image_l
 from reasoning.scoring import ScoringConfig, score_boxes
 from reasoning.vis import save_overlay, save_rounds_gif
 from utils.deviations import Deviation, add_original_switch, resolve_deviations
-from utils.device import resolve_device
+from utils.device import device_for_rank
 from utils.distributed import barrier, cleanup_distributed, init_distributed, parse_shard, shard_items
 from utils.io import (
     DEFAULT_MAX_IMAGE_PIXELS,
@@ -253,9 +253,7 @@ def setup(args):
     torch.manual_seed(args.seed)
     info = init_distributed(args.device)
     flag = args.device or (f"cuda:{args.gpu_index}" if args.gpu_index is not None else None)
-    device = resolve_device(flag)
-    if info.enabled and device.type == "cuda":
-        device = torch.device("cuda", info.local_rank)
+    device = device_for_rank(flag, info)
     shard_index, num_shards = parse_shard(args.shard, info)
     return info, device, shard_index, num_shards
 

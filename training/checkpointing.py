@@ -1,14 +1,9 @@
-"""Checkpoint paths, RNG state capture/restore and `--resume PATH|auto` resolution for stage-1 training."""
+"""Checkpoint paths and `--resume PATH|auto` resolution for stage-1 training."""
 
 from __future__ import annotations
 
 import os
-import random
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import torch
 
 LATEST_NAME = "checkpoint_latest.pth"
 
@@ -29,40 +24,6 @@ def prune_periodic_checkpoints(output_dir: str | os.PathLike, keep: int) -> list
     for path in doomed:
         path.unlink(missing_ok=True)
     return doomed
-
-
-def capture_rng_state() -> dict[str, Any]:
-    """Python, numpy, torch (CPU) and CUDA RNG states in a form `torch.load(weights_only=True)` accepts."""
-    np_state = np.random.get_state()
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": {
-            "name": np_state[0],
-            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "cached_gaussian": float(np_state[4]),
-        },
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng_state(state: dict[str, Any]) -> None:
-    """Inverse of `capture_rng_state` (CUDA states only when CUDA is available)."""
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    n = state["numpy"]
-    np.random.set_state(
-        (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
-    )
-    torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        cuda_states = state["cuda"]
-        if len(cuda_states) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda_states)
 
 
 def resolve_resume(resume: str | None, output_dir: str | os.PathLike) -> Path | None:

@@ -26,20 +26,14 @@ from tqdm import tqdm
 from datasets.existence import ExistenceDataset
 from datasets.imagenet_votecut import ImageNetVoteCutDataset, SkippedSample, collate_samples
 from losses.objectness import center_boundary_loss, existence_loss
-from models.checkpoint import load_checkpoint, model_state_from_checkpoint, save_checkpoint, unwrap_model
+from models.checkpoint import load_checkpoint, model_state_from_checkpoint, save_checkpoint
 from models.objectness_net import ExistenceNet, ObjectnessNet
 from training.args import ConfigError, default_run_name, task_name
-from training.checkpointing import (
-    LATEST_NAME,
-    capture_rng_state,
-    periodic_name,
-    prune_periodic_checkpoints,
-    resolve_resume,
-    restore_rng_state,
-)
+from training.checkpointing import LATEST_NAME, periodic_name, prune_periodic_checkpoints, resolve_resume
 from training.sampler import StreamSampler
 from training.visualize import plot_center_boundary_fields, plot_existence_predictions, plot_loss_curve
-from utils.device import autocast, resolve_device
+from utils.checkpoint import capture_rng_state, restore_rng_state, unwrap_model
+from utils.device import autocast, device_for_rank
 from utils.distributed import DistInfo, barrier, cleanup_distributed, init_distributed
 from utils.io import DataError, JsonlWriter, atomic_write_json, read_jsonl, remove_stale_temp_files
 from utils.logging_utils import get_logger
@@ -148,10 +142,7 @@ class Trainer:
         self.args = args
         self.dist: DistInfo = init_distributed(args.device)
         self.logger = get_logger("unmore.train", self.dist.rank)
-        device = resolve_device(args.device)
-        if device.type == "cuda" and self.dist.enabled:
-            device = torch.device("cuda", self.dist.local_rank)
-        self.device = device
+        self.device = device = device_for_rank(args.device, self.dist)
         self.output_dir = output_dir_of(args)
         self.task = task_name(args)
         random.seed(args.seed)

@@ -6,6 +6,8 @@ import contextlib
 
 import torch
 
+from utils.distributed import DistInfo
+
 
 def resolve_device(flag: str | None = None) -> torch.device:
     """`--device` value -> torch.device; default cuda when available, else cpu."""
@@ -15,6 +17,14 @@ def resolve_device(flag: str | None = None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"--device {flag} requested but CUDA is not available on this machine")
     return dev
+
+
+def device_for_rank(flag: str | None, info: DistInfo) -> torch.device:
+    """`--device` for this process: under torchrun, CUDA means this process's GPU (cuda:LOCAL_RANK)."""
+    device = resolve_device(flag)
+    if device.type == "cuda" and info.enabled:
+        device = torch.device("cuda", info.local_rank)
+    return device
 
 
 def autocast(device: torch.device, precision: str = "fp32"):

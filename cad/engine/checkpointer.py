@@ -11,25 +11,20 @@ iteration, so training resumes at ``iteration + 1``. Weights given by ``MODEL.WE
 from __future__ import annotations
 
 import os
-import random
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from cad import checkpoint as cad_checkpoint
 from cad.checkpoint import DOWNLOADS
+from utils.checkpoint import capture_rng_state, restore_rng_state, unwrap_model
 from utils.io import atomic_torch_save, atomic_write_bytes
 from utils.logging_utils import get_logger
 
 logger = get_logger("cad.engine")
 
 LAST_CHECKPOINT = "last_checkpoint"
-
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
 
 def missing_weights_message(path: str) -> str:
     name = os.path.basename(path)
@@ -56,21 +51,7 @@ def load_weights(model: nn.Module, path: str) -> None:
             "then set MODEL.WEIGHTS to its local path.")
     if not os.path.isfile(path):
         raise FileNotFoundError(missing_weights_message(path))
-    cad_checkpoint.load_weights(unwrap(model), path)
-
-
-def capture_rng_state() -> dict:
-    """RNG states as tensors and plain Python values (loadable with ``torch.load(weights_only=True)``)."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {"python": random.getstate(), "torch": torch.get_rng_state(),
-            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]}
-
-
-def restore_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    torch.set_rng_state(state["torch"])
-    name, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    cad_checkpoint.load_weights(unwrap_model(model), path)
 
 
 class Checkpointer:
@@ -89,7 +70,7 @@ class Checkpointer:
         only). ``extra`` (the trainer's seed and data-stream positions) is stored as ``trainer``."""
         if not self.save_to_disk:
             return None
-        state = {"model": unwrap(self.model).state_dict(), "iteration": int(iteration),
+        state = {"model": unwrap_model(self.model).state_dict(), "iteration": int(iteration),
                  "rng": capture_rng_state()}
         if extra is not None:
             state["trainer"] = extra
@@ -122,7 +103,7 @@ class Checkpointer:
             load_weights(self.model, weights)
             return 0
         state = torch.load(last, map_location="cpu", weights_only=True)
-        unwrap(self.model).load_state_dict(state["model"])
+        unwrap_model(self.model).load_state_dict(state["model"])
         for key, obj in (("optimizer", self.optimizer), ("scheduler", self.scheduler),
                          ("grad_scaler", self.grad_scaler)):
             if obj is not None and key in state:

@@ -23,10 +23,11 @@ from tqdm import tqdm
 
 from cad.data.build import TrainLoader, to_device
 from cad.data.copy_paste import copy_paste_batch
-from cad.engine.checkpointer import Checkpointer, capture_rng_state, restore_rng_state, unwrap
+from cad.engine.checkpointer import Checkpointer
 from cad.engine.events import MetricsWriter
 from cad.engine.precise_bn import bn_layers, update_bn_stats
 from cad.engine.solver import build_lr_scheduler, build_optimizer, make_gradient_clipper
+from utils.checkpoint import capture_rng_state, restore_rng_state, unwrap_model
 from utils.distributed import DistInfo
 from utils.io import DataError, remove_stale_temp_files
 from utils.logging_utils import get_logger
@@ -234,7 +235,7 @@ class Trainer:
         return results
 
     def precise_bn(self) -> None:
-        if not bn_layers(unwrap(self.model)):
+        if not bn_layers(unwrap_model(self.model)):
             return
         num_iter = int(self.cfg.TEST.PRECISE_BN.NUM_ITER)
         logger.info(f"PreciseBN: recomputing BatchNorm statistics over {num_iter} batches (no copy-paste)")
@@ -282,5 +283,6 @@ def run_evaluation(cfg, model: nn.Module, device: torch.device, info: DistInfo,
         if skip_missing_datasets and not _dataset_available(name):
             continue
         out_dir = Path(cfg.OUTPUT_DIR) if len(names) == 1 else Path(cfg.OUTPUT_DIR) / "inference" / name
-        out[name] = evaluate_dataset(unwrap(model), cfg, name, out_dir, device, info.rank, info.world_size)
+        bare = unwrap_model(model)
+        out[name] = evaluate_dataset(bare, cfg, name, out_dir, device, info.rank, info.world_size)
     return out if info.is_main else None

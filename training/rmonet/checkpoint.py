@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from models.rmonet.model import SceneModel
-from training.checkpointing import capture_rng_state
+from utils.checkpoint import capture_rng_state
 from utils.io import atomic_torch_save
 
 CHECKPOINT_NAME = "checkpoint_last.pth"

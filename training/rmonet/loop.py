@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from datasets.multi_object import build_multi_object_datasets
 from models.rmonet.model import build_model
-from training.checkpointing import restore_rng_state
+from utils.checkpoint import restore_rng_state
 from utils.device import autocast
 from utils.distributed import DistInfo, barrier
 from utils.io import JsonlWriter, atomic_write_json, read_jsonl, remove_stale_temp_files

@@ -1,0 +1,245 @@
+"""Typed configs: one dataclass per stage is the only source of each setting's default and help text.
+
+A setting is a dataclass field made with `option(default, help)`. From the dataclass come:
+- the command line: `add_arguments(parser, Cls)` adds one `--name` flag per field (type, choices, help);
+  `from_namespace(Cls, args)` builds the config back from the parsed arguments;
+- YAML + `--set key.sub=value`: `from_mapping(Cls, data)` builds a (nested) config from a mapping and
+  rejects unknown keys with one line naming the key; `apply_override` edits a mapping in place.
+A field made with `option(..., original=X, why="...")` is a deliberate deviation from the original code:
+its flag defaults to `None`, `--original_behaviour` (see `add_original_switch`) sets every such field of
+the script back to `X`, and a flag given explicitly always wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from utils.io import DataError
+
+_UNSET = object()
+
+
+def option(
+    default: Any,
+    help: str = "",
+    *,
+    original: Any = _UNSET,
+    why: str = "",
+    aliases: tuple[str, ...] = (),
+    group: str = "",
+    cli: bool = True,
+    **argparse_kwargs: Any,
+) -> Any:
+    """A config field: its default, its help text and how it appears on the command line.
+
+    original/why: the original code's value and why ours differs (a deviation; see the module docstring).
+    aliases: extra flag names (e.g. ("--image_size",)); group: argparse group title; cli=False keeps the
+    field out of the command line; argparse_kwargs override what `add_arguments` infers (action, type ...).
+    """
+    meta = {
+        "help": help,
+        "original": original,
+        "why": why,
+        "aliases": tuple(aliases),
+        "group": group,
+        "cli": cli,
+        "argparse": argparse_kwargs,
+    }
+    if isinstance(default, (list, dict, set)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def is_deviation(f: dataclasses.Field) -> bool:
+    return f.metadata.get("original", _UNSET) is not _UNSET
+
+
+def default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    raise TypeError(f"config field {f.name} has no default")
+
+
+def help_text(f: dataclasses.Field) -> str:
+    """The field's help; for a deviation it also says whether the default is the original and why not."""
+    what, default = f.metadata.get("help", ""), default_of(f)
+    if not is_deviation(f):
+        return what
+    original = f.metadata["original"]
+    if default == original:
+        return f"{what} Default {default!r}: the original behaviour."
+    return (
+        f"{what} Default {default!r}, NOT the original ({original!r}): {f.metadata['why']} "
+        "--original_behaviour sets it back."
+    )
+
+
+def _strip_optional(tp: Any) -> Any:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return {k: _strip_optional(v) for k, v in typing.get_type_hints(cls).items()}
+
+
+def _argparse_kwargs(f: dataclasses.Field, tp: Any) -> dict[str, Any]:
+    kw: dict[str, Any] = {"help": help_text(f)}
+    default = None if is_deviation(f) else default_of(f)
+    origin = typing.get_origin(tp)
+    if tp is bool:  # a deviation (default None) or a True default needs the --no- form
+        kw["action"] = "store_true" if default is False else argparse.BooleanOptionalAction
+        kw["default"] = default
+    elif origin is typing.Literal:
+        choices = typing.get_args(tp)
+        kw.update(choices=choices, type=type(choices[0]), default=default)
+    elif origin in (list, tuple):
+        item = typing.get_args(tp)[0] if typing.get_args(tp) else str
+        kw.update(nargs="+", type=item, default=default)
+    elif tp in (int, float, str):
+        kw.update(type=tp, default=default)
+    else:
+        kw["default"] = default
+    kw.update(f.metadata.get("argparse", {}))
+    return kw
+
+
+def add_arguments(
+    parser: argparse.ArgumentParser,
+    cls: type,
+    groups: dict[str, argparse._ArgumentGroup] | None = None,
+    skip: Iterable[str] = (),
+) -> dict[str, argparse._ArgumentGroup]:
+    """Add one `--name` flag per command-line field of dataclass `cls`; returns the groups (by title)."""
+    groups = {} if groups is None else groups
+    types_, skip = _field_types(cls), set(skip)
+    for f in dataclasses.fields(cls):
+        if not f.metadata.get("cli", True) or f.name in skip or dataclasses.is_dataclass(types_[f.name]):
+            continue
+        title = f.metadata.get("group", "")
+        target = parser
+        if title:
+            if title not in groups:
+                groups[title] = parser.add_argument_group(title)
+            target = groups[title]
+        flags = (f"--{f.name}", *f.metadata.get("aliases", ()))
+        target.add_argument(*flags, **_argparse_kwargs(f, types_[f.name]))
+    return groups
+
+
+def add_original_switch(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """`--original_behaviour`: every deviation field of the script back to the original code's value."""
+    parser.add_argument(
+        "--original_behaviour",
+        action="store_true",
+        help="set every deviation back to the original code's behaviour at once (a flag given explicitly "
+        "still wins)",
+    )
+
+
+def deviation_fields(cls: type) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(cls) if is_deviation(f)]
+
+
+def resolve_deviations(args: argparse.Namespace, *classes: type) -> argparse.Namespace:
+    """Fill each deviation flag left at None: the default, or with `--original_behaviour` the original."""
+    original = bool(getattr(args, "original_behaviour", False))
+    for cls in classes:
+        for f in deviation_fields(cls):
+            if getattr(args, f.name, None) is None:
+                setattr(args, f.name, f.metadata["original"] if original else default_of(f))
+    return args
+
+
+def from_namespace(cls: type, args: argparse.Namespace, **extra: Any):
+    """An instance of `cls` from parsed arguments (deviations resolved); `extra` sets other fields."""
+    resolve_deviations(args, cls)
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    values.update(extra)
+    return cls(**values)
+
+
+def _unknown_key(key: str, known: Iterable[str], what: str) -> DataError:
+    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], list(known), n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return DataError(f"{what}: unknown config key {key}{hint}")
+
+
+def from_mapping(cls: type, data: Mapping | None, what: str = "config", prefix: str = ""):
+    """An instance of (nested) dataclass `cls` from a mapping; a key no field declares raises DataError."""
+    data = {} if data is None else data
+    if not isinstance(data, Mapping):
+        raise DataError(f"{what}: {prefix.rstrip('.') or 'the config'} must be a mapping, got {data!r}")
+    fields, types_ = {f.name: f for f in dataclasses.fields(cls)}, _field_types(cls)
+    values = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise _unknown_key(f"{prefix}{key}", fields, what)
+        tp = types_[key]
+        if dataclasses.is_dataclass(tp) and (value is None or isinstance(value, Mapping)):
+            value = from_mapping(tp, value, what, f"{prefix}{key}.")
+        values[key] = value
+    return cls(**values)
+
+
+def to_dict(config: Any) -> dict:
+    """A plain nested dict of a config (for YAML/JSON output and checkpoints)."""
+    return dataclasses.asdict(config)
+
+
+def apply_override(data: dict, item: str, what: str = "--set") -> None:
+    """Apply one `key.sub=value` override (the value parsed as YAML) to a nested dict in place."""
+    if "=" not in item:
+        raise DataError(f"{what} {item!r}: expected KEY=VALUE, e.g. train.lr=1e-4")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise DataError(f"{what} {item!r}: the value is not valid YAML ({e})") from None
+    if isinstance(value, str):  # numbers YAML 1.1 leaves as strings, e.g. 1e-3
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    node = data
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise DataError(f"{what} {item!r}: {part} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def load_yaml(path: str | Path) -> dict:
+    """A YAML mapping from `path`, with one-line errors naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise DataError(f"config {p} is not valid YAML: {getattr(e, 'problem', e)}{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise DataError(f"config {p} must be a mapping")
+    return data
