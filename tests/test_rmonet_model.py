@@ -139,9 +139,40 @@ def test_benchmark_trains_each_variant_then_reports_again(tmp_path, capsys):
     rows = [line for line in table if line.startswith("| R-MONet") or line.startswith("| MONet")]
     assert [r.split(" | ")[0] for r in rows] == ["| R-MONet(UNet)", "| MONet(ResNet18+FPN)"]
     assert "| one mask for all objects | - | - | 0.000 |" in table[-1]
+    assert "(wall-clock)" in table[0]
     assert (out / "bench_curves.png").stat().st_size > 1000
     saved = json.loads((out / "bench_results.json").read_text())
     assert [r["variant"] for r in saved["results"]] == ["unet", "monet_fpn"]
     assert all(r["iterations"] >= 1 and r["evals"] for r in saved["results"])
     bench_rmonet.main(["--report", *common])
     assert _table(capsys.readouterr().out) == table
+
+
+def test_benchmark_seeds_share_a_cpu_time_budget(tmp_path, capsys):
+    from benchmarks import bench_rmonet
+
+    out = tmp_path / "bench"
+    tiny = ["--set", "data.image_size=32", "--set", "model.num_slots=3", "--set", "data.num_test=4"]
+    argv = ["--minutes", "0.01", "--clock", "process", "--seeds", "0", "1", "--variants", "unet"]
+    bench_rmonet.main([*argv, "--test_images", "4", "--num_workers", "0", "--out", str(out), *tiny])
+    table = _table(capsys.readouterr().out)
+    assert "(CPU time of the training process)" in table[0] and "seed(s) 0, 1" in table[0]
+    names = [line.split(" | ")[0] for line in table if line.startswith("| R-MONet")]
+    mean = "| R-MONet(UNet), mean +- std over 2 seeds"
+    assert names == ["| R-MONet(UNet) (seed 0)", "| R-MONet(UNet) (seed 1)", mean]
+    saved = json.loads((out / "bench_results.json").read_text())
+    assert saved["clock"] == "process" and [r["seed"] for r in saved["results"]] == [0, 1]
+    for seed in (0, 1):  # each run stopped by its own CPU time, in its own folder
+        summary = json.loads((out / f"unet_seed{seed}" / "train_summary.json").read_text())
+        assert summary["iterations"] >= 1 and summary["train_seconds"] >= 0.6
+        assert json.loads((out / f"unet_seed{seed}" / "config.json").read_text())["train"]["seed"] == seed
+
+
+def test_unknown_budget_clock_is_refused(tmp_path):
+    from training.rmonet.config import load_config
+    from training.rmonet.loop import train
+
+    overrides = ["train.budget_clock=gpu", "train.max_minutes=1", f"output_dir={tmp_path}"]
+    cfg = load_config(None, [*overrides, "data.image_size=32", "model.num_slots=3", "data.num_test=4"])
+    with pytest.raises(ValueError, match="train.budget_clock must be one of"):
+        train(cfg, torch.device("cpu"))
