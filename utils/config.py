@@ -183,14 +183,15 @@ def from_mapping(cls: type, data: Mapping | None, what: str = "config", prefix: 
     """An instance of (nested) dataclass `cls` from a mapping; a key no field declares raises DataError."""
     data = {} if data is None else data
     if not isinstance(data, Mapping):
-        raise DataError(f"{what}: {prefix.rstrip('.') or 'the config'} must be a mapping, got {data!r}")
+        where = prefix.rstrip(".") or "the config"
+        raise DataError(f"{what}: {where} must be a mapping, got {data!r}")
     fields, types_ = {f.name: f for f in dataclasses.fields(cls)}, _field_types(cls)
     values = {}
     for key, value in data.items():
         if key not in fields:
             raise _unknown_key(f"{prefix}{key}", fields, what)
         tp = types_[key]
-        if dataclasses.is_dataclass(tp) and (value is None or isinstance(value, Mapping)):
+        if dataclasses.is_dataclass(tp):  # a section: a mapping (or null for its defaults)
             value = from_mapping(tp, value, what, f"{prefix}{key}.")
         values[key] = value
     return cls(**values)
