@@ -27,13 +27,7 @@ class ResNet18FPN(nn.Module):
     that do not depend on the batch, for small-batch runs).
     """
 
-    def __init__(
-        self,
-        in_channels: int = 3,
-        fpn_channels: int = 128,
-        weights_path: str | None = None,
-        norm: str = "batch",
-    ):
+    def __init__(self, in_channels: int, fpn_channels: int, weights_path: str | None, norm: str):
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"model.backbone_norm must be one of {sorted(NORMS)}, got {norm!r}")
