@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.config:
             cfg = load_config(args.config, args.overrides)
         else:
-            cfg = build_config(load_checkpoint(args.eval)["config"], args.overrides, f"config of {args.eval}")
+            saved = load_checkpoint(args.eval)["config"]
+            cfg = build_config(saved, args.overrides, f"config of {args.eval}", saved=True)
         metrics = evaluate_checkpoint(args.eval, resolve_device(args.device), cfg, args.eval_dir)
         print(json.dumps(metrics, indent=2))
         return

@@ -84,3 +84,13 @@ def test_defaults_come_from_the_typed_config_and_round_trip():
     assert load_config(monet, ["model.confine_masks=true"]).model.rpn == ModelConfig().rpn
     with pytest.raises(DataError, match=r"monet_fpn\): unknown config key model.confine_masks"):
         load_config(monet, ["model.confine_masks=false"])
+
+
+def test_checkpoint_config_without_a_later_key_names_it():
+    from training.rmonet.config import build_config, config_dict
+
+    saved = config_dict(load_config(CONFIG))
+    del saved["model"]["confine_masks"]
+    with pytest.raises(DataError, match="model.confine_masks missing"):
+        build_config(saved, saved=True)
+    assert not build_config(saved, ["model.confine_masks=false"], saved=True).model.confine_masks

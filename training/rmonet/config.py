@@ -72,15 +72,28 @@ class RMONetConfig:
 
 # Config keys that are Python keywords, by field name.
 _KEYWORD_KEYS = {"lambda_": "lambda"}
+# Model keys whose defaults differ from what checkpoints saved before the key existed were trained with: a
+# checkpoint's config must name them (or an override must).
+SAVED_REQUIRED = ("confine_masks", "alpha_bias_init", "input_norm", "backbone_norm", "background_slot")
 
 
 def build_config(
-    data: dict[str, Any], overrides: list[str] | None = None, what: str = "config"
+    data: dict[str, Any], overrides: list[str] | None = None, what: str = "config", saved: bool = False
 ) -> RMONetConfig:
-    """The config of mapping `data` (a YAML file or a checkpoint's config) with `key.sub=value` overrides."""
+    """The config of mapping `data` (a YAML file, or with `saved` a checkpoint's config) with `key.sub=value`
+    overrides."""
     data = copy.deepcopy(data)
     for item in overrides or []:
         apply_override(data, item)
+    model = data.get("model") or {}
+    if saved and isinstance(model, dict):
+        rmonet = model.get("variant") not in MONET_VARIANTS
+        for key in SAVED_REQUIRED:
+            if key not in model and (rmonet or key not in RMONET_ONLY):
+                raise DataError(
+                    f"{what}: model.{key} missing (a checkpoint from before that key existed: give the value "
+                    f"it was trained with, e.g. --set model.{key}=...)"
+                )
     loss = data.get("loss")
     if isinstance(loss, dict):
         for name, key in _KEYWORD_KEYS.items():
