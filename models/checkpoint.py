@@ -62,18 +62,17 @@ def _jsonable_args(args: Any) -> Any:
     return args
 
 
-def save_checkpoint(
-    path: str | os.PathLike,
+def checkpoint_state(
     model: nn.Module,
     optimizer: torch.optim.Optimizer | None,
     scheduler: Any | None,
     iteration: int,
     **extra: Any,
-) -> None:
-    """Atomically write a checkpoint (temp file + rename); DDP wrappers are unwrapped.
+) -> dict[str, Any]:
+    """The checkpoint dict (DDP wrappers unwrapped); `extra` keys are stored as given.
 
-    `extra` keys are stored as given (`args` may be an argparse.Namespace; it is stored as a dict).
-    Our networks' `config()` is stored under `model_config` unless given.
+    `args` may be an argparse.Namespace (it is stored as a dict). Our networks' `config()` is stored under
+    `model_config` unless given.
     """
     bare = unwrap_model(model)
     ckpt: dict[str, Any] = {
@@ -87,7 +86,19 @@ def save_checkpoint(
     if "model_config" not in extra and hasattr(bare, "config"):
         extra["model_config"] = bare.config()
     ckpt.update(extra)
-    atomic_torch_save(ckpt, path)
+    return ckpt
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    scheduler: Any | None,
+    iteration: int,
+    **extra: Any,
+) -> None:
+    """Atomically write `checkpoint_state(...)` (temp file + rename)."""
+    atomic_torch_save(checkpoint_state(model, optimizer, scheduler, iteration, **extra), path)
 
 
 def load_checkpoint(path: str | os.PathLike, what: str = "checkpoint", map_location: Any = "cpu") -> dict:
