@@ -62,8 +62,13 @@ def test_hook_call_order():
     t = Counting(calls)
     t.register_hooks([Recorder("a", calls), None, Recorder("b", calls)])
     t.train(0, 2)
-    step = [("a", "before_step"), ("b", "before_step"), ("trainer", "run_step"), ("a", "after_step"),
-            ("b", "after_step")]
+    step = [
+        ("a", "before_step"),
+        ("b", "before_step"),
+        ("trainer", "run_step"),
+        ("a", "after_step"),
+        ("b", "after_step"),
+    ]
     expected = [("a", "before_train", 0), ("b", "before_train", 0)]
     for i in range(2):  # run_step sees the completed steps; after_step sees them incremented
         expected += [(n, w, i + (w == "after_step")) for n, w in step]
@@ -90,12 +95,18 @@ def test_periodic_hooks_fire_at_the_right_iterations(tmp_path):
     t.train(0, 11)
     records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     # window means of x = 1..11 over (1,2,3) (4,5,6) (7,8,9) (10,11); the last iteration always logs
-    assert records == [{"iter": 3, "x": 2.0}, {"iter": 6, "x": 5.0}, {"iter": 9, "x": 8.0},
-                       {"iter": 11, "x": 10.5}]
+    assert records == [
+        {"iter": 3, "x": 2.0},
+        {"iter": 6, "x": 5.0},
+        {"iter": 9, "x": 8.0},
+        {"iter": 11, "x": 10.5},
+    ]
     assert t.last_record == records[-1]
     assert fired == [5, 10, 11]  # period 5, plus once at the end
     assert sorted(p.name for p in tmp_path.glob("checkpoint_iter_*.pth")) == [
-        "checkpoint_iter_0000004.pth", "checkpoint_iter_0000008.pth"]
+        "checkpoint_iter_0000004.pth",
+        "checkpoint_iter_0000008.pth",
+    ]
     assert load_checkpoint(tmp_path / "last.pth")["iter"] == 11  # final save (11 is not a multiple of 4)
 
 
@@ -103,8 +114,12 @@ def test_final_hooks_do_not_repeat_at_a_period_boundary(tmp_path):
     fired: list[int] = []
     saves: list[int] = []
     t = Counting()
-    t.register_hooks([PeriodicCheckpointer(tmp_path, 4, lambda: saves.append(t.iter) or {}, latest="l.pth"),
-                      PeriodicCallback(4, lambda: fired.append(t.iter))])
+    t.register_hooks(
+        [
+            PeriodicCheckpointer(tmp_path, 4, lambda: saves.append(t.iter) or {}, latest="l.pth"),
+            PeriodicCallback(4, lambda: fired.append(t.iter)),
+        ]
+    )
     t.train(0, 8)
     assert saves == [4, 8] and fired == [4, 8]
     assert not list(tmp_path.glob("checkpoint_iter_*"))  # keep=0: no numbered copies
@@ -154,8 +169,9 @@ def test_checkpoint_resume_is_bit_identical(tmp_path):
     first.train(0, 10)  # stopped after 4 steps; the final checkpoint is written
     torch.manual_seed(123)  # the resumed run must not depend on the RNG state before the restore
     resumed = Toy(tmp_path / "b", ckpt_period=100)
-    start = restore_training_state(load_checkpoint(tmp_path / "b" / "latest.pth"), resumed.model,
-                                   resumed.opt, resumed.sched)
+    start = restore_training_state(
+        load_checkpoint(tmp_path / "b" / "latest.pth"), resumed.model, resumed.opt, resumed.sched
+    )
     assert start == 4
     resumed.train(start, 10)
     for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):

@@ -26,7 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 from utils.checkpoint import restore_rng_state, unwrap_model
-from utils.io import JsonlWriter, atomic_torch_save
+from utils.io import JsonlWriter, atomic_torch_save, read_jsonl
 
 
 def _distributed() -> bool:
@@ -130,10 +130,17 @@ class TrainerBase:
 class PeriodicWriter(HookBase):
     """Every `period` iterations and at `max_iter`: `{"iter", **trainer.log_record()}` as a JSONL line
     in `path` (and numeric entries as TensorBoard scalars `<prefix><key>` when `tensorboard_dir` is set).
-    Only processes with `enabled` write; all of them call `log_record`."""
+    Only processes with `enabled` write; all of them call `log_record`. Records of `path` past `start_iter`
+    are dropped first (a killed run may have logged past its checkpoint; a fresh run starts empty)."""
 
-    def __init__(self, path: Path, period: int, enabled: bool = True,
-                 tensorboard_dir: Path | None = None, prefix: str = "train/"):
+    def __init__(
+        self,
+        path: Path,
+        period: int,
+        enabled: bool = True,
+        tensorboard_dir: Path | None = None,
+        prefix: str = "train/",
+    ):
         self.path, self.period, self.enabled = path, period, enabled
         self.tb_dir, self.prefix = tensorboard_dir, prefix
         self.jsonl: JsonlWriter | None = None
@@ -141,6 +148,13 @@ class PeriodicWriter(HookBase):
 
     def before_train(self) -> None:
         if self.enabled:
+            if self.path.exists():
+                kept = [r for r in read_jsonl(self.path) if r.get("iter", 0) <= self.trainer.start_iter]
+                tmp = self.path.with_suffix(".tmp")
+                with JsonlWriter(tmp) as w:
+                    for r in kept:
+                        w.write(r)
+                tmp.replace(self.path)
             self.jsonl = JsonlWriter(self.path)
             if self.tb_dir is not None:
                 from torch.utils.tensorboard import SummaryWriter
@@ -183,8 +197,16 @@ class PeriodicCheckpointer(HookBase):
     (after training only if that iteration is not saved yet). With `keep` != 0 each periodic save also
     writes `<prefix><iter:07d>.pth`, keeping the newest `keep` of them (-1: all)."""
 
-    def __init__(self, directory: Path, period: int, state: Callable[[], dict], latest: str,
-                 keep: int = 0, prefix: str = "checkpoint_iter_", enabled: bool = True):
+    def __init__(
+        self,
+        directory: Path,
+        period: int,
+        state: Callable[[], dict],
+        latest: str,
+        keep: int = 0,
+        prefix: str = "checkpoint_iter_",
+        enabled: bool = True,
+    ):
         self.directory, self.period, self.state, self.latest = Path(directory), period, state, latest
         self.keep, self.prefix, self.enabled = keep, prefix, enabled
         self.saved_iter: int | None = None
@@ -230,8 +252,13 @@ class Budget(HookBase):
     """Stops the loop after `seconds` on `clock` or `steps` steps of this run, whichever comes first.
     Under torch.distributed all processes stop together (`device`: where the flag is all-reduced)."""
 
-    def __init__(self, seconds: float | None = None, steps: int | None = None,
-                 clock: Callable[[], float] = time.time, device: torch.device | None = None):
+    def __init__(
+        self,
+        seconds: float | None = None,
+        steps: int | None = None,
+        clock: Callable[[], float] = time.time,
+        device: torch.device | None = None,
+    ):
         self.seconds, self.steps, self.clock, self.device = seconds, steps, clock, device
         self.deadline = math.inf
 
@@ -251,8 +278,12 @@ class Budget(HookBase):
 class ProgressBar(HookBase):
     """A tqdm bar over the iterations; its postfix is `postfix(trainer.last_record)` when that changes."""
 
-    def __init__(self, desc: str, enabled: bool = True,
-                 postfix: Callable[[dict[str, Any]], dict[str, str]] | None = None):
+    def __init__(
+        self,
+        desc: str,
+        enabled: bool = True,
+        postfix: Callable[[dict[str, Any]], dict[str, str]] | None = None,
+    ):
         self.desc, self.enabled, self.postfix = desc, enabled, postfix
         self.bar: tqdm | None = None
         self.shown: dict[str, Any] = {}
@@ -260,8 +291,9 @@ class ProgressBar(HookBase):
     def before_train(self) -> None:
         t = self.trainer
         total = None if t.max_iter == math.inf else int(t.max_iter)
-        self.bar = tqdm(total=total, initial=t.start_iter, desc=self.desc, dynamic_ncols=True,
-                        disable=not self.enabled)
+        self.bar = tqdm(
+            total=total, initial=t.start_iter, desc=self.desc, dynamic_ncols=True, disable=not self.enabled
+        )
 
     def after_step(self) -> None:
         assert self.bar is not None
@@ -276,8 +308,14 @@ class ProgressBar(HookBase):
             self.bar = None
 
 
-def restore_training_state(ckpt: Mapping[str, Any], model: nn.Module, optimizer: Any = None,
-                           scheduler: Any = None, scaler: Any = None, rng: bool = True) -> int:
+def restore_training_state(
+    ckpt: Mapping[str, Any],
+    model: nn.Module,
+    optimizer: Any = None,
+    scheduler: Any = None,
+    scaler: Any = None,
+    rng: bool = True,
+) -> int:
     """Load a `models.checkpoint` layout checkpoint into the training objects; returns its iteration.
 
     Each part is restored when the checkpoint holds it (the scaler only when enabled)."""
