@@ -12,7 +12,7 @@ import argparse
 import json
 
 from training.rmonet.checkpoint import load_checkpoint
-from training.rmonet.config import apply_override, check_config, load_config
+from training.rmonet.config import build_config, load_config
 from training.rmonet.evaluate import evaluate_checkpoint
 from training.rmonet.loop import train
 from utils.cli import run_cli
@@ -48,10 +48,11 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.eval:
         # The checkpoint config unless --config is given; --set overrides apply on top (e.g. data paths).
-        cfg = load_config(args.config) if args.config else load_checkpoint(args.eval)["config"]
-        for item in args.overrides:
-            apply_override(cfg, item)
-        check_config(cfg, f"config of {args.eval}")
+        if args.config:
+            cfg = load_config(args.config, args.overrides)
+        else:
+            saved = load_checkpoint(args.eval)["config"]
+            cfg = build_config(saved, args.overrides, f"config of {args.eval}", saved=True)
         metrics = evaluate_checkpoint(args.eval, resolve_device(args.device), cfg, args.eval_dir)
         print(json.dumps(metrics, indent=2))
         return

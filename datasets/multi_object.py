@@ -2,40 +2,55 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from torch.utils.data import Dataset
 
 from datasets.multi_dsprites import ProceduralMultiDSprites
 from datasets.multi_object_tfrecords import CachedMultiObjectDataset, convert_tfrecords
+from utils.config import option
 from utils.io import DataError
 
 
-def build_multi_object_datasets(data_cfg: dict) -> tuple[Dataset, Dataset]:
+@dataclass
+class DataConfig:
+    """`data:` section of an R-MONet run."""
+
+    dataset: Literal["multi_dsprites", "clevr6"] = option("multi_dsprites", "scene dataset")
+    source: Literal["procedural", "tfrecord"] = option(
+        "procedural", "procedural (Multi-dSprites generated on the fly) or a DeepMind TFRecord file"
+    )
+    tfrecord: str | None = option(None, "DeepMind TFRecord file to convert (source tfrecord)")
+    cache_dir: str | None = option(None, "converted cache; None: data/multi_object/<dataset>")
+    convert_workers: int = option(0, "processes of the one-time TFRecord conversion")
+    image_size: int = option(64, "image side in pixels")
+    num_train: int = option(60000, "training scenes")
+    num_test: int = option(1600, "test scenes")
+    seed: int = option(0, "seed of the procedural scenes")
+    num_workers: int = option(2, "DataLoader worker processes")
+
+
+def build_multi_object_datasets(cfg: DataConfig) -> tuple[Dataset, Dataset]:
     """(train, test) datasets: procedural Multi-dSprites, or a DeepMind TFRecord file converted to a cache."""
-    if data_cfg["source"] == "procedural":
-        if data_cfg["dataset"] != "multi_dsprites":
+    if cfg.source == "procedural":
+        if cfg.dataset != "multi_dsprites":
             raise DataError(
-                f"no procedural generator for {data_cfg['dataset']!r}: set data.source=tfrecord and "
+                f"no procedural generator for {cfg.dataset!r}: set data.source=tfrecord and "
                 "data.tfrecord=PATH (clevr_with_masks_train.tfrecords)"
             )
-        size, seed = data_cfg["image_size"], data_cfg["seed"]
         return (
-            ProceduralMultiDSprites(data_cfg["num_train"], "train", seed, size),
-            ProceduralMultiDSprites(data_cfg["num_test"], "test", seed, size),
+            ProceduralMultiDSprites(cfg.num_train, "train", cfg.seed, cfg.image_size),
+            ProceduralMultiDSprites(cfg.num_test, "test", cfg.seed, cfg.image_size),
         )
-    if data_cfg["source"] != "tfrecord":
-        raise ValueError(f"data.source must be 'procedural' or 'tfrecord', got {data_cfg['source']!r}")
-    cache = data_cfg.get("cache_dir") or f"data/multi_object/{data_cfg['dataset']}"
+    if cfg.source != "tfrecord":
+        raise ValueError(f"data.source must be 'procedural' or 'tfrecord', got {cfg.source!r}")
+    cache = cfg.cache_dir or f"data/multi_object/{cfg.dataset}"
     if not (Path(cache) / "meta.json").is_file():
-        if not data_cfg.get("tfrecord"):
+        if not cfg.tfrecord:
             raise DataError(f"no converted cache at {cache} and no data.tfrecord given to convert")
         convert_tfrecords(
-            data_cfg["tfrecord"],
-            cache,
-            data_cfg["dataset"],
-            data_cfg["num_train"],
-            data_cfg["num_test"],
-            workers=data_cfg.get("convert_workers", 0),
+            cfg.tfrecord, cache, cfg.dataset, cfg.num_train, cfg.num_test, workers=cfg.convert_workers
         )
     return CachedMultiObjectDataset(cache, "train"), CachedMultiObjectDataset(cache, "test")

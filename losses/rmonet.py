@@ -1,13 +1,29 @@
-"""Loss terms of R-MONet (paper eq. 3) and MONet: mixture NLL, latent KL and mask KL.
+"""Loss of R-MONet (paper eq. 3) and MONet: mixture NLL, latent KL, mask KL and the RPN terms.
 
-Every term is summed over pixels/latents/components of an image and averaged over the batch.
+Every scene term is summed over pixels/latents/components of an image and averaged over the batch.
+`scene_loss` weights the terms of a model output (`models.rmonet.model.SceneModel.forward`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
+
+from utils.config import option
+
+
+@dataclass
+class LossConfig:
+    """`loss:` weights of eq. 3 (the NLL has weight 1). The YAML key of `lambda_` is `lambda`."""
+
+    beta: float = option(0.5, "weight of the latent KL")
+    gamma: float = option(0.5, "weight of the mask KL")
+    delta: float = option(1.0, "weight of the RPN objectness loss (R-MONet)")
+    lambda_: float = option(1.0, "weight of the RPN box loss (R-MONet; YAML key `lambda`)")
 
 
 def component_sigmas(
@@ -45,3 +61,33 @@ def mask_kl(log_masks: torch.Tensor, log_masks_decoded: torch.Tensor) -> torch.T
     summed over pixels, mean over the batch. Both inputs are log-probabilities over K [B,K,H,W]."""
     kl = (log_masks.exp() * (log_masks - log_masks_decoded)).sum(dim=1)
     return kl.flatten(1).sum(1).mean()
+
+
+def rpn_losses(targets) -> tuple[torch.Tensor, torch.Tensor]:
+    """Objectness BCE over the S sampled anchors and smooth-L1 (beta 1/9) box loss of the positives divided
+    by S, as torchvision's RPN; `targets`: `models.rmonet.rpn.RPNTargets`."""
+    box = F.smooth_l1_loss(targets.deltas, targets.target_deltas, beta=1 / 9, reduction="sum")
+    box = box / targets.labels.numel()
+    objectness = F.binary_cross_entropy_with_logits(targets.logits, targets.labels)
+    return objectness, box
+
+
+def scene_loss(
+    out: Mapping, x: torch.Tensor, sigmas: torch.Tensor, cfg: LossConfig
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Weighted loss (scalar) and its terms of a model output `out` for images x [B,3,H,W] in [0,1].
+
+    out: log_masks [B,K,H,W], xbar [B,K,3,H,W], log_masks_decoded [B,K,H,W], mu/logvar [B,K,Z] and, in
+    R-MONet training, rpn_targets; sigmas [K]: the decoder scales. Computed in fp32.
+    """
+    log_m = out["log_masks"].float()
+    terms = {
+        "nll": mixture_nll(x.float(), log_m, out["xbar"], sigmas),
+        "kl_z": gaussian_kl(out["mu"].float(), out["logvar"].float()),
+        "kl_mask": mask_kl(log_m, out["log_masks_decoded"]),
+    }
+    weights = {"nll": 1.0, "kl_z": cfg.beta, "kl_mask": cfg.gamma}
+    if "rpn_targets" in out:
+        terms["rpn_objectness"], terms["rpn_box"] = rpn_losses(out["rpn_targets"])
+        weights.update(rpn_objectness=cfg.delta, rpn_box=cfg.lambda_)
+    return sum(weights[name] * value for name, value in terms.items()), terms

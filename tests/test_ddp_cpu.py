@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from datasets.synthetic import make_single_object_dataset
-from training.rmonet.config import load_config
+from training.rmonet.config import config_dict, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,7 @@ def test_rmonet_under_torchrun(tmp_path, variant):
         ],
     )
     config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump(cfg))
+    config.write_text(yaml.safe_dump(config_dict(cfg)))
     torchrun("train_rmonet.py", "--config", str(config), "--device", "cpu")
     run = tmp_path / "run"
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]

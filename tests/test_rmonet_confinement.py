@@ -6,11 +6,12 @@ import torch
 import torch.nn as nn
 
 from datasets.multi_dsprites import ProceduralMultiDSprites
+from losses.rmonet import LossConfig, scene_loss
 from models.rmonet.model import RMONet, build_model
 from models.rmonet.pseudo_boxes import PseudoBoxConfig, pseudo_boxes
 from models.rmonet.roi_masking import cells_inside, confine_logits, expand_boxes
 from models.rmonet.stick_breaking import log_stick_breaking
-from training.rmonet.config import load_config
+from training.rmonet.config import EvalConfig, load_config
 from training.rmonet.evaluate import evaluate
 from utils.io import DataError
 
@@ -27,7 +28,7 @@ TINY = [
 def _model(*extra):
     torch.manual_seed(0)
     cfg = load_config(None, [*TINY, *extra])
-    return build_model(cfg["model"], cfg["loss"], image_size=32)
+    return build_model(cfg.model, image_size=32)
 
 
 def _scenes(n=4):
@@ -58,7 +59,7 @@ def test_alpha_outside_the_enlarged_roi_is_zero_untrained_and_after_training_ste
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
     for _ in range(3):
-        loss = model(x)["loss"]
+        loss = scene_loss(model(x), x, model.sigmas, LossConfig())[0]
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -123,7 +124,7 @@ def test_unknown_config_keys_are_rejected():
     for bad in ("train.lrr=1", "eval.ari=all", "data.sizes=3", "loss.alpha=1", "outputdir=x"):
         with pytest.raises(DataError, match="unknown config key"):
             load_config(None, [bad])
-    with pytest.raises(DataError, match="unknown config key model.confine .did you mean model.confine_masks"):
+    with pytest.raises(DataError, match="unknown config key model.confine .did you mean confine_masks"):
         _model("model.confine=true")
 
 
@@ -178,7 +179,6 @@ class _FixedModel(nn.Module):
             "masks": self.masks.expand(b, -1, -1, -1),
             "boxes": self.boxes.expand(b, -1, -1),
             "box_scores": self.scores.expand(b, -1),
-            "loss": torch.tensor(0.0),
             "recon": x,
         }
 
@@ -203,7 +203,7 @@ def test_evaluation_slot_set_and_box_score_threshold():
     model = _FixedModel(torch.from_numpy(m)[None], boxes, torch.tensor([[0.9, 0.4]]))
 
     def run(**kw):
-        return evaluate(model, dataset, torch.device("cpu"), batch_size=1, **kw)
+        return evaluate(model, dataset, torch.device("cpu"), EvalConfig(batch_size=1, **kw), "fp32")
 
     fg, every = run(ari_slots="foreground", box_score_thresh=0.5), run(ari_slots="all", box_score_thresh=0.0)
     assert every["fg_ari"] == pytest.approx(1.0) == fg["fg_ari_all_slots"]

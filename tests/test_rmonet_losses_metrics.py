@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.metrics import adjusted_rand_score
 
-from losses.rmonet import component_sigmas, gaussian_kl, mask_kl, mixture_nll
+from losses.rmonet import component_sigmas, gaussian_kl, mask_kl, mixture_nll, rpn_losses
 from training.rmonet.metrics import BoxAP, adjusted_rand_index, foreground_ari
 
 
@@ -85,3 +85,23 @@ def test_box_ap_known_answers():
     assert res["AP50"] == pytest.approx(100.0)
     assert res["AP75"] == pytest.approx(50.0, abs=0.5)
     assert BoxAP().compute() == {"AP": 0.0, "AP50": 0.0, "AP75": 0.0}
+
+
+def test_rpn_losses_of_the_sampled_anchors_equal_torchvision():
+    """Target sampling in the model plus `rpn_losses` reproduce torchvision's RPN loss (same RNG draws)."""
+    from models.rmonet.rpn import RMONetRPN, RPNConfig
+
+    torch.manual_seed(0)
+    rpn = RMONetRPN(8, RPNConfig())
+    images = torch.rand(2, 3, 64, 64)
+    feats = [torch.randn(2, 8, 64 // s, 64 // s) for s in (4, 8, 16, 32, 64)]
+    props = rpn.propose(images, feats, 3)
+    gt = [torch.tensor([[4.0, 4.0, 30.0, 28.0]]), torch.zeros(0, 4)]
+    torch.manual_seed(1)
+    ours = rpn_losses(rpn.sample_targets(props, gt))
+    torch.manual_seed(1)
+    labels, matched = rpn.assign_targets_to_anchors(props.anchors, [{"boxes": b} for b in gt])
+    reference = rpn.compute_loss(
+        props.objectness, props.deltas, labels, rpn.box_coder.encode(matched, props.anchors)
+    )
+    assert all(torch.equal(a, b) for a, b in zip(ours, reference))

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from datasets.multi_object import build_multi_object_datasets
+from losses.rmonet import scene_loss
 from models.rmonet.model import build_model
 from training.rmonet.config import load_config
 from training.rmonet.evaluate import evaluate
@@ -49,9 +50,11 @@ def test_short_run_lowers_the_loss_and_beats_the_one_mask_baseline(tmp_path):
     """
     cfg = load_config(None, [*SHORT_RUN, f"output_dir={tmp_path / 'run'}"])
     cpu = torch.device("cpu")
-    _, test_set = build_multi_object_datasets(cfg["data"])
-    torch.manual_seed(cfg["train"]["seed"])  # the initialisation `train` starts from
-    untrained = evaluate(build_model(cfg["model"], cfg["loss"], 32), test_set, cpu, batch_size=64)
+    _, test_set = build_multi_object_datasets(cfg.data)
+    torch.manual_seed(cfg.train.seed)  # the initialisation `train` starts from
+    model = build_model(cfg.model, 32)
+    loss_fn = lambda o, x: scene_loss(o, x, model.sigmas, cfg.loss)[0]  # noqa: E731
+    untrained = evaluate(model, test_set, cpu, cfg.eval, "fp32", loss_fn=loss_fn)
 
     summary = train(cfg, cpu)
     trained = summary["eval"]

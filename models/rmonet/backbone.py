@@ -1,4 +1,10 @@
-"""ResNet-18 + FPN backbone of the spatial attention network (torchvision building blocks, random init)."""
+"""ResNet-18 + FPN backbone of the spatial attention network (torchvision building blocks, random init).
+
+Not the stage-1 `models.backbones.resnet_fpn.ResNetFPN`: both use torchvision's ResNet-18 trunk, but that one
+fuses all five stages bilinearly (3x3 conv + BN + ReLU per level) into one dense map at input resolution,
+while this one is torchvision's FPN (nearest top-down, 3x3 output conv per level, max-pooled p6) returning
+the pyramid c1..c5, p2..p6 that the RPN and the ROI heads need.
+"""
 
 from __future__ import annotations
 
@@ -27,13 +33,7 @@ class ResNet18FPN(nn.Module):
     that do not depend on the batch, for small-batch runs).
     """
 
-    def __init__(
-        self,
-        in_channels: int = 3,
-        fpn_channels: int = 128,
-        weights_path: str | None = None,
-        norm: str = "batch",
-    ):
+    def __init__(self, in_channels: int, fpn_channels: int, weights_path: str | None, norm: str):
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"model.backbone_norm must be one of {sorted(NORMS)}, got {norm!r}")
@@ -70,7 +70,10 @@ class ResNet18FPN(nn.Module):
 
 
 def load_resnet18_weights(net: nn.Module, path: str) -> None:
-    """Load a local torchvision ResNet-18 state dict (e.g. resnet18-f37072fd.pth); the fc layer is ignored."""
+    """Load a local torchvision ResNet-18 state dict (e.g. resnet18-f37072fd.pth; any file format that
+    `models.backbones.weights.read_weight_file` reads) strictly; the fc layer is ignored."""
+    from models.backbones.weights import read_weight_file  # imports timm: only when weights are given
+
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(
@@ -78,8 +81,7 @@ def load_resnet18_weights(net: nn.Module, path: str) -> None:
             "(https://download.pytorch.org/models/resnet18-f37072fd.pth) and pass their local path, "
             "or leave model.backbone_weights empty for random initialisation."
         )
-    state = torch.load(p, map_location="cpu", weights_only=True)
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    state = {k: v for k, v in read_weight_file(p).items() if not k.startswith("fc.")}
     missing, unexpected = net.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("fc.")]
     if missing or unexpected:

@@ -10,17 +10,21 @@ from scipy import ndimage
 from skimage.filters import threshold_multiotsu
 from torchvision.ops import nms
 
+from utils.config import option
+
 EIGHT_CONNECTED = np.ones((3, 3), bool)
 
 
 @dataclass
 class PseudoBoxConfig:
-    min_size: float = 3.0  # minimum box side in pixels (5 on CLEVR, 3 on Multi-dSprites)
-    max_aspect: float = 3.0  # maximum h/w and w/h
-    nms_thresh: float = 0.7
-    nbins: int = 5  # histogram bins of multi-Otsu
-    classes: int = 3  # classes of multi-Otsu (thresholds = classes - 1)
-    zero_below: float = 0.001  # mask values below this are set to 0 first
+    """`model.pseudo_boxes`: the RPN's targets from the foreground masks (multi-Otsu, appendix B)."""
+
+    min_size: float = option(3.0, "minimum box side in pixels (5 on CLEVR, 3 on Multi-dSprites)")
+    max_aspect: float = option(3.0, "maximum h/w and w/h of a box")
+    nms_thresh: float = option(0.7, "NMS IoU of the boxes of an image")
+    nbins: int = option(5, "histogram bins of multi-Otsu")
+    classes: int = option(3, "classes of multi-Otsu (thresholds = classes - 1)")
+    zero_below: float = option(0.001, "mask values below this are set to 0 first")
 
 
 def boxes_from_mask(mask: np.ndarray, cfg: PseudoBoxConfig) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,8 @@
 """Region proposal network of R-MONet on torchvision's detection primitives.
 
-Proposal generation and the loss are split because the RPN's targets (pseudo boxes) are computed from the
-masks that the proposals themselves produce within the same forward pass.
+Proposal generation and target sampling are split because the RPN's targets (pseudo boxes) are computed
+from the masks that the proposals themselves produce within the same forward pass. The loss terms of the
+sampled anchors are in `losses.rmonet.rpn_losses`.
 """
 
 from __future__ import annotations
@@ -14,20 +15,24 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead, concat_box_prediction_layers
 from torchvision.ops import boxes as box_ops
 
+from utils.config import option
+
 
 @dataclass
 class RPNConfig:
-    anchor_sizes: tuple[int, ...] = (16, 32, 64, 128, 256)
-    aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
-    nms_thresh_per_level: float = 0.3
-    nms_thresh_output: float = 0.3
-    pre_nms_top_n: int = 100
-    post_nms_top_n: int = 20
-    fg_iou_thresh: float = 0.7
-    bg_iou_thresh: float = 0.3
-    batch_size_per_image: int = 256
-    positive_fraction: float = 0.5
-    score_thresh: float = 0.5
+    """`model.rpn`: anchors, proposal filtering and target assignment of the RPN (appendix B)."""
+
+    anchor_sizes: list[int] = option([16, 32, 64, 128, 256], "anchor side per FPN level p2..p6 (pixels)")
+    aspect_ratios: list[float] = option([0.5, 1.0, 2.0], "anchor aspect ratios on every level")
+    nms_thresh_per_level: float = option(0.3, "NMS IoU of the proposals within each FPN level")
+    nms_thresh_output: float = option(0.3, "NMS IoU of the proposals across levels")
+    pre_nms_top_n: int = option(100, "best anchors kept per level before NMS")
+    post_nms_top_n: int = option(20, "proposals kept after the per-level NMS")
+    fg_iou_thresh: float = option(0.7, "IoU with a pseudo box from which an anchor is positive")
+    bg_iou_thresh: float = option(0.3, "IoU with every pseudo box below which an anchor is negative")
+    batch_size_per_image: int = option(256, "anchors sampled per image for the loss")
+    positive_fraction: float = option(0.5, "largest fraction of positives among the sampled anchors")
+    score_thresh: float = option(0.5, "proposals scoring at least this come first in the ROI list")
 
 
 @dataclass
@@ -37,6 +42,16 @@ class Proposals:
     objectness: torch.Tensor  # [B*A, 1] logits of every anchor (for the loss)
     deltas: torch.Tensor  # [B*A, 4] box deltas of every anchor (for the loss)
     anchors: list[torch.Tensor]  # per image [A, 4]
+
+
+@dataclass
+class RPNTargets:
+    """The S sampled anchors of a batch, P of them positive (the RPN loss terms come from these)."""
+
+    logits: torch.Tensor  # [S] objectness logits
+    labels: torch.Tensor  # [S] 1.0 positive, 0.0 negative
+    deltas: torch.Tensor  # [P, 4] predicted box deltas of the positive anchors
+    target_deltas: torch.Tensor  # [P, 4] regression targets of the positive anchors
 
 
 class RMONetRPN(RegionProposalNetwork):
@@ -93,9 +108,19 @@ class RMONetRPN(RegionProposalNetwork):
             out_scores.append(sc)
         return Proposals(torch.stack(out_boxes), torch.stack(out_scores), objectness, deltas, anchors)
 
-    def loss(self, props: Proposals, target_boxes: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Objectness BCE and smooth-L1 box loss against per-image target boxes [n_i, 4] (may be empty)."""
+    def sample_targets(self, props: Proposals, target_boxes: list[torch.Tensor]) -> RPNTargets:
+        """Match the anchors to per-image target boxes [n_i, 4] (may be empty) and draw the anchors the loss
+        sees with torchvision's balanced sampler (positives first)."""
         targets = [{"boxes": t.to(props.deltas.device, torch.float32).reshape(-1, 4)} for t in target_boxes]
         labels, matched = self.assign_targets_to_anchors(props.anchors, targets)
-        regression_targets = self.box_coder.encode(matched, props.anchors)
-        return self.compute_loss(props.objectness, props.deltas, labels, regression_targets)
+        regression = self.box_coder.encode(matched, props.anchors)
+        pos, neg = self.fg_bg_sampler(labels)
+        pos = torch.where(torch.cat(pos, dim=0))[0]
+        neg = torch.where(torch.cat(neg, dim=0))[0]
+        sampled = torch.cat([pos, neg], dim=0)
+        return RPNTargets(
+            logits=props.objectness.flatten()[sampled],
+            labels=torch.cat(labels, dim=0)[sampled],
+            deltas=props.deltas[pos],
+            target_deltas=torch.cat(regression, dim=0)[pos],
+        )

@@ -13,14 +13,7 @@ class ComponentVAE(nn.Module):
     decode(z [N, z_dim]) -> (xbar [N,3,H,W] in [0,1], mask logit [N,1,H,W])
     """
 
-    def __init__(
-        self,
-        image_size: int,
-        z_dim: int = 16,
-        enc_channels: int = 32,
-        dec_channels: int = 32,
-        hidden: int = 256,
-    ):
+    def __init__(self, image_size: int, z_dim: int, enc_channels: int, dec_channels: int, hidden: int):
         super().__init__()
         chans = [4, enc_channels, enc_channels, 2 * enc_channels, 2 * enc_channels]
         layers = []

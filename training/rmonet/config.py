@@ -1,179 +1,124 @@
-"""YAML configs of R-MONet runs with `key.sub=value` command-line overrides."""
+"""Typed config of an R-MONet run: defaults <- YAML file <- `key.sub=value` overrides.
+
+Each section is a dataclass declaring every key once, with its default and help: `model` in
+`models.rmonet.config`, `loss` in `losses.rmonet`, `data` in `datasets.multi_object`, `train` and `eval`
+here. A key that no section declares, or an R-MONet-only key changed on a MONet baseline, raises a DataError
+naming it.
+"""
 
 from __future__ import annotations
 
 import copy
-import dataclasses
-import difflib
-import inspect
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
-import yaml
-
+from datasets.multi_object import DataConfig
+from losses.rmonet import LossConfig
+from models.rmonet.config import MONET_VARIANTS, RMONET_ONLY, ModelConfig
+from utils.config import apply_override, from_mapping, load_yaml, option, to_dict
 from utils.io import DataError
 
-DEFAULTS: dict = {
-    # Model widths, `rpn` and `pseudo_boxes` come from the YAML files (the model checks their keys).
-    "model": {
-        "variant": "unet",
-        "num_slots": 6,
-        "z_dim": 16,
-        "sigma_fg": 0.11,
-        "sigma_bg": 0.09,
-        "roi_expand_ratio": 0.3,  # ROI Masking expand ratio sigma, on every side of the box
-        "confine_masks": True,  # R-MONet: alpha_k only inside the enlarged ROI k (False: ablation)
-        "alpha_bias_init": -2.0,  # R-MONet: initial alpha-logit bias (alpha ~ 0.12); None: PyTorch's init
-        "background_slot": None,  # None: the method's own (R-MONet last, MONet first); "first"/"last"
-        "input_norm": None,  # None or [mean, std] for the attention network's input
-        "backbone_norm": "batch",  # ResNet-18 normalisation: batch (paper) or group
-    },
-    "loss": {"beta": 0.5, "gamma": 0.5, "delta": 1.0, "lambda": 1.0},
-    "data": {
-        "dataset": "multi_dsprites",
-        "source": "procedural",
-        "tfrecord": None,
-        "cache_dir": None,
-        "convert_workers": 0,
-        "image_size": 64,
-        "num_train": 60000,
-        "num_test": 1600,
-        "seed": 0,
-        "num_workers": 2,
-    },
-    "train": {
-        "batch_size": 64,
-        "lr": 1.0e-4,
-        "schedule": {"unit": "epoch", "warmup": 10, "cycle": 200, "reset_decay": 0.05},
-        "max_epochs": 210,
-        "max_iters": None,
-        "max_minutes": None,
-        # clock of max_minutes and images/s: "wall" (time.time) or "process" (this process's CPU time,
-        # all threads: a budget that other jobs on the machine cannot shrink)
-        "budget_clock": "wall",
-        "precision": "fp32",
-        "grad_clip": None,
-        "log_every": 50,
-        "ckpt_every": 1000,
-        "eval_every": 5000,
-        "eval_images": 320,
-        "seed": 0,
-    },
-    # ari_slots: "all" (argmax over all K masks, MONet's convention) or "foreground" (over the K-1 foreground
-    # masks only); box_score_thresh: detections reported for box AP (the RPN's 0.5).
-    "eval": {"batch_size": 64, "num_figures": 8, "ari_slots": "all", "box_score_thresh": 0.5},
-    "output_dir": "outputs/rmonet/run",
-}
+
+@dataclass
+class ScheduleConfig:
+    """`train.schedule`: linear warm-up, then cosine annealing with warm restarts (appendix B)."""
+
+    unit: Literal["epoch", "iter"] = option("epoch", "unit of warmup and cycle")
+    warmup: float = option(10, "warm-up length")
+    cycle: float = option(200, "cosine decay interval")
+    reset_decay: float = option(0.05, "factor of the peak learning rate at every restart")
 
 
-def merge(base: dict, update: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in (update or {}).items():
-        out[k] = (
-            merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
-        )
-    return out
+@dataclass
+class TrainConfig:
+    batch_size: int = option(64, "global batch (split across torchrun processes)")
+    lr: float = option(1.0e-4, "Adam learning rate")
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    max_epochs: float | None = option(210, "training length in epochs (if max_iters is None)")
+    max_iters: int | None = option(None, "training length in iterations (wins over max_epochs)")
+    max_minutes: float | None = option(None, "time budget on budget_clock (also alone: train until it ends)")
+    budget_clock: Literal["wall", "process"] = option(
+        "wall", "clock of max_minutes and images/s: wall, or this process's CPU time (all threads)"
+    )
+    precision: Literal["fp32", "bf16", "fp16"] = option("fp32", "bf16/fp16: autocast on CUDA")
+    grad_clip: float | None = option(None, "max gradient norm; None: no clipping")
+    log_every: int = option(50, "iterations between train_log.jsonl records")
+    ckpt_every: int = option(1000, "iterations between checkpoints")
+    eval_every: int = option(5000, "iterations between test evaluations (0: only at the end)")
+    eval_images: int = option(320, "test scenes of the evaluations during training")
+    seed: int = option(0, "seed of initialisation and data order")
 
 
-def apply_override(cfg: dict, item: str) -> None:
-    """`a.b.c=value` (value parsed as YAML) -> cfg["a"]["b"]["c"] = value."""
-    if "=" not in item:
-        raise ValueError(f"override {item!r} must look like key.sub=value")
-    key, raw = item.split("=", 1)
-    parts = key.strip().split(".")
-    node = cfg
-    for p in parts[:-1]:
-        if not isinstance(node.get(p), dict):
-            node[p] = {}
-        node = node[p]
-    node[parts[-1]] = _parse_value(raw)
+@dataclass
+class EvalConfig:
+    batch_size: int = option(64, "evaluation batch")
+    num_figures: int = option(8, "scenes in the decomposition figure")
+    ari_slots: Literal["all", "foreground"] = option(
+        "all", "ARI argmax over all K masks (MONet's convention) or over the K-1 foreground masks"
+    )
+    box_score_thresh: float = option(0.5, "boxes reported for box AP: the RPN's score threshold")
 
 
-def _parse_value(raw: str):
-    """YAML scalar/list/mapping; also numbers YAML 1.1 leaves as strings (e.g. `1e-3`)."""
-    value = yaml.safe_load(raw)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
+@dataclass
+class RMONetConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    output_dir: str = option("outputs/rmonet/run", "checkpoints, logs and figures")
 
 
-def _leaf_keys(d: dict, prefix: str = "") -> list[str]:
-    out = []
-    for k, v in d.items():
-        out += _leaf_keys(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"{prefix}{k}"]
-    return out
+# Config keys that are Python keywords, by field name.
+_KEYWORD_KEYS = {"lambda_": "lambda"}
+# Model keys whose defaults differ from what checkpoints saved before the key existed were trained with: a
+# checkpoint's config must name them (or an override must).
+SAVED_REQUIRED = ("confine_masks", "alpha_bias_init", "input_norm", "backbone_norm", "background_slot")
 
 
-def _model_keys(variant: str) -> dict[str, set[str] | None]:
-    """Keys of the `model:` section the model of `variant` implements: key -> sub-keys (None for a value)."""
-    from models.rmonet.model import MONET_VARIANTS, MONetBaseline, RMONet, SceneModel
-    from models.rmonet.pseudo_boxes import PseudoBoxConfig
-    from models.rmonet.rpn import RPNConfig
-
-    internal = {"self", "in_channels", "image_size", "loss_weights", "common"}
-    keys: dict[str, set[str] | None] = {"variant": None}
-    keys.update({k: None for k in inspect.signature(SceneModel.__init__).parameters if k not in internal})
-    cls = MONetBaseline if variant in MONET_VARIANTS else RMONet
-    keys.update({k: None for k in inspect.signature(cls.__init__).parameters if k not in internal})
-    if cls is RMONet:  # the MONet baselines have no detection branch
-        keys["rpn"] = {f.name for f in dataclasses.fields(RPNConfig)}
-        keys["pseudo_boxes"] = {f.name for f in dataclasses.fields(PseudoBoxConfig)}
-    return keys
-
-
-def _unknown(key: str, known: list[str], what: str) -> DataError:
-    close = difflib.get_close_matches(key, known, n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    return DataError(f"{what}: unknown config key {key}{hint}")
-
-
-def check_config(cfg: dict, what: str = "config") -> None:
-    """Raise DataError naming the first key that no part of the code reads (a typo such as
-    `train.max_iter`, or an R-MONet detection key on a MONet baseline): such a key would be silently
-    ignored."""
-    known = _leaf_keys({k: v for k, v in DEFAULTS.items() if k != "model"})
-    for key in _leaf_keys({k: v for k, v in cfg.items() if k != "model"}):
-        if key not in known:
-            raise _unknown(key, known, what)
-    model = cfg.get("model")
-    if not isinstance(model, dict):
-        raise DataError(f"{what}: 'model' must be a mapping")
-    allowed = _model_keys(str(model.get("variant")))
-    names = [f"model.{k}" for k in allowed]
-    names += [f"model.{k}.{s}" for k, sub in allowed.items() for s in sub or ()]
-    for k, v in model.items():
-        if k not in allowed:
-            if k in DEFAULTS["model"] and v == DEFAULTS["model"][k]:  # an R-MONet key left at its default
-                continue
-            raise _unknown(f"model.{k}", names, what + f" (model.variant {model.get('variant')})")
-        if allowed[k] is not None:
-            if not isinstance(v, dict):
-                raise DataError(f"{what}: model.{k} must be a mapping")
-            for sub in v:
-                if sub not in allowed[k]:
-                    raise _unknown(f"model.{k}.{sub}", names, what)
-
-
-def load_config(path: str | Path | None, overrides: list[str] | None = None) -> dict:
-    """Defaults <- YAML file <- overrides; a key no part of the code reads raises DataError."""
-    cfg = copy.deepcopy(DEFAULTS)
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise DataError(f"config file not found: {p}")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-            problem = getattr(e, "problem", None) or " ".join(str(e).split())
-            raise DataError(f"config {p} is not valid YAML: {problem}{where}") from e
-        if not isinstance(data, dict):
-            raise DataError(f"config {p} must be a mapping")
-        cfg = merge(cfg, data)
+def build_config(
+    data: dict[str, Any], overrides: list[str] | None = None, what: str = "config", saved: bool = False
+) -> RMONetConfig:
+    """The config of mapping `data` (a YAML file, or with `saved` a checkpoint's config) with `key.sub=value`
+    overrides."""
+    data = copy.deepcopy(data)
     for item in overrides or []:
-        apply_override(cfg, item)
-    check_config(cfg, f"config {path}" if path is not None else "config")
+        apply_override(data, item)
+    model = data.get("model") or {}
+    if saved and isinstance(model, dict):
+        rmonet = model.get("variant") not in MONET_VARIANTS
+        for key in SAVED_REQUIRED:
+            if key not in model and (rmonet or key not in RMONET_ONLY):
+                raise DataError(
+                    f"{what}: model.{key} missing (a checkpoint from before that key existed: give the value "
+                    f"it was trained with, e.g. --set model.{key}=...)"
+                )
+    loss = data.get("loss")
+    if isinstance(loss, dict):
+        for name, key in _KEYWORD_KEYS.items():
+            if name in loss:
+                raise DataError(f"{what}: unknown config key loss.{name} (did you mean loss.{key}?)")
+            if key in loss:
+                loss[name] = loss.pop(key)
+    cfg = from_mapping(RMONetConfig, data, what)
+    model, default = cfg.model, ModelConfig()
+    if model.variant in MONET_VARIANTS:  # the baselines have no detection branch
+        for name in RMONET_ONLY:
+            if getattr(model, name) != getattr(default, name):
+                raise DataError(f"{what} (model.variant {model.variant}): unknown config key model.{name}")
     return cfg
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RMONetConfig:
+    """Defaults <- YAML file `path` (None: none) <- overrides."""
+    data = load_yaml(path) if path is not None else {}
+    return build_config(data, overrides, f"config {path}" if path is not None else "config")
+
+
+def config_dict(cfg: RMONetConfig) -> dict[str, Any]:
+    """Plain nested dict with the YAML key names (config.json, checkpoints)."""
+    out = to_dict(cfg)
+    for name, key in _KEYWORD_KEYS.items():
+        out["loss"][key] = out["loss"].pop(name)
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -9,15 +10,18 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from datasets.multi_object import build_multi_object_datasets
+from losses.rmonet import scene_loss
 from models.rmonet.model import RMONet, SceneModel, build_model
 from models.rmonet.roi_masking import cells_inside, expand_boxes
 from utils.device import autocast
 from utils.io import atomic_write_json
 
 from .checkpoint import load_checkpoint
-from .config import DEFAULTS
+from .config import EvalConfig, RMONetConfig
 from .metrics import BoxAP, foreground_ari
 from .visualize import save_decomposition_figure
+
+LossFn = Callable[[dict, torch.Tensor], torch.Tensor]  # (model output, images) -> weighted loss
 
 
 @torch.no_grad()
@@ -25,44 +29,46 @@ def evaluate(
     model: SceneModel,
     dataset: Dataset,
     device: torch.device,
-    batch_size: int = 64,
+    cfg: EvalConfig,
+    precision: str,
+    *,
     max_images: int | None = None,
     figure_path: str | Path | None = None,
-    num_figures: int = 8,
-    precision: str = "fp32",
-    ari_slots: str = "all",
-    box_score_thresh: float = 0.5,
+    loss_fn: LossFn | None = None,
 ) -> dict:
     """Foreground ARI (mean over images) and class-agnostic box AP/AP50/AP75 (percent) on `dataset`.
 
     `fg_ari` is the ARI of argmax_k m_k over the ground-truth foreground pixels, k over the foreground slots
-    (`ari_slots="foreground"`) or all K slots ("all"); both readings are also reported
+    (`cfg.ari_slots="foreground"`) or all K slots ("all"); both readings are also reported
     (`fg_ari_foreground_slots`, `fg_ari_all_slots`). Box AP counts the boxes scoring at least
-    `box_score_thresh` (and > 0: padding boxes score 0). Also the ARI of the one-mask-for-all-objects
-    baseline, the mean loss and, for R-MONet, the fraction of the foreground masks' mass outside their
-    enlarged ROIs; optionally saves a figure.
+    `cfg.box_score_thresh` (and > 0: padding boxes score 0). Also the ARI of the one-mask-for-all-objects
+    baseline, with `loss_fn` the mean loss and, for R-MONet, the fraction of the foreground masks' mass
+    outside their enlarged ROIs; optionally saves a figure of `cfg.num_figures` scenes.
     """
+    ari_slots, box_score_thresh = cfg.ari_slots, cfg.box_score_thresh
     if ari_slots not in ("foreground", "all"):
         raise ValueError(f"eval.ari_slots must be 'foreground' or 'all', got {ari_slots!r}")
     was_training = model.training
     model.eval()
     n = len(dataset) if max_images is None else min(len(dataset), max_images)
-    loader = DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size=batch_size, shuffle=False)
+    loader = DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size=cfg.batch_size, shuffle=False)
     aris = {"foreground": [], "all": []}
     base_aris, losses, outside = [], [], []
     fg_slots = model.foreground_slots
     box_ap = BoxAP()
     fig_data = None
     for images, labels in loader:
+        images = images.to(device)
         with autocast(device, precision):
-            out = model(images.to(device))
+            out = model(images)
+            if loss_fn is not None:
+                losses.append(float(loss_fn(out, images)))
         masks = out["masks"].float().cpu()
         gt = labels.numpy()
         aris["all"].append(foreground_ari(gt, masks.argmax(1).numpy()))
         fg_pred = torch.tensor(fg_slots)[masks[:, fg_slots].argmax(1)]  # slot indices of the argmax
         aris["foreground"].append(foreground_ari(gt, fg_pred.numpy()))
         base_aris.append(foreground_ari(gt, np.zeros_like(gt)))
-        losses.append(float(out["loss"]))
         boxes, scores = out["boxes"].float().cpu().numpy(), out["box_scores"].float().cpu().numpy()
         if isinstance(model, RMONet):
             rois = out["boxes"].float().cpu()
@@ -71,9 +77,9 @@ def evaluate(
             keep = (s > 0) & (s >= box_score_thresh)
             box_ap.add(g, b[keep], s[keep])
         if fig_data is None and figure_path is not None:
-            m = min(num_figures, len(images))
+            m = min(cfg.num_figures, len(images))
             fig_data = (
-                images[:m].permute(0, 2, 3, 1).numpy(),
+                images[:m].cpu().permute(0, 2, 3, 1).numpy(),
                 out["recon"][:m].float().cpu().permute(0, 2, 3, 1).numpy(),
                 masks[:m].numpy(),
                 boxes[:m],
@@ -92,9 +98,10 @@ def evaluate(
         "box_AP": ap["AP"],
         "box_AP50": ap["AP50"],
         "box_AP75": ap["AP75"],
-        "loss": float(np.mean(losses)),
-        "num_images": n,
     }
+    if losses:
+        metrics["loss"] = float(np.mean(losses))
+    metrics["num_images"] = n
     if outside:
         metrics["mask_mass_outside_roi"] = float(torch.cat(outside).mean())
     if fig_data is not None:
@@ -113,36 +120,30 @@ def mass_outside_rois(fg_masks: torch.Tensor, boxes: torch.Tensor, ratio: float)
 
 
 def evaluate_checkpoint(
-    ckpt: str | Path,
-    device: torch.device,
-    overrides_cfg: dict | None = None,
-    out_dir: str | Path | None = None,
+    ckpt: str | Path, device: torch.device, cfg: RMONetConfig, out_dir: str | Path | None = None
 ) -> dict:
-    """--eval: metrics of a checkpoint on the full test split; writes metrics.json and figures to out_dir."""
+    """--eval: metrics of a checkpoint on the full test split of `cfg`; writes metrics.json and figures to
+    out_dir (default: the checkpoint's folder/eval)."""
     state = load_checkpoint(ckpt)
-    cfg = state["config"] if overrides_cfg is None else overrides_cfg
-    model = build_model(cfg["model"], cfg["loss"], cfg["data"]["image_size"]).to(device)
+    model = build_model(cfg.model, cfg.data.image_size).to(device)
     model.load_state_dict(state["model_state_dict"])
-    _, test_set = build_multi_object_datasets(cfg["data"])
-    eval_cfg = {**DEFAULTS["eval"], **cfg["eval"]}  # checkpoints older than eval.ari_slots/box_score_thresh
+    _, test_set = build_multi_object_datasets(cfg.data)
     out = Path(out_dir) if out_dir else Path(ckpt).parent / "eval"
     metrics = evaluate(
         model,
         test_set,
         device,
-        eval_cfg["batch_size"],
+        cfg.eval,
+        cfg.train.precision,
         figure_path=out / "decomposition.png",
-        num_figures=eval_cfg["num_figures"],
-        precision=cfg["train"]["precision"],
-        ari_slots=eval_cfg["ari_slots"],
-        box_score_thresh=eval_cfg["box_score_thresh"],
+        loss_fn=lambda o, x: scene_loss(o, x, model.sigmas, cfg.loss)[0],
     )
     metrics.update(
         {
             "checkpoint": str(ckpt),
             "iter": int(state["iter"]),
-            "variant": cfg["model"]["variant"],
-            "dataset": cfg["data"]["dataset"],
+            "variant": cfg.model.variant,
+            "dataset": cfg.data.dataset,
         }
     )
     atomic_write_json(out / "metrics.json", metrics, indent=2)

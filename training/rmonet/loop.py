@@ -1,4 +1,8 @@
-"""Training loop of R-MONet and the MONet baselines (single process or DDP via torchrun)."""
+"""Training of R-MONet and the MONet baselines on the engine (single process or DDP via torchrun).
+
+`RMONetTrainer.run_step` is one Adam step of `losses.rmonet.scene_loss`; the train log, checkpoints,
+test evaluations, the time budget and the progress bar are the engine's hooks.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +13,36 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
-from tqdm import tqdm
 
 from datasets.multi_object import build_multi_object_datasets
+from losses.rmonet import scene_loss
+from models.checkpoint import checkpoint_state
 from models.rmonet.model import build_model
-from utils.checkpoint import restore_rng_state
+from training.engine import (
+    Budget,
+    HookBase,
+    PeriodicCallback,
+    PeriodicCheckpointer,
+    PeriodicWriter,
+    ProgressBar,
+    TrainerBase,
+    restore_training_state,
+)
+from utils.checkpoint import capture_rng_state
 from utils.device import autocast
 from utils.distributed import DistInfo, barrier
-from utils.io import JsonlWriter, atomic_write_json, read_jsonl, remove_stale_temp_files
+from utils.io import atomic_write_json, read_jsonl, remove_stale_temp_files
 from utils.logging_utils import get_logger
 
-from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT_NAME, load_checkpoint
+from .config import RMONetConfig, ScheduleConfig, config_dict
 from .evaluate import evaluate
 from .schedule import WarmupCosineRestarts
 from .visualize import plot_training_curves
+
+CLOCKS = {"wall": time.time, "process": time.process_time}
 
 
 class ResumableSampler(Sampler[int]):
@@ -50,191 +67,223 @@ class ResumableSampler(Sampler[int]):
         return max(0, len(range(self.rank, self.size, self.world)) - self.start)
 
 
-def make_schedule(train_cfg: dict, steps_per_epoch: int) -> WarmupCosineRestarts:
-    s = train_cfg["schedule"]
-    per_unit = steps_per_epoch if s["unit"] == "epoch" else 1
-    if s["unit"] not in ("epoch", "iter"):
-        raise ValueError(f"train.schedule.unit must be 'epoch' or 'iter', got {s['unit']!r}")
-    return WarmupCosineRestarts(per_unit, s["warmup"], s["cycle"], s["reset_decay"])
+def make_schedule(s: ScheduleConfig, steps_per_epoch: int) -> WarmupCosineRestarts:
+    if s.unit not in ("epoch", "iter"):
+        raise ValueError(f"train.schedule.unit must be 'epoch' or 'iter', got {s.unit!r}")
+    return WarmupCosineRestarts(steps_per_epoch if s.unit == "epoch" else 1, s.warmup, s.cycle, s.reset_decay)
 
 
-def train(cfg: dict, device: torch.device, info: DistInfo | None = None, resume: str | bool = False) -> dict:
-    """Train per `cfg`; returns the summary (final metrics, throughput). Checkpoints go to output_dir."""
-    info = info or DistInfo()
-    out_dir = Path(cfg["output_dir"])
-    log = get_logger("rmonet", info.rank)
-    if info.is_main:
-        remove_stale_temp_files(out_dir)
-    tcfg, dcfg = cfg["train"], cfg["data"]
-    torch.manual_seed(tcfg["seed"] + info.rank)
-    np.random.seed(tcfg["seed"] + info.rank)
-    random.seed(tcfg["seed"] + info.rank)
+class RMONetTrainer(TrainerBase):
+    """Builds data, model, optimizer and hooks from `cfg`; `resume`: True (output_dir's checkpoint if any)
+    or a checkpoint path. `train(self.start_iter, self.max_iters)` then runs it."""
 
-    train_set, test_set = build_multi_object_datasets(dcfg)
-    if tcfg["batch_size"] % info.world_size:
-        raise ValueError(
-            f"train.batch_size {tcfg['batch_size']} is not divisible by {info.world_size} processes"
+    def __init__(self, cfg: RMONetConfig, device: torch.device, info: DistInfo, resume: str | bool):
+        super().__init__()
+        self.cfg, self.device, self.info = cfg, device, info
+        tcfg = cfg.train
+        if tcfg.budget_clock not in CLOCKS:
+            raise ValueError(f"train.budget_clock must be one of {sorted(CLOCKS)}, got {tcfg.budget_clock!r}")
+        self.clock = CLOCKS[tcfg.budget_clock]
+        self.out_dir = out_dir = Path(cfg.output_dir)
+        self.log = get_logger("rmonet", info.rank)
+        if info.is_main:
+            remove_stale_temp_files(out_dir)
+        torch.manual_seed(tcfg.seed + info.rank)
+        np.random.seed(tcfg.seed + info.rank)
+        random.seed(tcfg.seed + info.rank)
+
+        self.train_set, self.test_set = build_multi_object_datasets(cfg.data)
+        if tcfg.batch_size % info.world_size:
+            raise ValueError(
+                f"train.batch_size {tcfg.batch_size} is not divisible by {info.world_size} processes"
+            )
+        self.per_rank = tcfg.batch_size // info.world_size
+        self.batches_per_epoch = max(1, len(range(0, len(self.train_set), info.world_size)) // self.per_rank)
+        self.max_iters = self._length()
+
+        self.model = model = build_model(cfg.model, cfg.data.image_size).to(device)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=float(tcfg.lr))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, make_schedule(tcfg.schedule, self.batches_per_epoch)
         )
-    per_rank = tcfg["batch_size"] // info.world_size
-    batches_per_epoch = max(1, len(range(0, len(train_set), info.world_size)) // per_rank)
-    if tcfg.get("max_iters"):
-        max_iters = int(tcfg["max_iters"])
-    elif tcfg.get("max_epochs"):
-        max_iters = int(math.ceil(tcfg["max_epochs"] * batches_per_epoch))
-    elif tcfg.get("max_minutes"):
-        max_iters = math.inf  # stopped by the time budget
-    else:
+        self.scaler = torch.amp.GradScaler(
+            device.type, enabled=tcfg.precision == "fp16" and device.type == "cuda"
+        )
+        resume_path = Path(resume) if isinstance(resume, str) else out_dir / CHECKPOINT_NAME
+        if resume and resume_path.is_file():
+            ckpt = load_checkpoint(resume_path)
+            self.start_iter = restore_training_state(
+                ckpt, model, self.optimizer, self.scheduler, self.scaler, rng=info.rank == 0
+            )
+            self.log.info("resumed from %s at iteration %d", resume_path, self.start_iter)
+        elif isinstance(resume, str):
+            raise FileNotFoundError(f"--resume {resume}: checkpoint not found")
+        self.net = model
+        if info.enabled:
+            # MONet(ResNet18+FPN) reads only the conv3 FPN level, so some FPN weights get no gradient.
+            self.net = DistributedDataParallel(
+                model,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=cfg.model.variant == "monet_fpn",
+            )
+        self.sampler = ResumableSampler(len(self.train_set), info.rank, info.world_size, tcfg.seed)
+        self.batches = None
+        self.step_values: dict[str, torch.Tensor | float] = {}
+        self.images_seen, self.t_start = 0, 0.0
+        self.summary: dict = {}
+
+        main = info.is_main
+        if main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(out_dir / "config.json", config_dict(cfg), indent=2)
+            log_path = out_dir / "train_log.jsonl"
+            if self.start_iter == 0 and log_path.is_file():  # a fresh run keeps the previous run's log aside
+                log_path.replace(out_dir / "train_log.previous.jsonl")
+        self.writer = PeriodicWriter(
+            out_dir / "train_log.jsonl", tcfg.log_every, enabled=main, tensorboard_dir=out_dir / "tensorboard"
+        )
+        minutes = tcfg.max_minutes
+        self.register_hooks(
+            [
+                self.writer,
+                PeriodicCheckpointer(out_dir, tcfg.ckpt_every, self.state, CHECKPOINT_NAME, enabled=main),
+                PeriodicCallback(tcfg.eval_every, self.periodic_evaluation, final=False),
+                Budget(60 * minutes if minutes else None, clock=self.clock, device=device),
+                ProgressBar("train", enabled=main, postfix=_postfix),
+                FinalEvaluation(),
+            ]
+        )
+
+    def _length(self) -> float:
+        """Iterations to train: train.max_iters, else train.max_epochs, else until train.max_minutes end."""
+        tcfg = self.cfg.train
+        if tcfg.max_iters:
+            return int(tcfg.max_iters)
+        if tcfg.max_epochs:
+            return int(math.ceil(tcfg.max_epochs * self.batches_per_epoch))
+        if tcfg.max_minutes:
+            return math.inf
         raise ValueError("set train.max_iters, train.max_epochs or train.max_minutes")
 
-    model = build_model(cfg["model"], cfg["loss"], dcfg["image_size"]).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(tcfg["lr"]))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, make_schedule(tcfg, batches_per_epoch))
-    start_iter = 0
-    ckpt_path = out_dir / CHECKPOINT_NAME
-    resume_path = Path(resume) if isinstance(resume, str) else ckpt_path
-    if resume and resume_path.is_file():
-        state = load_checkpoint(resume_path)
-        model.load_state_dict(state["model_state_dict"])
-        optimizer.load_state_dict(state["optimizer_state_dict"])
-        scheduler.load_state_dict(state["lr_scheduler_state_dict"])
-        start_iter = int(state["iter"])
-        if info.rank == 0:
-            restore_rng_state(state["rng_state"])
-        log.info("resumed from %s at iteration %d", resume_path, start_iter)
-    elif isinstance(resume, str):
-        raise FileNotFoundError(f"--resume {resume}: checkpoint not found")
-    net = model
-    if info.enabled:
-        # MONet(ResNet18+FPN) reads only the conv3 FPN level, so some FPN weights get no gradient.
-        net = DistributedDataParallel(
-            model,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=cfg["model"]["variant"] == "monet_fpn",
-        )
+    def state(self) -> dict:
+        extra = {"config": config_dict(self.cfg), "rng_state": capture_rng_state()}
+        if self.scaler.is_enabled():
+            extra["scaler_state_dict"] = self.scaler.state_dict()
+        return checkpoint_state(self.model, self.optimizer, self.scheduler, self.iter, **extra)
 
-    scaler = torch.amp.GradScaler(device.type, enabled=tcfg["precision"] == "fp16" and device.type == "cuda")
-    sampler = ResumableSampler(len(train_set), info.rank, info.world_size, tcfg["seed"])
-    loader_kwargs = {
-        "batch_size": per_rank,
-        "sampler": sampler,
-        "drop_last": True,
-        "num_workers": dcfg["num_workers"],
-        "pin_memory": device.type == "cuda",
-        "persistent_workers": False,
-    }
-    writer = tb = None
-    if info.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out_dir / "config.json", cfg, indent=2)
-        log_path = out_dir / "train_log.jsonl"
-        if start_iter == 0 and log_path.is_file():  # a fresh run keeps the previous run's log aside
-            log_path.replace(out_dir / "train_log.previous.jsonl")
-        writer = JsonlWriter(log_path)
-        from torch.utils.tensorboard import SummaryWriter
+    def next_images(self) -> torch.Tensor:
+        """The next batch [B/world, 3, H, W]; a new epoch's loader starts at this iteration's position."""
+        batch = next(self.batches, None) if self.batches is not None else None
+        if batch is None:
+            epoch, offset = divmod(self.iter, self.batches_per_epoch)
+            self.sampler.set_position(epoch, offset * self.per_rank)
+            loader = DataLoader(
+                self.train_set,
+                batch_size=self.per_rank,
+                sampler=self.sampler,
+                drop_last=True,
+                num_workers=self.cfg.data.num_workers,
+                pin_memory=self.device.type == "cuda",
+                persistent_workers=False,
+            )
+            self.batches = iter(loader)
+            batch = next(self.batches)
+        return batch[0].to(self.device, non_blocking=True)
 
-        tb = SummaryWriter(str(out_dir / "tensorboard"))
+    def loss(self, out: dict, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return scene_loss(out, images, self.model.sigmas, self.cfg.loss)
 
-    def evaluate_test(figure_path: Path | None = None) -> dict:
+    def run_step(self) -> None:
+        images = self.next_images()
+        with autocast(self.device, self.cfg.train.precision):
+            out = self.net(images)
+            loss, terms = self.loss(out, images)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss at iteration {self.iter}: {float(loss)}")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.train.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.images_seen += images.shape[0] * self.info.world_size
+        self.step_values = {"loss": loss.detach(), **{k: v.detach() for k, v in terms.items()}}
+        if "num_pseudo_boxes" in out:
+            self.step_values["pseudo_boxes_per_image"] = out["num_pseudo_boxes"]
+
+    def log_record(self) -> dict:
+        """This process's values of the last step (not window means), as before the engine."""
+        v = {k: float(x) for k, x in self.step_values.items()}
+        lr = self.scheduler.get_last_lr()[0]
+        return {"loss": v.pop("loss"), "lr": lr, "images_per_s": self.throughput(), **v}
+
+    def throughput(self) -> float:
+        return self.images_seen / max(self.clock() - self.t_start, 1e-9)
+
+    def evaluate_test(self, figure_path: Path | None = None) -> dict:
         return evaluate(
-            model,
-            test_set,
-            device,
-            cfg["eval"]["batch_size"],
-            tcfg["eval_images"],
+            self.model,
+            self.test_set,
+            self.device,
+            self.cfg.eval,
+            self.cfg.train.precision,
+            max_images=self.cfg.train.eval_images,
             figure_path=figure_path,
-            num_figures=cfg["eval"]["num_figures"],
-            precision=tcfg["precision"],
-            ari_slots=cfg["eval"]["ari_slots"],
-            box_score_thresh=cfg["eval"]["box_score_thresh"],
+            loss_fn=lambda out, images: self.loss(out, images)[0],
         )
 
-    clocks = {"wall": time.time, "process": time.process_time}
-    if tcfg["budget_clock"] not in clocks:
-        raise ValueError(f"train.budget_clock must be one of {sorted(clocks)}, got {tcfg['budget_clock']!r}")
-    clock = clocks[tcfg["budget_clock"]]
-    it = start_iter
-    t_start = clock()
-    images_seen = 0
-    deadline = t_start + 60 * tcfg["max_minutes"] if tcfg.get("max_minutes") else None
-    bar = tqdm(
-        total=None if max_iters == math.inf else max_iters,
-        initial=start_iter,
-        disable=not info.is_main,
-        desc="train",
-        dynamic_ncols=True,
-    )
-    net.train()
-    stop = False
-    while it < max_iters and not stop:
-        sampler.set_position(it // batches_per_epoch, (it % batches_per_epoch) * per_rank)
-        for images, _ in DataLoader(train_set, **loader_kwargs):
-            images = images.to(device, non_blocking=True)
-            with autocast(device, tcfg["precision"]):
-                out = net(images)
-            loss = out["loss"]
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite loss at iteration {it}: {float(loss)}")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if tcfg.get("grad_clip"):
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg["grad_clip"])
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            it += 1
-            images_seen += images.shape[0] * info.world_size
-            bar.update(1)
-            if info.is_main and (it % tcfg["log_every"] == 0 or it == max_iters):
-                rec = {
-                    "iter": it,
-                    "loss": float(loss.detach()),
-                    "lr": scheduler.get_last_lr()[0],
-                    "images_per_s": images_seen / max(clock() - t_start, 1e-9),
-                }
-                rec.update({k: float(v.detach()) for k, v in out["losses"].items()})
-                if "num_pseudo_boxes" in out:
-                    rec["pseudo_boxes_per_image"] = out["num_pseudo_boxes"]
-                writer.write(rec)
-                for k, v in rec.items():
-                    if k != "iter":
-                        tb.add_scalar(f"train/{k}", v, it)
-                bar.set_postfix(loss=f"{rec['loss']:.1f}", lr=f"{rec['lr']:.2e}")
-            if info.is_main and it % tcfg["ckpt_every"] == 0:
-                save_checkpoint(ckpt_path, model, optimizer, scheduler, it, cfg)
-            if tcfg.get("eval_every") and it % tcfg["eval_every"] == 0 and it < max_iters:
-                if info.is_main:
-                    m = evaluate_test()
-                    writer.write({"iter": it, "eval": m})
-                    for k, v in m.items():
-                        tb.add_scalar(f"eval/{k}", v, it)
-                    log.info("iter %d eval %s", it, m)
-                barrier(info)
-            timed_out = deadline is not None and clock() >= deadline
-            if info.enabled and deadline is not None:
-                flag = torch.tensor([float(timed_out)], device=device)
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                timed_out = bool(flag.item())
-            if it >= max_iters or timed_out:
-                stop = True
-                break
-    bar.close()
-    train_seconds = clock() - t_start
-    summary = {
-        "iterations": it,
-        "train_seconds": train_seconds,
-        "images_per_s": images_seen / max(train_seconds, 1e-9),
-    }
+    def periodic_evaluation(self) -> None:
+        """Test metrics into the train log and TensorBoard (rank 0), unless this is the last iteration."""
+        if self.iter >= self.max_iter:
+            return
+        if self.info.is_main:
+            m = self.evaluate_test()
+            self.writer.jsonl.write({"iter": self.iter, "eval": m})
+            for k, v in m.items():
+                self.writer.tb.add_scalar(f"eval/{k}", v, self.iter)
+            self.log.info("iter %d eval %s", self.iter, m)
+        barrier(self.info)
+
+
+class FinalEvaluation(HookBase):
+    """Starts the throughput clock; after training, the summary and (rank 0) the final test evaluation with
+    its decomposition figure, written to the train log as the summary record."""
+
+    trainer: RMONetTrainer
+
+    def before_train(self) -> None:
+        self.trainer.net.train()
+        self.trainer.t_start = self.trainer.clock()
+
+    def after_train(self) -> None:
+        t = self.trainer
+        seconds = t.clock() - t.t_start
+        t.summary = {"iterations": t.iter, "train_seconds": seconds, "images_per_s": t.throughput()}
+        if t.info.is_main:
+            m = t.evaluate_test(t.out_dir / "figures" / f"decomposition_iter{t.iter}.png")
+            t.summary["eval"] = m
+            t.writer.jsonl.write({"iter": t.iter, "eval": m, "summary": True})
+
+
+def _postfix(record: dict) -> dict[str, str]:
+    return {"loss": f"{record['loss']:.1f}", "lr": f"{record['lr']:.2e}"} if "loss" in record else {}
+
+
+def train(
+    cfg: RMONetConfig, device: torch.device, info: DistInfo | None = None, resume: str | bool = False
+) -> dict:
+    """Train per `cfg`; returns the summary (final metrics, throughput). Checkpoints go to output_dir."""
+    info = info or DistInfo()
+    trainer = RMONetTrainer(cfg, device, info, resume)
+    trainer.train(trainer.start_iter, trainer.max_iters)
+    summary = trainer.summary
     if info.is_main:
-        save_checkpoint(ckpt_path, model, optimizer, scheduler, it, cfg)
-        m = evaluate_test(out_dir / "figures" / f"decomposition_iter{it}.png")
-        summary["eval"] = m
-        writer.write({"iter": it, "eval": m, "summary": True})
-        writer.close()
-        tb.close()
+        out_dir = trainer.out_dir
         atomic_write_json(out_dir / "train_summary.json", summary, indent=2)
         records = list(read_jsonl(out_dir / "train_log.jsonl"))
-        plot_training_curves({cfg["model"]["variant"]: records}, out_dir / "figures" / "training_curves.png")
-        log.info("done: %s", summary)
+        plot_training_curves({cfg.model.variant: records}, out_dir / "figures" / "training_curves.png")
+        trainer.log.info("done: %s", summary)
     barrier(info)
     return summary
