@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
+from cad.checkpoint import load_weights, missing_weights_message
 from cad.config import get_cfg
-from cad.engine.checkpointer import Checkpointer, load_weights, missing_weights_message
+from cad.engine.checkpointer import Checkpointer
 from cad.engine.precise_bn import update_bn_stats
 from cad.engine.solver import WarmupLR, build_lr_scheduler, build_optimizer, clip_gradients, param_groups
 

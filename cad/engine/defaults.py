@@ -141,19 +141,16 @@ def default_setup(cfg, args: argparse.Namespace, info: DistInfo) -> None:
 def preflight(args: argparse.Namespace) -> None:
     """Fail fast, before any process is spawned: the config parses, MODEL.WEIGHTS exists (unless a
     checkpoint will be resumed) and the training/test dataset names are known and their files exist."""
+    from cad.checkpoint import check_weights_path
     from cad.data.catalog import get_spec, registered_names
-    from cad.engine.checkpointer import LAST_CHECKPOINT, missing_weights_message
+    from cad.engine.checkpointer import LAST_CHECKPOINT
 
     register_cli_datasets(args)
     cfg = setup_cfg(args)
     weights = str(cfg.MODEL.WEIGHTS)
     resumable = args.resume and (Path(cfg.OUTPUT_DIR) / LAST_CHECKPOINT).is_file()
     if weights and not resumable:
-        if "://" in weights:
-            raise FileNotFoundError(f"MODEL.WEIGHTS is a URL ({weights}); nothing is downloaded at run time. "
-                                    "Download the file and set MODEL.WEIGHTS to its local path.")
-        if not os.path.isfile(weights):
-            raise FileNotFoundError(missing_weights_message(weights))
+        check_weights_path(weights)
     names = list(cfg.DATASETS.TEST) + ([] if args.eval_only else list(cfg.DATASETS.TRAIN))
     for name in names:
         if name not in registered_names():
