@@ -94,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         print("error: no input images", file=sys.stderr)
         return 2
-    device = resolve_model_device(cfg, DistInfo())
+    try:
+        device = resolve_model_device(cfg, DistInfo())
+    except RuntimeError as e:  # CUDA requested but not available
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     model = build_model(cfg).to(device).eval()
     try:
         load_weights(model, cfg.MODEL.WEIGHTS)
