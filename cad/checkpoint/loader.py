@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import pickle
 import re
@@ -15,8 +14,9 @@ from torch import nn
 
 from utils.checkpoint import unwrap_model
 from utils.io import atomic_torch_save, atomic_write_bytes
+from utils.logging_utils import get_logger
 
-logger = logging.getLogger(__name__)
+logger = get_logger("cad.checkpoint")
 
 # Basenames of the recipe's weight files -> where to get them.
 DOWNLOADS = {

@@ -113,9 +113,10 @@ def default_setup(cfg, args: argparse.Namespace, info: DistInfo) -> None:
     import cad.checkpoint
     import cad.data.coco_records
     import cad.engine.trainer
-    import cad.evaluation  # noqa: F401  (create the module loggers before setting their levels)
+    import cad.evaluation
+    import cad.modeling  # noqa: F401  (create the module loggers before setting their levels)
 
-    for name in ("cad", "cad.engine", "cad.data", "cad.evaluation", "cad.checkpoint.loader"):
+    for name in ("cad", "cad.engine", "cad.data", "cad.evaluation", "cad.checkpoint", "cad.modeling"):
         get_logger(name, info.rank)
     out = Path(cfg.OUTPUT_DIR)
     if info.is_main:
