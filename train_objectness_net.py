@@ -20,10 +20,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser = build_train_parser()
     args = parser.parse_args(argv)
     try:
-        check_train_args(args)
+        config = check_train_args(args)
         from training.trainer import run_training
 
-        return run_training(args)
+        return run_training(config)
     except (ConfigError, DataError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -14,6 +14,7 @@ Prints a markdown table: images/s, crops/s, network evaluations per image and ti
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -32,13 +33,14 @@ from utils.io import load_image_rgb  # noqa: E402
 
 def load_networks(args):
     from models.checkpoint import build_existence_net_from_checkpoint, build_objectness_net_from_checkpoint
-    from models.objectness_net import ExistenceNet, ObjectnessNet
+    from models.objectness_net import RELEASED_OBJECTNESS, ExistenceNet, ObjectnessNet
 
     torch.manual_seed(0)
     if args.objectness_resume:
         objectness = build_objectness_net_from_checkpoint(args.objectness_resume)
     else:
-        objectness = ObjectnessNet(backbone_type=args.backbone_type)
+        arch = dataclasses.replace(RELEASED_OBJECTNESS, backbone_type=args.backbone_type)
+        objectness = ObjectnessNet.from_config(arch)
     if args.binary_classifier_resume:
         existence = build_existence_net_from_checkpoint(args.binary_classifier_resume)
     else:

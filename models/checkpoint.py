@@ -7,6 +7,7 @@ A checkpoint is a dict with `model_state_dict`, `optimizer_state_dict`, `iter`, 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from models.objectness_net import RELEASED_OBJECTNESS
 from utils.checkpoint import unwrap_model
 from utils.io import atomic_torch_save
 
@@ -40,8 +42,10 @@ CHECKPOINT_HINTS = {
     "evaluated": ("a checkpoint written by train_objectness_net.py (or a released one)", "--checkpoint"),
 }
 
-# Constructor arguments of the released center_boundary_model.
-RELEASED_OBJECTNESS_CONFIG = {"backbone_type": "dpt_large", "sdf_activation": "tanh", "use_bg_sdf": True}
+# Constructor arguments of the released center_boundary_model (head widths: the backbone's).
+RELEASED_OBJECTNESS_CONFIG = {
+    k: v for k, v in dataclasses.asdict(RELEASED_OBJECTNESS).items() if k != "head_channels"
+}
 
 
 def strip_module_prefix(state_dict: Mapping[str, Any]) -> dict[str, Any]:
@@ -62,18 +66,17 @@ def _jsonable_args(args: Any) -> Any:
     return args
 
 
-def save_checkpoint(
-    path: str | os.PathLike,
+def checkpoint_state(
     model: nn.Module,
     optimizer: torch.optim.Optimizer | None,
     scheduler: Any | None,
     iteration: int,
     **extra: Any,
-) -> None:
-    """Atomically write a checkpoint (temp file + rename); DDP wrappers are unwrapped.
+) -> dict[str, Any]:
+    """The checkpoint dict (DDP wrappers unwrapped); `extra` keys are stored as given.
 
-    `extra` keys are stored as given (`args` may be an argparse.Namespace; it is stored as a dict).
-    Our networks' `config()` is stored under `model_config` unless given.
+    `args` may be an argparse.Namespace (it is stored as a dict). Our networks' `config()` is stored under
+    `model_config` unless given.
     """
     bare = unwrap_model(model)
     ckpt: dict[str, Any] = {
@@ -87,7 +90,19 @@ def save_checkpoint(
     if "model_config" not in extra and hasattr(bare, "config"):
         extra["model_config"] = bare.config()
     ckpt.update(extra)
-    atomic_torch_save(ckpt, path)
+    return ckpt
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    scheduler: Any | None,
+    iteration: int,
+    **extra: Any,
+) -> None:
+    """Atomically write `checkpoint_state(...)` (temp file + rename)."""
+    atomic_torch_save(checkpoint_state(model, optimizer, scheduler, iteration, **extra), path)
 
 
 def load_checkpoint(path: str | os.PathLike, what: str = "checkpoint", map_location: Any = "cpu") -> dict:
@@ -150,12 +165,12 @@ def objectness_config_from_checkpoint(ckpt: Mapping[str, Any]) -> dict:
 
 
 def crop_size_from_checkpoint(ckpt: Mapping[str, Any], default: int = 128) -> int:
-    """Side of the crops the network was trained on: our `crop_size` (or its `args.image_size`), else
-    `default` (the released checkpoints were trained on 128x128 crops)."""
+    """Side of the crops the network was trained on (the one reader of it): our `crop_size` (older runs:
+    `args.image_size`), else `default` (the released checkpoints were trained on 128x128 crops)."""
     if ckpt.get("crop_size"):
         return int(ckpt["crop_size"])
     args = _jsonable_args(ckpt.get("args")) or {}
-    return int(args.get("image_size") or default)
+    return int(args.get("crop_size") or args.get("image_size") or default)
 
 
 def _build_with_state(factory, state: Mapping[str, Any]) -> nn.Module:

@@ -1,14 +1,16 @@
 """Stage-1 networks of unMORE: the objectness network (center + boundary fields) and the existence network.
 
-`ObjectnessNet()` with the defaults (dpt_large, tanh, bg sdf) and `ExistenceNet()` have exactly the
-`state_dict` layout of the released `center_boundary_model` / `existence_model` checkpoints, so
+`ObjectnessNet.from_config(RELEASED_OBJECTNESS)` (dpt_large, tanh, bg sdf) and `ExistenceNet()` have exactly
+the `state_dict` layout of the released `center_boundary_model` / `existence_model` checkpoints, so
 `net.load_state_dict(torch.load(ckpt)["model_state_dict"], strict=True)` works on them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -18,10 +20,32 @@ from torch import nn
 from models.backbones import BACKBONE_SPECS, BACKBONE_TYPES, backbone_weight_target, build_backbone
 from models.backbones.resnet_fpn import EFFICIENTNET_TIMM_NAMES
 from models.backbones.weights import load_backbone_weights
+from utils.config import option
 
 log = logging.getLogger("unmore.models")
 
 SDF_ACTIVATIONS = ("tanh", "sine", "relu", "none")
+
+
+@dataclass(frozen=True)
+class ObjectnessConfig:
+    """Architecture of an `ObjectnessNet`: the one definition of its defaults (constructor, training flags).
+
+    The defaults are the original training script's (linear boundary output, no background distance); the
+    released center_boundary_model is `RELEASED_OBJECTNESS` (the seed README's training command).
+    """
+
+    backbone_type: str = option("dpt_large", "backbone of the objectness network", group="model",
+                                choices=BACKBONE_TYPES)
+    sdf_activation: str | None = option(None, "output activation of the boundary field; None = linear output",
+                                        group="model", choices=SDF_ACTIVATIONS)
+    use_bg_sdf: bool = option(False, "negative background distance outside objects", group="model")
+    head_channels: tuple[int, int] | None = option(
+        None, "hidden widths of both heads (None: the backbone's)", cli=False)
+
+
+RELEASED_OBJECTNESS = ObjectnessConfig(sdf_activation="tanh", use_bg_sdf=True)
+_DEFAULT = ObjectnessConfig()
 
 
 class Sine(nn.Module):
@@ -91,7 +115,8 @@ class ObjectnessNet(nn.Module):
     forward(x): x [B, 3, H, W] RGB float in [0, 1] ->
     {"center_fields": [B, 2, H, W] (channel 0 row, 1 column), "sdf_maps": [B, 1, H, W]}.
 
-    backbone_type: dpt_large (released), dpt_hybrid, vit_small, resnet18, resnet34 (small CPU ones).
+    The defaults are `ObjectnessConfig`'s. backbone_type: dpt_large (released), dpt_hybrid, vit_small,
+    resnet18, resnet34 (small CPU ones).
     head_channels: hidden widths of both heads; default (512, 1024) for DPT backbones as released and
     (32, 64) for the small CPU backbones (the full-width heads cost ~100 GMAC per 128x128 crop).
     backbone_weights: local file with pretrained backbone weights (see models.backbones.weights).
@@ -99,11 +124,11 @@ class ObjectnessNet(nn.Module):
 
     def __init__(
         self,
-        backbone_type: str = "dpt_large",
-        sdf_activation: str | None = "tanh",
-        use_bg_sdf: bool = True,
+        backbone_type: str = _DEFAULT.backbone_type,
+        sdf_activation: str | None = _DEFAULT.sdf_activation,
+        use_bg_sdf: bool = _DEFAULT.use_bg_sdf,
         backbone_weights: str | os.PathLike | None = None,
-        head_channels: tuple[int, int] | None = None,
+        head_channels: tuple[int, int] | None = _DEFAULT.head_channels,
         logger: logging.Logger | None = None,
     ):
         super().__init__()
@@ -126,6 +151,12 @@ class ObjectnessNet(nn.Module):
         else:
             logger.info("%s backbone randomly initialised (no --backbone_weights given)", backbone_type)
 
+    @classmethod
+    def from_config(cls, config: ObjectnessConfig, **kwargs) -> ObjectnessNet:
+        """The network of `config` (or of any object with its fields, e.g. the training config)."""
+        arch = {f.name: getattr(config, f.name) for f in dataclasses.fields(ObjectnessConfig)}
+        return cls(**arch, **kwargs)
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         feats = self.backbone(self.normalise(x))
         out = {
@@ -147,7 +178,7 @@ class ObjectnessNet(nn.Module):
         }
 
 
-EXISTENCE_ARCHS = ("resnet50", "resnet34", "resnet18", "efficientnet_lite0")
+EXISTENCE_ARCHS = ("resnet50", "resnet34", "resnet18", "efficientnet_lite0")  # the first: released, default
 
 
 class ExistenceNet(nn.Module):
@@ -162,7 +193,7 @@ class ExistenceNet(nn.Module):
 
     def __init__(
         self,
-        arch: str = "resnet50",
+        arch: str = EXISTENCE_ARCHS[0],
         backbone_weights: str | os.PathLike | None = None,
         logger: logging.Logger | None = None,
     ):
@@ -198,4 +229,11 @@ class ExistenceNet(nn.Module):
         return {"arch": self.arch}
 
 
-__all__ = ["BACKBONE_TYPES", "ExistenceNet", "ObjectnessNet", "SDF_ACTIVATIONS"]
+__all__ = [
+    "BACKBONE_TYPES",
+    "RELEASED_OBJECTNESS",
+    "SDF_ACTIVATIONS",
+    "ExistenceNet",
+    "ObjectnessConfig",
+    "ObjectnessNet",
+]

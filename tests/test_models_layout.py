@@ -7,7 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-from models.objectness_net import ExistenceNet, ObjectnessNet, boundary_field_head, center_field_head
+from models.objectness_net import (
+    RELEASED_OBJECTNESS,
+    ExistenceNet,
+    ObjectnessNet,
+    boundary_field_head,
+    center_field_head,
+)
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "unmore_checkpoint_keys.json"
 
@@ -23,7 +29,7 @@ def fixture_keys():
 
 def test_objectness_dpt_large_matches_released_layout(fixture_keys):
     with torch.device("meta"):  # no memory, no weight init: layout only
-        net = ObjectnessNet()  # dpt_large, tanh, bg sdf
+        net = ObjectnessNet.from_config(RELEASED_OBJECTNESS)  # dpt_large, tanh, bg sdf
     expected = fixture_keys["objectness_dpt_large"]
     assert len(expected) == 378
     assert _layout(net) == expected  # names, shapes and order
@@ -44,8 +50,8 @@ def test_existence_resnet50_matches_released_layout(fixture_keys):
 
 def test_released_state_dict_loads_strict():
     with torch.device("meta"):
-        a = ObjectnessNet()
-        b = ObjectnessNet()
+        a = ObjectnessNet.from_config(RELEASED_OBJECTNESS)
+        b = ObjectnessNet.from_config(RELEASED_OBJECTNESS)
     result = b.load_state_dict(a.state_dict(), strict=True, assign=True)
     assert not result.missing_keys and not result.unexpected_keys
 

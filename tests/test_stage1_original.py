@@ -14,6 +14,7 @@ from datasets.objectness_targets import (
     resize_mask,
 )
 from training.args import TRAIN_DEVIATIONS, build_train_parser, check_train_args
+from utils.config import default_of
 
 
 def test_original_mask_resize_is_torchvisions_tensor_nearest():
@@ -71,8 +72,9 @@ def test_train_original_switch_sets_all_data_deviations(tmp_path):
     mixed = parser.parse_args(base + ["--original_behaviour", "--mask_resize", "nearest_exact"])
     check_train_args(mixed)
     for d in TRAIN_DEVIATIONS:
-        assert getattr(default, d.dest) == d.default and getattr(original, d.dest) == d.original
-        assert d.default != d.original and d.why
+        ours, theirs = default_of(d), d.metadata["original"]
+        assert getattr(default, d.name) == ours and getattr(original, d.name) == theirs
+        assert ours != theirs and d.metadata["why"]
     assert mixed.mask_resize == "nearest_exact" and mixed.existence_negatives == "original"
     text = parser.format_help()
     assert text.count("NOT the original") == len(TRAIN_DEVIATIONS)

@@ -199,13 +199,13 @@ def test_resume_continues_with_identical_state(root, tmp_path):
 
 
 def test_checkpoint_retention(tmp_path):
-    from training.checkpointing import prune_periodic_checkpoints
+    from training.engine import prune_numbered
 
     for it in (100, 200, 300, 400):
         (tmp_path / f"checkpoint_iter_{it:07d}.pth").write_bytes(b"x")
     (tmp_path / "checkpoint_latest.pth").write_bytes(b"x")
-    assert [p.name for p in prune_periodic_checkpoints(tmp_path, -1)] == []
-    deleted = prune_periodic_checkpoints(tmp_path, 2)
+    assert [p.name for p in prune_numbered(tmp_path, "checkpoint_iter_", -1)] == []
+    deleted = prune_numbered(tmp_path, "checkpoint_iter_", 2)
     assert [p.name for p in deleted] == ["checkpoint_iter_0000100.pth", "checkpoint_iter_0000200.pth"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "checkpoint_iter_0000300.pth", "checkpoint_iter_0000400.pth", "checkpoint_latest.pth"]

@@ -1,37 +1,120 @@
-"""Command line of `train_objectness_net.py` (the seed README's flags plus data roots and run control)."""
+"""Command line of `train_objectness_net.py`: `Stage1Config`, one typed field per flag (see utils/config.py).
+
+The seed README's flags plus data roots and run control. The network fields (backbone, boundary-field
+activation, background distance) are `models.objectness_net.ObjectnessConfig`'s, defined there once for the
+constructor and this command line.
+"""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
+from typing import Literal
 
 from datasets.existence import NEGATIVE_RULES, POSITIVE_RULES
 from datasets.objectness_targets import MASK_RESIZE_MODES
-from models.backbones import BACKBONE_TYPES
-from models.objectness_net import EXISTENCE_ARCHS, SDF_ACTIVATIONS
-from utils.deviations import Deviation, add_original_switch, resolve_deviations
+from models.objectness_net import EXISTENCE_ARCHS, ObjectnessConfig
+from utils.config import add_arguments, add_original_switch, deviation_fields, from_namespace, option
 
 DATASETS = ("ImageNet_votecut_top1_Dataset",)
+TASK, DATA, MODEL, LOSSES = "what to train (exactly one)", "data", "model", "losses"
+DEVIATIONS = "deviations of the data from the original code"
+OPTIMISATION, RUN = "optimisation", "run control"
 
 
 class ConfigError(ValueError):
     """A user error in the arguments or inputs of a run, reported as one line."""
 
 
-# deviations of the stage-1 data from the original code (`--original_behaviour` sets all back)
-TRAIN_DEVIATIONS = (
-    Deviation("mask_resize", "nearest_exact", "nearest",
-              "pixel-center nearest samples the mask where the bilinear image/distance resize samples, so "
-              "the mask, its distance and its center line up; the original's torch nearest shifts the mask "
-              "by about half an output pixel towards the bottom-right."),
-    Deviation("existence_negatives", "mask_free", "original",
-              "the original's square (bounding square of the largest background disc) usually holds object "
-              "pixels in its corners, so a negative may show part of an object; ours shrinks it until it "
-              "holds none."),
-    Deviation("existence_positive_rule", "any_pixel", "resized_sum",
-              "counting the object's pixels at the image's resolution is exact; the original sums the "
-              "bilinearly resized crop mask, so a sliver under one output pixel is labelled empty although "
-              "the crop shows part of the object."),
-)
+@dataclass(frozen=True)
+class Stage1Config(ObjectnessConfig):
+    """Everything a stage-1 training run is given; the fields inherited from ObjectnessConfig: the model's."""
+
+    train_center_and_boundary: bool = option(False, "train the objectness network", group=TASK)
+    train_existence: bool = option(False, "train the existence network", group=TASK)
+
+    dataset: str = option(DATASETS[0], "training data: ImageNet images with VoteCut top-1 masks", group=DATA,
+                          choices=DATASETS)
+    imagenet_root: str | None = option(None, "folder holding train/<wnid>/<name>.JPEG (required)", group=DATA)
+    mask_root: str | None = option(
+        None, "VoteCut top-1 masks <wnid>/<name>.png (default: <imagenet_root>/masks_top1_single_component)",
+        group=DATA)
+    votecut_json: str | None = option(
+        None, "VoteCut COCO JSON: the union of an image's masks defines the background of existence "
+        "negatives (default: the top-1 mask)", group=DATA)
+    full_mask_root: str | None = option(
+        None, "PNG union masks <wnid>/<name>.png of all VoteCut masks per image (existence negatives; "
+        "preferred over --votecut_json when given)", group=DATA)
+    crop_size: int = option(
+        128, "side of the training crops; stored in the checkpoint as `crop_size` (read back with "
+        "models.checkpoint.crop_size_from_checkpoint), the size at which reasoning and scoring then feed "
+        "crops to the network", aliases=("--image_size",), group=DATA)
+    random_crop_scale_min: float = option(0.08, "smallest random crop, as a fraction of the image area",
+                                          group=DATA)
+    random_crop_scale_max: float = option(1.0, "largest random crop, as a fraction of the image area",
+                                          group=DATA)
+    num_workers: int = option(4, "DataLoader worker processes per rank", group=DATA)
+
+    mask_resize: str = option(
+        "nearest_exact", "Nearest-neighbour rule of the objectness mask resizes.", group=DEVIATIONS,
+        choices=MASK_RESIZE_MODES, original="nearest",
+        why="pixel-center nearest samples the mask where the bilinear image/distance resize samples, so the "
+        "mask, its distance and its center line up; the original's torch nearest shifts the mask by about "
+        "half an output pixel towards the bottom-right.")
+    existence_negatives: str = option(
+        "mask_free", "Background squares of the existence negatives.", group=DEVIATIONS,
+        choices=NEGATIVE_RULES, original="original",
+        why="the original's square (bounding square of the largest background disc) usually holds object "
+        "pixels in its corners, so a negative may show part of an object; ours shrinks it until it holds "
+        "none.")
+    existence_positive_rule: str = option(
+        "any_pixel", "When a random crop is labelled 1.", group=DEVIATIONS, choices=POSITIVE_RULES,
+        original="resized_sum",
+        why="counting the object's pixels at the image's resolution is exact; the original sums the "
+        "bilinearly resized crop mask, so a sliver under one output pixel is labelled empty although the "
+        "crop shows part of the object.")
+
+    backbone_weights: str | None = option(None, "local file with pretrained backbone weights", group=MODEL)
+    existence_arch: str = option(EXISTENCE_ARCHS[0], "classifier of the existence network", group=MODEL,
+                                 choices=EXISTENCE_ARCHS)
+
+    center_field_loss_type: Literal["l2", "l1"] = option("l2", "center-field regression loss", group=LOSSES)
+    sdf_loss_type: Literal["l1", "l2"] = option("l1", "boundary-field regression loss", group=LOSSES)
+    use_sdf_gradient_loss: bool = option(False, "add the boundary-field gradient loss", group=LOSSES)
+    use_sdf_binary_mask_loss: bool = option(False, "add the boundary-field binary mask loss", group=LOSSES)
+
+    optimizer: Literal["adam", "sgd"] = option("adam", "adam, or sgd (momentum 0.9, weight decay 5e-5)",
+                                               group=OPTIMISATION)
+    learning_rate: float = option(1e-4, "initial learning rate", group=OPTIMISATION)
+    lr_scheduler_gamma: float = option(1.0, "MultiStepLR decay factor", group=OPTIMISATION)
+    lr_milestones: list[int] = option([10000, 20000], "MultiStepLR milestones (iterations)",
+                                      aliases=("--lr_scheduler_milestones",), group=OPTIMISATION)
+    batch_size: int = option(16, "per process (per GPU under torchrun)", group=OPTIMISATION)
+    max_iters: int = option(500000, "training iterations", aliases=("--train_iter",), group=OPTIMISATION)
+    seed: int = option(0, "seed of the weights' initialisation and of the data stream", group=OPTIMISATION)
+    device: str | None = option(None, "cpu, cuda, cuda:1 ... (default: cuda when available)",
+                                group=OPTIMISATION)
+    amp: bool = option(False, "mixed precision on CUDA (see --amp_dtype)", group=OPTIMISATION)
+    amp_dtype: Literal["bf16", "fp16"] = option("bf16", "mixed-precision type", group=OPTIMISATION)
+
+    run_name: str | None = option(None, "default: <task>_<backbone or existence arch>", group=RUN)
+    output_dir: str | None = option(None, "default: outputs/objectness/<run_name>", group=RUN)
+    resume: str | None = option(None, "checkpoint path, or 'auto' (<output_dir>/checkpoint_latest.pth)",
+                                group=RUN)
+    ckpt_interval: int = option(5000, "iterations between checkpoints", aliases=("--save_ckpt_every",),
+                                group=RUN)
+    keep_checkpoints: int = option(
+        0, "periodic checkpoint_iter_<n>.pth files kept besides checkpoint_latest.pth (older ones are "
+        "deleted; 0 writes none); -1 keeps every one, as the original code did", group=RUN)
+    vis_interval: int = option(5000, "iterations between pictures", aliases=("--visualize_every",),
+                               group=RUN)
+    log_interval: int = option(50, "iterations per loss_log.jsonl record", aliases=("--log_every",),
+                               group=RUN)
+    num_vis: int = option(4, "samples per visualisation", group=RUN)
+    no_progress: bool = option(False, "disable the tqdm progress bar", group=RUN)
+
+
+TRAIN_DEVIATIONS = deviation_fields(Stage1Config)
 
 
 def build_train_parser() -> argparse.ArgumentParser:
@@ -40,132 +123,27 @@ def build_train_parser() -> argparse.ArgumentParser:
         "network on ImageNet images with VoteCut top-1 masks.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    task = p.add_argument_group("what to train (exactly one)")
-    task.add_argument("--train_center_and_boundary", action="store_true", help="train the objectness network")
-    task.add_argument("--train_existence", action="store_true", help="train the existence network")
-
-    data = p.add_argument_group("data")
-    data.add_argument("--dataset", default=DATASETS[0], choices=DATASETS)
-    data.add_argument(
-        "--imagenet_root", default=None, help="folder holding train/<wnid>/<name>.JPEG (required)"
-    )
-    data.add_argument(
-        "--mask_root",
-        default=None,
-        help="VoteCut top-1 masks <wnid>/<name>.png (default: <imagenet_root>/masks_top1_single_component)",
-    )
-    data.add_argument(
-        "--votecut_json",
-        default=None,
-        help="VoteCut COCO JSON: the union of an image's masks defines the "
-        "background of existence negatives (default: the top-1 mask)",
-    )
-    data.add_argument(
-        "--full_mask_root",
-        default=None,
-        help="PNG union masks <wnid>/<name>.png of all VoteCut masks per image (existence negatives; "
-        "preferred over --votecut_json when given)",
-    )
-    data.add_argument(
-        "--image_size",
-        "--crop_size",
-        dest="image_size",
-        type=int,
-        default=128,
-        help="side of the training crops; stored in the checkpoint as `crop_size`, the size at which "
-        "reasoning and scoring then feed crops to the network",
-    )
-    dev = p.add_argument_group("deviations of the data from the original code")
-    add_original_switch(dev)
-    d = {x.dest: x for x in TRAIN_DEVIATIONS}
-    dev.add_argument("--mask_resize", default=argparse.SUPPRESS, choices=MASK_RESIZE_MODES,
-                     help=d["mask_resize"].help("Nearest-neighbour rule of the objectness mask resizes."))
-    dev.add_argument("--existence_negatives", default=argparse.SUPPRESS, choices=NEGATIVE_RULES,
-                     help=d["existence_negatives"].help("Background squares of the existence negatives."))
-    dev.add_argument("--existence_positive_rule", default=argparse.SUPPRESS, choices=POSITIVE_RULES,
-                     help=d["existence_positive_rule"].help("When a random crop is labelled 1."))
-    data.add_argument("--random_crop_scale_min", type=float, default=0.08)
-    data.add_argument("--random_crop_scale_max", type=float, default=1.0)
-    data.add_argument("--num_workers", type=int, default=4, help="DataLoader worker processes per rank")
-
-    model = p.add_argument_group("model")
-    model.add_argument("--backbone_type", default="dpt_large", choices=BACKBONE_TYPES)
-    model.add_argument("--backbone_weights", default=None, help="local file with pretrained backbone weights")
-    model.add_argument("--sdf_activation", default=None, choices=SDF_ACTIVATIONS, help="None = linear output")
-    model.add_argument(
-        "--use_bg_sdf", action="store_true", help="negative background distance outside objects"
-    )
-    model.add_argument("--existence_arch", default="resnet50", choices=EXISTENCE_ARCHS)
-
-    loss = p.add_argument_group("losses")
-    loss.add_argument("--center_field_loss_type", default="l2", choices=("l2", "l1"))
-    loss.add_argument("--sdf_loss_type", default="l1", choices=("l1", "l2"))
-    loss.add_argument("--use_sdf_gradient_loss", action="store_true")
-    loss.add_argument("--use_sdf_binary_mask_loss", action="store_true")
-
-    opt = p.add_argument_group("optimisation")
-    opt.add_argument("--optimizer", default="adam", choices=("adam", "sgd"))
-    opt.add_argument("--learning_rate", type=float, default=1e-4)
-    opt.add_argument("--lr_scheduler_gamma", type=float, default=1.0, help="MultiStepLR decay factor")
-    opt.add_argument(
-        "--lr_milestones",
-        "--lr_scheduler_milestones",
-        dest="lr_milestones",
-        nargs="+",
-        type=int,
-        default=[10000, 20000],
-        help="MultiStepLR milestones (iterations)",
-    )
-    opt.add_argument("--batch_size", type=int, default=16, help="per process (per GPU under torchrun)")
-    opt.add_argument("--max_iters", "--train_iter", dest="max_iters", type=int, default=500000)
-    opt.add_argument("--seed", type=int, default=0)
-    opt.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    opt.add_argument("--amp", action="store_true", help="mixed precision on CUDA (see --amp_dtype)")
-    opt.add_argument("--amp_dtype", default="bf16", choices=("bf16", "fp16"))
-
-    run = p.add_argument_group("run control")
-    run.add_argument("--run_name", default=None, help="default: <task>_<backbone or existence arch>")
-    run.add_argument("--output_dir", default=None, help="default: outputs/objectness/<run_name>")
-    run.add_argument(
-        "--resume", default=None, help="checkpoint path, or 'auto' (<output_dir>/checkpoint_latest.pth)"
-    )
-    run.add_argument("--ckpt_interval", "--save_ckpt_every", dest="ckpt_interval", type=int, default=5000)
-    run.add_argument(
-        "--keep_checkpoints",
-        type=int,
-        default=0,
-        help="periodic checkpoint_iter_<n>.pth files kept besides checkpoint_latest.pth (older ones are "
-        "deleted; 0 writes none); -1 keeps every one, as the original code did",
-    )
-    run.add_argument("--vis_interval", "--visualize_every", dest="vis_interval", type=int, default=5000)
-    run.add_argument("--log_interval", "--log_every", dest="log_interval", type=int, default=50)
-    run.add_argument("--num_vis", type=int, default=4, help="samples per visualisation")
-    run.add_argument("--no_progress", action="store_true", help="disable the tqdm progress bar")
+    groups = {t: p.add_argument_group(t) for t in (TASK, DATA, DEVIATIONS, MODEL, LOSSES, OPTIMISATION, RUN)}
+    add_original_switch(groups[DEVIATIONS])
+    add_arguments(p, Stage1Config, groups)
     return p
 
 
-def check_train_args(args: argparse.Namespace) -> None:
-    """Raise ConfigError with one clear message for inconsistent arguments; resolve the deviation flags."""
-    resolve_deviations(args, TRAIN_DEVIATIONS)
-    if args.train_center_and_boundary == args.train_existence:
+def check_train_args(args: argparse.Namespace) -> Stage1Config:
+    """The config of parsed arguments (deviations resolved); ConfigError (one line) if inconsistent."""
+    cfg = from_namespace(Stage1Config, args)
+    if cfg.train_center_and_boundary == cfg.train_existence:
         raise ConfigError("specify exactly one of --train_center_and_boundary and --train_existence")
-    if not args.imagenet_root:
+    if not cfg.imagenet_root:
         raise ConfigError("--imagenet_root is required (the folder holding train/<wnid>/<name>.JPEG)")
-    for name in ("batch_size", "max_iters", "image_size", "ckpt_interval", "vis_interval", "log_interval"):
-        if getattr(args, name) < 1:
+    for name in ("batch_size", "max_iters", "crop_size", "ckpt_interval", "vis_interval", "log_interval"):
+        if getattr(cfg, name) < 1:
             raise ConfigError(f"--{name} must be >= 1")
-    if not 0 < args.random_crop_scale_min <= args.random_crop_scale_max <= 1:
+    if not 0 < cfg.random_crop_scale_min <= cfg.random_crop_scale_max <= 1:
         raise ConfigError("need 0 < --random_crop_scale_min <= --random_crop_scale_max <= 1")
-    if args.num_workers < 0:
+    if cfg.num_workers < 0:
         raise ConfigError("--num_workers must be >= 0")
-    if args.keep_checkpoints < -1:
+    if cfg.keep_checkpoints < -1:
         raise ConfigError("--keep_checkpoints must be >= 0, or -1 to keep every periodic checkpoint")
+    return cfg
 
-
-def task_name(args: argparse.Namespace) -> str:
-    return "existence" if args.train_existence else "center_boundary"
-
-
-def default_run_name(args: argparse.Namespace) -> str:
-    arch = args.existence_arch if args.train_existence else args.backbone_type
-    return f"{task_name(args)}_{arch}"

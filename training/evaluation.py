@@ -24,8 +24,10 @@ from losses.objectness import valid_samples
 from models.checkpoint import (
     build_existence_net_from_checkpoint,
     build_objectness_net_from_checkpoint,
+    crop_size_from_checkpoint,
     load_checkpoint,
 )
+from training.args import Stage1Config
 
 CENTER_METRICS = ("center_field_mse", "center_field_fg_error", "sdf_mae", "mask_iou")
 
@@ -153,11 +155,11 @@ def evaluate_checkpoint(
 ) -> dict:
     """Evaluate a checkpoint of either task on a held-out set; returns the metrics dict."""
     ckpt = load_checkpoint(checkpoint, "evaluated", "cpu")
-    args = ckpt.get("args") or {}
+    args, trained = ckpt.get("args") or {}, Stage1Config()  # older checkpoints: the training defaults
     task = ckpt.get("task") or (
         "existence" if "binary_classification_head.weight" in ckpt["model_state_dict"] else "center_boundary"
     )
-    size = image_size or int(args.get("image_size", 128))
+    size = image_size or crop_size_from_checkpoint(ckpt)
     result: dict = {
         "checkpoint": str(checkpoint),
         "task": task,
@@ -169,8 +171,9 @@ def evaluate_checkpoint(
     if task == "existence":
         net = build_existence_net_from_checkpoint(checkpoint, device)
         ds = ExistenceDataset(imagenet_root, mask_root, votecut_json, size, seed=seed,
-                              negatives=args.get("existence_negatives", "mask_free"),
-                              positive_rule=args.get("existence_positive_rule", "any_pixel"))
+                              negatives=args.get("existence_negatives", trained.existence_negatives),
+                              positive_rule=args.get("existence_positive_rule",
+                                                     trained.existence_positive_rule))
         result["existence"] = evaluate_existence(net, ds, batch_size, device, num_workers, samples_per_image)
         return result
     net = build_objectness_net_from_checkpoint(checkpoint, device)
@@ -178,7 +181,7 @@ def evaluate_checkpoint(
     for name, random_crop in (("full_image", False), ("random_crop", True)):
         ds = ImageNetVoteCutDataset(
             imagenet_root, mask_root, size, use_bg, random_crop=random_crop, seed=seed,
-            mask_resize=args.get("mask_resize", "nearest_exact"),
+            mask_resize=args.get("mask_resize", trained.mask_resize),
         )
         result[name] = evaluate_objectness(net, ds, batch_size, device, num_workers)
     return result
