@@ -70,9 +70,9 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from cad.checkpoint import load_weights
     from cad.config import check_implemented, get_cfg
     from cad.data.mapper import DatasetMapper
-    from cad.engine.checkpointer import load_weights
     from cad.engine.defaults import resolve_model_device
     from cad.engine.visualize import draw_instances, save_image
     from cad.evaluation import instances_to_coco_results
@@ -94,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         print("error: no input images", file=sys.stderr)
         return 2
-    device = resolve_model_device(cfg, DistInfo())
+    try:
+        device = resolve_model_device(cfg, DistInfo())
+    except RuntimeError as e:  # CUDA requested but not available
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     model = build_model(cfg).to(device).eval()
     try:
         load_weights(model, cfg.MODEL.WEIGHTS)

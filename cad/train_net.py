@@ -57,7 +57,7 @@ def cli(argv: list[str] | None = None):
     args = default_argument_parser().parse_args(argv)
     try:
         preflight(args)
-    except (FileNotFoundError, DataError, KeyError, ValueError) as e:
+    except (FileNotFoundError, DataError, KeyError, ValueError, RuntimeError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -108,3 +108,39 @@ def test_unknown_yaml_key_and_dump_roundtrip(tmp_path):
     assert r == c and isinstance(r, CfgNode)
     with pytest.raises(FileNotFoundError):
         get_cfg().merge_from_file(str(tmp_path / "missing.yaml"))
+
+
+def _documented_keys() -> dict[str, list[str]]:
+    """defaults.py: full key -> comment texts above each of its assignments (groups included)."""
+    import re
+    from pathlib import Path
+
+    lines = Path("cad/config/defaults.py").read_text().splitlines()
+    out: dict[str, list[str]] = {}
+    for i, line in enumerate(lines):
+        m = re.match(r"_C\.([A-Z0-9_.]+) = ", line)
+        if not m:
+            continue
+        j, comment = i - 1, []
+        while j >= 0 and lines[j].startswith("#"):
+            comment.insert(0, lines[j].lstrip("# "))
+            j -= 1
+        out.setdefault(m.group(1), []).append(" ".join(comment))
+    return out
+
+
+def test_every_default_key_is_defined_once_with_a_comment_matching_its_status():
+    from cad.config.implemented import EQUIVALENT_VALUES, NOT_IMPLEMENTED
+
+    def leaves(node, prefix=""):
+        for k, v in node.items():
+            yield from leaves(v, f"{prefix}{k}.") if isinstance(v, CfgNode) else [f"{prefix}{k}"]
+
+    documented = _documented_keys()
+    assert [k for k, c in documented.items() if len(c) != 1] == []
+    keys = list(leaves(get_cfg()))
+    assert [k for k in keys if k not in documented or not documented[k][0]] == []
+    flagged = {k for k in keys if "Not implemented" in documented[k][0]}
+    assert flagged == set(NOT_IMPLEMENTED)
+    for key, allowed in EQUIVALENT_VALUES.items():
+        assert all(repr(v).strip("'") in documented[key][0] or v == "" for v in allowed), key

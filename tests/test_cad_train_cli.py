@@ -95,7 +95,7 @@ def test_training_steps_lower_the_loss(data_root):
     torch.manual_seed(0)
     trainer = Trainer(cfg, build_model(cfg), torch.device("cpu"), DistInfo())
     batch = next(iter(TrainLoader(cfg, seed=0)))
-    losses = [trainer.run_step(batch)["total_loss"] for _ in range(10)]
+    losses = [trainer.train_step(batch)["total_loss"] for _ in range(10)]
     assert all(v == v for v in losses)  # finite, no skipped step
     # the per-step loss is noisy (random anchor/proposal sampling); compare averages
     assert sum(losses[-3:]) / 3 < 0.92 * sum(losses[:2]) / 2, losses

@@ -45,7 +45,7 @@ def test_kill_and_resume_equals_the_uninterrupted_run_and_seed_reproduces(data_r
     again = _train(tmp_path / "again")  # a fixed SEED reproduces the run
     assert _same_tensors(full["model"], again["model"])
 
-    original = Trainer.run_step
+    original = Trainer.train_step
     calls = []
 
     def killed(self, batch):
@@ -54,14 +54,14 @@ def test_kill_and_resume_equals_the_uninterrupted_run_and_seed_reproduces(data_r
         calls.append(len(batch))
         return original(self, batch)
 
-    monkeypatch.setattr(Trainer, "run_step", killed)
+    monkeypatch.setattr(Trainer, "train_step", killed)
     out = tmp_path / "killed"
     with pytest.raises(KeyboardInterrupt):
         _train(out)
     assert (out / "last_checkpoint").read_text() == "model_0000002.pth"
     ckpt = torch.load(out / "model_0000002.pth", map_location="cpu", weights_only=True)
     assert ckpt["trainer"]["seed"] == 3 and ckpt["trainer"]["ranks"][0]["data"]["next_position"] >= 6
-    monkeypatch.setattr(Trainer, "run_step", original)
+    monkeypatch.setattr(Trainer, "train_step", original)
     resumed = _train(out, "--resume")
     assert resumed["iteration"] == full["iteration"] == 5
     assert _same_tensors(resumed["model"], full["model"])

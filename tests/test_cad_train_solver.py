@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
+from cad.checkpoint import load_weights, missing_weights_message
 from cad.config import get_cfg
-from cad.engine.checkpointer import Checkpointer, load_weights, missing_weights_message
+from cad.engine.checkpointer import Checkpointer
 from cad.engine.precise_bn import update_bn_stats
 from cad.engine.solver import WarmupLR, build_lr_scheduler, build_optimizer, clip_gradients, param_groups
 
@@ -127,6 +128,23 @@ def test_missing_weights_message_names_download():
         load_weights(nn.Linear(1, 1), "/nonexistent/model.pth")
     with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
         load_weights(nn.Linear(1, 1), "http://example.com/model.pkl")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without CUDA")
+def test_model_device_cuda_without_cuda_is_an_error(capsys):
+    from cad.engine.defaults import resolve_model_device
+    from cad.train_net import cli
+    from utils.distributed import DistInfo
+
+    cfg = get_cfg()
+    with pytest.raises(RuntimeError, match="MODEL.DEVICE cuda requested but CUDA is not available; pass "
+                                           "MODEL.DEVICE cpu"):
+        resolve_model_device(cfg, DistInfo())
+    cfg.MODEL.DEVICE = "cpu"
+    assert resolve_model_device(cfg, DistInfo(rank=1, world_size=2, local_rank=1)) == torch.device("cpu")
+    with pytest.raises(SystemExit) as e:
+        cli(["--eval-only", "--test-dataset", "x"])
+    assert e.value.code == 2 and "pass MODEL.DEVICE cpu" in capsys.readouterr().err
 
 
 def test_auto_scale_workers_linear_rule():

@@ -9,19 +9,20 @@ import torch
 from utils.distributed import DistInfo
 
 
-def resolve_device(flag: str | None = None) -> torch.device:
-    """`--device` value -> torch.device; default cuda when available, else cpu."""
+def resolve_device(flag: str | None = None, option: str = "--device") -> torch.device:
+    """Device value -> torch.device; None/""/"auto" mean cuda when available, else cpu. Asking for CUDA on a
+    machine without it is an error naming ``option`` (the flag or config key the value came from)."""
     if flag in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(flag)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {flag} requested but CUDA is not available on this machine")
+        raise RuntimeError(f"{option} {flag} requested but CUDA is not available; pass {option} cpu")
     return dev
 
 
-def device_for_rank(flag: str | None, info: DistInfo) -> torch.device:
-    """`--device` for this process: under torchrun, CUDA means this process's GPU (cuda:LOCAL_RANK)."""
-    device = resolve_device(flag)
+def device_for_rank(flag: str | None, info: DistInfo, option: str = "--device") -> torch.device:
+    """Device for this process: under DDP, CUDA means this process's GPU (cuda:LOCAL_RANK)."""
+    device = resolve_device(flag, option)
     if device.type == "cuda" and info.enabled:
         device = torch.device("cuda", info.local_rank)
     return device

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -24,8 +25,9 @@ class DistInfo:
         return self.world_size > 1
 
 
-def init_distributed(device: str | None = None) -> DistInfo:
-    """Initialise torch.distributed from torchrun's environment (NCCL on CUDA, gloo on CPU).
+def init_distributed(device: str | None = None, timeout: timedelta | None = None) -> DistInfo:
+    """Initialise torch.distributed from torchrun's environment (NCCL on CUDA, gloo on CPU); ``timeout``:
+    of collective operations (None: torch's default).
 
     Without torchrun variables this is a single process and nothing is initialised.
     """
@@ -38,7 +40,8 @@ def init_distributed(device: str | None = None) -> DistInfo:
     if use_cuda:
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        kwargs = {} if timeout is None else {"timeout": timeout}
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo", **kwargs)
     return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import pickle
 import re
@@ -13,9 +12,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from utils.checkpoint import unwrap_model
 from utils.io import atomic_torch_save, atomic_write_bytes
+from utils.logging_utils import get_logger
 
-logger = logging.getLogger(__name__)
+logger = get_logger("cad.checkpoint")
 
 # Basenames of the recipe's weight files -> where to get them.
 DOWNLOADS = {
@@ -58,20 +59,32 @@ def _compact(keys: list[str], limit: int = 12) -> str:
     return ", ".join(keys[:limit]) + (f", ... (+{len(keys) - limit})" if len(keys) > limit else "")
 
 
-def _missing_file_error(path: str) -> FileNotFoundError:
+def missing_weights_message(path: str) -> str:
+    """What to do about a weights file that does not exist: where to download it when it is one of the
+    recipe's files (``DOWNLOADS``), else which files MODEL.WEIGHTS usually names."""
     name = os.path.basename(path)
-    url = DOWNLOADS.get(name)
-    if url:
-        hint = f"Download it from {url} and put it at {path}"
+    lines = [f"MODEL.WEIGHTS file not found: {path}."]
+    if name in DOWNLOADS:
+        lines.append(f"Download it from {DOWNLOADS[name]} and save it as {path}.")
     else:
-        dino, unmore = DOWNLOADS["dino_RN50_pretrain_d2_format.pkl"], DOWNLOADS["unMORE_model.pth"]
-        hint = (
-            "Pass an existing Detectron2 .pth/.pkl checkpoint via MODEL.WEIGHTS (e.g. the DINO ResNet-50 "
-            f"init {dino} or unMORE_model.pth from {unmore})"
+        lines.append("Point MODEL.WEIGHTS to a local checkpoint, for example")
+        dino = DOWNLOADS["dino_RN50_pretrain_d2_format.pkl"]
+        lines.append(f"  the DINO ResNet-50 initialisation ({dino}),")
+        lines.append(f"  or the released unMORE detector unMORE_model.pth ({DOWNLOADS['unMORE_model.pth']}),")
+        lines.append("or pass MODEL.WEIGHTS '' to start from random weights.")
+    return "\n".join(lines)
+
+
+def check_weights_path(path: str | os.PathLike) -> None:
+    """FileNotFoundError when ``path`` is a URL (nothing is downloaded at run time) or does not exist."""
+    path = os.fspath(path)
+    if "://" in path:
+        raise FileNotFoundError(
+            f"MODEL.WEIGHTS is a URL ({path}); nothing is downloaded at run time. Download the file, "
+            "then set MODEL.WEIGHTS to its local path."
         )
-    return FileNotFoundError(
-        f"Checkpoint file not found: {path}. {hint}. Nothing is downloaded automatically."
-    )
+    if not os.path.isfile(path):
+        raise FileNotFoundError(missing_weights_message(path))
 
 
 def _to_tensor(v):
@@ -92,8 +105,7 @@ def load_checkpoint_file(path: str | os.PathLike) -> dict:
     are kept as they are.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise _missing_file_error(path)
+    check_weights_path(path)
     if path.endswith(".pkl"):
         with open(path, "rb") as f:
             data = pickle.load(f, encoding="latin1")
@@ -220,14 +232,17 @@ def align_state_dict(model_keys: list[str], ckpt: dict, matching_heuristics: boo
     return mapped, sorted(unused)
 
 
-def load_weights(model: nn.Module, path: str | os.PathLike, log: bool = True) -> LoadReport:
-    """Load weights from a Detectron2 ``.pth``/``.pkl`` (or our own checkpoint) into ``model``.
+def load_weights(model: nn.Module, path: str | os.PathLike, log: bool = True) -> LoadReport | None:
+    """Load MODEL.WEIGHTS into ``model`` (the one entry point for it): a Detectron2 ``.pth``/``.pkl``, one of
+    our checkpoints or a torchvision ResNet, names aligned onto the model (wrappers such as DDP unwrapped).
 
-    Tensors with a different shape are skipped and reported. Raises FileNotFoundError with a download hint
-    when the file is missing. Unwraps DDP (``model.module``).
+    ``""`` keeps the random initialisation and returns None. A URL or a missing file raises FileNotFoundError
+    with a download hint. Tensors with a different shape are skipped and listed in the returned report.
     """
-    if hasattr(model, "module") and isinstance(model.module, nn.Module):
-        model = model.module
+    if not os.fspath(path):
+        logger.info("MODEL.WEIGHTS is empty: starting from random initialisation")
+        return None
+    model = unwrap_model(model)
     data = load_checkpoint_file(path)
     ckpt = data["model"]
     if _looks_like_torchvision_resnet(ckpt):

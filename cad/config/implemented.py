@@ -1,5 +1,8 @@
 """Config keys the detector does not implement: Detectron2/CutLER keys kept so their config files load, whose
-non-default values would silently change nothing. `check_implemented` refuses such values, naming the key."""
+non-default values would silently change nothing. `check_implemented` refuses such values, naming the key.
+
+These two tables are the one record of a key's status; the comments in ``defaults.py`` say "Not implemented"
+for exactly the keys of ``NOT_IMPLEMENTED`` (checked by tests/test_cad_model_config.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +14,11 @@ NOT_IMPLEMENTED = {
     "MODEL.BACKBONE.FREEZE": "freezing the whole backbone (use MODEL.BACKBONE.FREEZE_AT)",
     "MODEL.PROPOSAL_GENERATOR.FREEZE": "freezing the RPN",
     "MODEL.ROI_HEADS.FREEZE_FEAT": "freezing the ROI feature heads",
+    "MODEL.ROI_HEADS.IOU_LABELS": "other proposal labels (the cascade stages label proposals [0, 1])",
     "MODEL.ROI_HEADS.COSINE_SCALE": "a cosine-similarity classifier",
     "MODEL.ANCHOR_GENERATOR.ANGLES": "rotated anchors",
+    "MODEL.ROI_BOX_HEAD.BBOX_REG_LOSS_TYPE": "box-regression losses other than smooth L1",
+    "MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS": "a single-stage box head (use ROI_BOX_CASCADE_HEAD)",
     "MODEL.ROI_BOX_HEAD.TRAIN_ON_PRED_BOXES": "training the box head on predicted boxes",
     "MODEL.ROI_BOX_HEAD.USE_FED_LOSS": "the federated loss",
     "MODEL.ROI_BOX_HEAD.USE_SIGMOID_CE": "a sigmoid classification loss",
@@ -43,6 +49,8 @@ NOT_IMPLEMENTED = {
 # keys whose values all lead to the same behaviour here
 EQUIVALENT_VALUES = {
     "INPUT.MASK_FORMAT": ("polygon", "bitmask"),  # masks are always decoded to bitmaps
+    "MODEL.ROI_BOX_HEAD.NAME": ("", "FastRCNNConvFCHead"),  # the conv/fc box head
+    "MODEL.ROI_MASK_HEAD.NAME": ("MaskRCNNConvUpsampleHead", "CustomMaskRCNNConvUpsampleHead"),
 }
 
 

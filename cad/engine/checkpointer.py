@@ -5,7 +5,7 @@ A checkpoint ``OUTPUT_DIR/model_0000999.pth`` (or ``model_final.pth``) is a dict
 atomically (``trainer``: the run's seed and each process's data-stream position and copy-paste RNG);
 ``OUTPUT_DIR/last_checkpoint`` holds the file name of the newest one. ``iteration`` is the last finished
 iteration, so training resumes at ``iteration + 1``. Weights given by ``MODEL.WEIGHTS`` (Detectron2
-``.pth``/``.pkl``, our own checkpoints) are loaded through ``cad.checkpoint``.
+``.pth``/``.pkl``, our own checkpoints) are loaded with ``cad.checkpoint.load_weights``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cad import checkpoint as cad_checkpoint
-from cad.checkpoint import DOWNLOADS
+from cad.checkpoint import load_weights
 from utils.checkpoint import capture_rng_state, restore_rng_state, unwrap_model
 from utils.io import atomic_torch_save, atomic_write_bytes
 from utils.logging_utils import get_logger
@@ -25,33 +24,6 @@ from utils.logging_utils import get_logger
 logger = get_logger("cad.engine")
 
 LAST_CHECKPOINT = "last_checkpoint"
-
-def missing_weights_message(path: str) -> str:
-    name = os.path.basename(path)
-    lines = [f"MODEL.WEIGHTS file not found: {path}."]
-    if name in DOWNLOADS:
-        lines.append(f"Download it from {DOWNLOADS[name]} and save it as {path}.")
-    else:
-        lines.append("Point MODEL.WEIGHTS to a local checkpoint, for example")
-        dino = DOWNLOADS["dino_RN50_pretrain_d2_format.pkl"]
-        lines.append(f"  the DINO ResNet-50 initialisation ({dino}),")
-        lines.append(f"  or the released unMORE detector unMORE_model.pth ({DOWNLOADS['unMORE_model.pth']}),")
-        lines.append("or pass MODEL.WEIGHTS '' to start from random weights.")
-    return "\n".join(lines)
-
-
-def load_weights(model: nn.Module, path: str) -> None:
-    """Load model weights from MODEL.WEIGHTS (any format ``cad.checkpoint`` understands)."""
-    if not path:
-        logger.info("MODEL.WEIGHTS is empty: starting from random initialisation")
-        return
-    if "://" in path:
-        raise FileNotFoundError(
-            f"MODEL.WEIGHTS is a URL ({path}); nothing is downloaded at run time. Download the file, "
-            "then set MODEL.WEIGHTS to its local path.")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(missing_weights_message(path))
-    cad_checkpoint.load_weights(unwrap_model(model), path)
 
 
 class Checkpointer:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from cad.data.catalog import register_coco_json
+from utils.device import device_for_rank, resolve_device
 from utils.distributed import DistInfo
 from utils.io import DataError
 from utils.logging_utils import get_logger
@@ -102,14 +103,9 @@ def setup_cfg(args: argparse.Namespace):
 
 
 def resolve_model_device(cfg, info: DistInfo) -> torch.device:
-    """``MODEL.DEVICE`` (``cuda`` -> this process's GPU); falls back to CPU with a warning without CUDA."""
-    want = str(cfg.MODEL.DEVICE)
-    if want.startswith("cuda"):
-        if not torch.cuda.is_available():
-            logger.warning(f"MODEL.DEVICE is {want} but CUDA is not available: running on CPU")
-            return torch.device("cpu")
-        return torch.device("cuda", info.local_rank if info.enabled else torch.cuda.current_device())
-    return torch.device(want)
+    """``MODEL.DEVICE`` for this process (``cuda`` -> this process's GPU under DDP); CUDA requested on a
+    machine without it is an error (``utils.device``)."""
+    return device_for_rank(str(cfg.MODEL.DEVICE), info, option="MODEL.DEVICE")
 
 
 def default_setup(cfg, args: argparse.Namespace, info: DistInfo) -> None:
@@ -117,9 +113,10 @@ def default_setup(cfg, args: argparse.Namespace, info: DistInfo) -> None:
     import cad.checkpoint
     import cad.data.coco_records
     import cad.engine.trainer
-    import cad.evaluation  # noqa: F401  (create the module loggers before setting their levels)
+    import cad.evaluation
+    import cad.modeling  # noqa: F401  (create the module loggers before setting their levels)
 
-    for name in ("cad", "cad.engine", "cad.data", "cad.evaluation", "cad.checkpoint.loader"):
+    for name in ("cad", "cad.engine", "cad.data", "cad.evaluation", "cad.checkpoint", "cad.modeling"):
         get_logger(name, info.rank)
     out = Path(cfg.OUTPUT_DIR)
     if info.is_main:
@@ -139,21 +136,20 @@ def default_setup(cfg, args: argparse.Namespace, info: DistInfo) -> None:
 
 
 def preflight(args: argparse.Namespace) -> None:
-    """Fail fast, before any process is spawned: the config parses, MODEL.WEIGHTS exists (unless a
-    checkpoint will be resumed) and the training/test dataset names are known and their files exist."""
+    """Fail fast, before any process is spawned: the config parses, MODEL.DEVICE is available, MODEL.WEIGHTS
+    exists (unless a checkpoint will be resumed) and the training/test dataset names are known and their files
+    exist."""
+    from cad.checkpoint import check_weights_path
     from cad.data.catalog import get_spec, registered_names
-    from cad.engine.checkpointer import LAST_CHECKPOINT, missing_weights_message
+    from cad.engine.checkpointer import LAST_CHECKPOINT
 
     register_cli_datasets(args)
     cfg = setup_cfg(args)
+    resolve_device(str(cfg.MODEL.DEVICE), option="MODEL.DEVICE")
     weights = str(cfg.MODEL.WEIGHTS)
     resumable = args.resume and (Path(cfg.OUTPUT_DIR) / LAST_CHECKPOINT).is_file()
     if weights and not resumable:
-        if "://" in weights:
-            raise FileNotFoundError(f"MODEL.WEIGHTS is a URL ({weights}); nothing is downloaded at run time. "
-                                    "Download the file and set MODEL.WEIGHTS to its local path.")
-        if not os.path.isfile(weights):
-            raise FileNotFoundError(missing_weights_message(weights))
+        check_weights_path(weights)
     names = list(cfg.DATASETS.TEST) + ([] if args.eval_only else list(cfg.DATASETS.TRAIN))
     for name in names:
         if name not in registered_names():

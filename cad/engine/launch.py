@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from utils.distributed import DistInfo
+from utils.distributed import DistInfo, cleanup_distributed, init_distributed
 from utils.logging_utils import get_logger
 
 logger = get_logger("cad.engine")
@@ -60,22 +60,18 @@ def _worker(local_rank: int, main_func: Callable, world_size: int, num_gpus_per_
         dist.barrier()
         main_func(*args)
     finally:
-        dist.destroy_process_group()
+        cleanup_distributed()
 
 
 def launch(main_func: Callable, num_gpus_per_machine: int, num_machines: int = 1, machine_rank: int = 0,
            dist_url: str | None = "auto", args: tuple = ()) -> None:
     """Run ``main_func(*args)`` in every process of the job."""
     if launched_by_torchrun():
-        if not dist.is_initialized():
-            local_rank = int(os.environ["LOCAL_RANK"])
-            if torch.cuda.is_available():
-                torch.cuda.set_device(local_rank)
-            dist.init_process_group(_backend(), timeout=DEFAULT_TIMEOUT)
+        init_distributed(timeout=DEFAULT_TIMEOUT)
         try:
             main_func(*args)
         finally:
-            dist.destroy_process_group()
+            cleanup_distributed()
         return
     world_size = num_machines * num_gpus_per_machine
     if world_size <= 1:

@@ -1,12 +1,13 @@
-"""The training loop of the class-agnostic detector (Detectron2's AMP trainer + hooks, in one class).
+"""The detector's training loop on ``training.engine``: the detector step lives here; the loop and the
+periodic work are engine hooks.
 
-Per iteration: next batch -> device -> copy-paste (``DATALOADER.COPY_PASTE``) -> forward under autocast
-(fp16 + GradScaler when ``SOLVER.AMP.ENABLED`` on CUDA) -> sum of the loss dict -> backward -> unscale ->
-per-parameter gradient clipping -> SGD step -> LR schedule step. Every 20 iterations (and at the end) the
-losses, averaged over processes, go to ``metrics.json``, TensorBoard and the console. Checkpoints every
-``SOLVER.CHECKPOINT_PERIOD`` iterations and ``model_final.pth`` at the end (after PreciseBN when
-``TEST.PRECISE_BN.ENABLED``); then the model is evaluated on ``DATASETS.TEST`` (also every
-``TEST.EVAL_PERIOD`` iterations when > 0).
+Per iteration (``run_step``): next batch -> device -> copy-paste (``DATALOADER.COPY_PASTE``) -> forward under
+autocast (fp16 + GradScaler when ``SOLVER.AMP.ENABLED`` on CUDA) -> sum of the loss dict -> backward ->
+unscale -> per-parameter gradient clipping -> SGD step -> LR schedule step. Hooks, in this order: metrics
+(every 20 iterations, the first and the last: losses averaged over processes to ``metrics.json``, TensorBoard
+and the console), progress bar, checkpoint every ``SOLVER.CHECKPOINT_PERIOD`` iterations, evaluation on
+``DATASETS.TEST`` every ``TEST.EVAL_PERIOD`` iterations (when > 0), and at the end PreciseBN (when
+``TEST.PRECISE_BN.ENABLED``), ``model_final.pth`` and the final evaluation.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn
-from tqdm import tqdm
 
 from cad.data.build import TrainLoader, to_device
 from cad.data.copy_paste import copy_paste_batch
@@ -27,7 +27,9 @@ from cad.engine.checkpointer import Checkpointer
 from cad.engine.events import MetricsWriter
 from cad.engine.precise_bn import bn_layers, update_bn_stats
 from cad.engine.solver import build_lr_scheduler, build_optimizer, make_gradient_clipper
+from training.engine import HookBase, PeriodicCallback, ProgressBar, ScalarWindow, TrainerBase
 from utils.checkpoint import capture_rng_state, restore_rng_state, unwrap_model
+from utils.device import autocast
 from utils.distributed import DistInfo
 from utils.io import DataError, remove_stale_temp_files
 from utils.logging_utils import get_logger
@@ -49,20 +51,38 @@ def shared_seed(seed: int, info: DistInfo) -> int:
     return seed
 
 
-def _reduce_mean(values: dict[str, float], info: DistInfo, device: torch.device) -> dict[str, float]:
-    if not info.enabled or not values:
-        return values
-    keys = sorted(values)  # the same order on every process
-    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    reduced = {k: float(v) / info.world_size for k, v in zip(keys, t.tolist())}
-    return {k: reduced[k] for k in values}
+class MetricsHook(HookBase):
+    """Every ``LOG_PERIOD`` iterations, after the first and after the last: the window's loss means (over
+    iterations and processes), the learning rate and the ETA to ``metrics.json``, TensorBoard and the console
+    (``iteration`` is the 0-based index of the last finished step, as in Detectron2)."""
+
+    trainer: Trainer
+
+    def __init__(self, writer: MetricsWriter):
+        self.writer = writer
+
+    def after_step(self) -> None:
+        t = self.trainer
+        if not (self.due(LOG_PERIOD) or t.iter == t.max_iter or t.iter == t.start_iter + 1):
+            return
+        means = {**t.window.pop(), "lr": t.lr}
+        self.writer.write(t.iter - 1, means)
+        t.last_record = means
+
+    def close(self) -> None:
+        self.writer.close()
 
 
-class Trainer:
-    """Builds optimiser, scheduler, grad scaler, DDP wrapper and checkpointer around ``model``."""
+def _loss_postfix(record: dict) -> dict[str, str]:
+    return {"loss": f"{record['total_loss']:.3f}"} if "total_loss" in record else {}
+
+
+class Trainer(TrainerBase):
+    """Builds optimiser, scheduler, grad scaler, DDP wrapper and checkpointer around ``model``; ``train()``
+    runs iterations ``start_iter .. SOLVER.MAX_ITER - 1`` (``self.iter`` counts finished steps)."""
 
     def __init__(self, cfg, model: nn.Module, device: torch.device, info: DistInfo, resume: bool = False):
+        super().__init__()
         self.cfg, self.device, self.info = cfg, device, info
         self.output_dir = Path(cfg.OUTPUT_DIR)
         self.max_iter = int(cfg.SOLVER.MAX_ITER)
@@ -93,6 +113,10 @@ class Trainer:
         self._cp_samples_saved = False
         self._records = None
         self._train_loader: TrainLoader | None = None
+        self._data_iter = None
+        self._writer: MetricsWriter | None = None
+        self.lr = 0.0
+        self.results: dict | None = None
 
     # ------------------------------------------------------------------------------------------------
     def _restore_trainer_state(self, extra: dict | None) -> None:
@@ -150,10 +174,13 @@ class Trainer:
             dist.all_reduce(flag, op=dist.ReduceOp.MIN)
         return bool(flag.item() > 0)
 
-    def run_step(self, batch: list[dict]) -> dict[str, float] | None:
+    def _autocast(self):
+        return autocast(self.device, "fp16" if self.amp else "fp32")
+
+    def train_step(self, batch: list[dict]) -> dict[str, float] | None:
         """One optimisation step; returns the (local) loss values, or None when the step was skipped."""
         batch = self._copy_paste(to_device(batch, self.device))
-        with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
+        with self._autocast():
             loss_dict = self.model(batch)
         losses = sum(loss_dict.values())
         self.optimizer.zero_grad(set_to_none=True)
@@ -175,64 +202,60 @@ class Trainer:
         values["total_loss"] = float(losses.detach())
         return values
 
+    def run_step(self) -> None:
+        """The engine's step: next batch, ``train_step``, LR schedule step; losses and timings recorded."""
+        t0 = time.perf_counter()
+        batch = next(self._data_iter)
+        data_time = time.perf_counter() - t0
+        values = self.train_step(batch)
+        self.lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        self._writer.add_iter_time(time.perf_counter() - t0)
+        if values is not None:
+            values["data_time"] = data_time
+            if not self.window.keys:  # the loss names are known after the first step (the same everywhere)
+                self.window = ScalarWindow(values, self.device if self.device.type == "cuda" else None)
+            self.window.add(values)
+
     # ------------------------------------------------------------------------------------------------
+    def _periodic_save(self) -> None:
+        if self.iter < self.max_iter:  # the last iteration writes model_final.pth instead
+            self._save(f"model_{self.iter - 1:07d}", self.iter - 1)
+
+    def _periodic_evaluate(self) -> None:
+        if self.iter < self.max_iter:  # the last iteration evaluates after PreciseBN and model_final.pth
+            self.evaluate(self.iter - 1, self._writer)
+
+    def _finish(self) -> None:
+        if self.cfg.TEST.PRECISE_BN.ENABLED:
+            self.precise_bn()
+        self._save("model_final", self.iter - 1)
+        self.results = self.evaluate(self.iter - 1, self._writer)
+
     def train(self) -> dict | None:
         """Train from ``start_iter`` to ``SOLVER.MAX_ITER``; returns the final evaluation (main process)."""
-        cfg, info = self.cfg, self.info
         if self.start_iter >= self.max_iter:
             logger.info(f"checkpoint is already at iteration {self.start_iter - 1} >= MAX_ITER; "
                         "nothing to train")
             return None
-        writer = MetricsWriter(self.output_dir, self.max_iter, enabled=info.is_main)
-        loader = self._loader(self.seed, self._data_state)
-        self._train_loader = loader
-        data_iter = iter(loader)
-        period = int(cfg.SOLVER.CHECKPOINT_PERIOD)
-        eval_period = int(cfg.TEST.EVAL_PERIOD)
-        logger.info(f"training iterations {self.start_iter}..{self.max_iter - 1} on {info.world_size} "
-                    f"process(es), {loader.batch_size} images per process")
-        history: dict[str, list[float]] = {}
-        results = None
-        bar = tqdm(total=self.max_iter, initial=self.start_iter, disable=not info.is_main, desc="train",
-                   dynamic_ncols=True, mininterval=5.0)
+        self._writer = MetricsWriter(self.output_dir, self.max_iter, enabled=self.info.is_main)
+        self._train_loader = self._loader(self.seed, self._data_state)
+        self._data_iter = iter(self._train_loader)
+        logger.info(f"training iterations {self.start_iter}..{self.max_iter - 1} on {self.info.world_size} "
+                    f"process(es), {self._train_loader.batch_size} images per process")
+        self.hooks = []
+        self.register_hooks([
+            MetricsHook(self._writer),
+            ProgressBar("train", enabled=self.info.is_main, postfix=_loss_postfix),
+            PeriodicCallback(int(self.cfg.SOLVER.CHECKPOINT_PERIOD), self._periodic_save, final=False),
+            PeriodicCallback(int(self.cfg.TEST.EVAL_PERIOD), self._periodic_evaluate, final=False),
+            PeriodicCallback(0, self._finish),  # period 0: only after the last iteration
+        ])
         try:
-            for it in range(self.start_iter, self.max_iter):
-                t0 = time.perf_counter()
-                batch = next(data_iter)
-                data_time = time.perf_counter() - t0
-                values = self.run_step(batch)
-                lr = self.optimizer.param_groups[0]["lr"]
-                self.scheduler.step()
-                writer.add_iter_time(time.perf_counter() - t0)
-                bar.update(1)
-                if values is not None:
-                    for k, v in values.items():
-                        history.setdefault(k, []).append(v)
-                    history.setdefault("data_time", []).append(data_time)
-                last = it == self.max_iter - 1
-                if (it + 1) % LOG_PERIOD == 0 or last or it == self.start_iter:
-                    means = {k: sum(v) / len(v) for k, v in history.items() if v}
-                    means = _reduce_mean(means, info, self.device)
-                    means["lr"] = lr
-                    writer.write(it, means)
-                    if means.get("total_loss") is not None:
-                        bar.set_postfix(loss=f"{means['total_loss']:.3f}")
-                    history = {}
-                if last:
-                    bar.close()
-                if last and cfg.TEST.PRECISE_BN.ENABLED:
-                    self.precise_bn()
-                if period > 0 and (it + 1) % period == 0 and not last:
-                    self._save(f"model_{it:07d}", it)
-                if last:
-                    self._save("model_final", it)
-                if (eval_period > 0 and (it + 1) % eval_period == 0) or last:
-                    results = self.evaluate(it, writer)
+            super().train(self.start_iter, self.max_iter)
         finally:
-            bar.close()
-            writer.close()
-            del data_iter
-        return results
+            self._data_iter = None  # stops the loader's worker processes
+        return self.results
 
     def precise_bn(self) -> None:
         if not bn_layers(unwrap_model(self.model)):
@@ -241,7 +264,7 @@ class Trainer:
         logger.info(f"PreciseBN: recomputing BatchNorm statistics over {num_iter} batches (no copy-paste)")
         loader = self._loader(self.seed + 999_983)
         batches = (to_device(b, self.device) for b in loader)
-        with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
+        with self._autocast():
             update_bn_stats(self.model, batches, num_iter)
 
     def evaluate(self, iteration: int, writer: MetricsWriter | None = None) -> dict | None:

@@ -30,19 +30,15 @@ per-image Instances at the network input size (``pred_masks`` [N, 1, 28, 28] pro
 
 from __future__ import annotations
 
-import torch
+from utils.device import resolve_device
 
 from .meta_arch import GeneralizedRCNN
 
 
 def build_model(cfg) -> GeneralizedRCNN:
-    """Build the detector from a config and move it to ``cfg.MODEL.DEVICE`` (falls back to CPU when CUDA is
-    requested but unavailable)."""
-    model = GeneralizedRCNN(cfg)
-    device = cfg.MODEL.DEVICE
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        device = "cpu"
-    return model.to(torch.device(device))
+    """Build the detector from a config and move it to ``cfg.MODEL.DEVICE`` (an error when that asks for CUDA
+    on a machine without it)."""
+    return GeneralizedRCNN(cfg).to(resolve_device(str(cfg.MODEL.DEVICE), option="MODEL.DEVICE"))
 
 
 __all__ = ["GeneralizedRCNN", "build_model"]

