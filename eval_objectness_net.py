@@ -12,10 +12,18 @@ Prints a table and writes the metrics as JSON (default: next to the checkpoint).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 from utils.io import DataError, atomic_write_json
+
+
+def _trained_help(name: str) -> str:
+    """Help text of the training config's field `name` (the same setting)."""
+    from training.args import Stage1Config
+
+    return next(f.metadata["help"] for f in dataclasses.fields(Stage1Config) if f.name == name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,18 +34,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", required=True, help="checkpoint of train_objectness_net.py (or a released one)"
     )
     p.add_argument("--imagenet_root", required=True, help="held-out folder with train/<wnid>/<name>.JPEG")
-    p.add_argument("--mask_root", default=None, help="default: <imagenet_root>/masks_top1_single_component")
+    p.add_argument("--mask_root", default=None, help=_trained_help("mask_root"))
+    p.add_argument("--votecut_json", default=None, help=_trained_help("votecut_json"))
     p.add_argument(
-        "--votecut_json", default=None, help="VoteCut JSON for existence negatives (default: top-1 masks)"
-    )
-    p.add_argument(
-        "--image_size", type=int, default=None, help="default: the checkpoint's training size (else 128)"
+        "--crop_size",
+        "--image_size",
+        type=int,
+        default=None,
+        help="side of the crops fed to the network (default: the checkpoint's `crop_size`, else 128)",
     )
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--seed", type=int, default=0, help="seed of the random crops / existence samples")
     p.add_argument("--samples_per_image", type=int, default=4, help="existence: seeded draws per image")
     p.add_argument("--num_workers", type=int, default=0)
-    p.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda when available)")
+    p.add_argument("--device", default=None, help=_trained_help("device"))
     p.add_argument(
         "--output_json", default=None, help="default: <checkpoint dir>/eval_<held-out folder name>.json"
     )
@@ -56,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
             args.imagenet_root,
             args.mask_root,
             args.votecut_json,
-            args.image_size,
+            args.crop_size,
             args.seed,
             args.batch_size,
             device,

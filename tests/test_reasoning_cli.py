@@ -114,12 +114,15 @@ def test_malformed_annotations_raise_one_clear_error(data, tmp_path):
 
 def test_seed_readme_commands_on_the_default_synthetic_data(tmp_path, monkeypatch):
     """Random resnet18 checkpoints; no input/output flags: the embedded synthetic data and default folders."""
+    import dataclasses
+
     from models.checkpoint import save_checkpoint
-    from models.objectness_net import ExistenceNet, ObjectnessNet
+    from models.objectness_net import RELEASED_OBJECTNESS, ExistenceNet, ObjectnessNet
 
     torch.manual_seed(0)
     obj, ex = tmp_path / "obj.pth", tmp_path / "ex.pth"
-    save_checkpoint(obj, ObjectnessNet(backbone_type="resnet18"), None, None, 0)
+    arch = dataclasses.replace(RELEASED_OBJECTNESS, backbone_type="resnet18")  # as the flags below say
+    save_checkpoint(obj, ObjectnessNet.from_config(arch), None, None, 0)
     save_checkpoint(ex, ExistenceNet(arch="resnet18"), None, None, 0)
     make_scene_dataset(tmp_path / "data" / "synthetic" / "scenes", "val", 2, 96, seed=1, max_objects=3)
     monkeypatch.chdir(tmp_path)

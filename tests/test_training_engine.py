@@ -125,11 +125,13 @@ def test_final_hooks_do_not_repeat_at_a_period_boundary(tmp_path):
     assert not list(tmp_path.glob("checkpoint_iter_*"))  # keep=0: no numbered copies
 
 
-def test_budget_stops_by_steps_and_by_time():
+def test_budget_stops_by_steps_and_by_time(tmp_path):
     t = Counting()
-    t.register_hooks([Budget(steps=3)])
+    t.register_hooks([Budget(steps=3), PeriodicWriter(tmp_path / "log.jsonl", period=5)])
     t.train(5, 100)
     assert t.iter == 8
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert records == [{"iter": 8, "x": 7.0}]  # the window (6, 7, 8) is written when the budget stops
     ticks = itertools.count()
     t = Counting()
     t.register_hooks([Budget(seconds=4.0, clock=lambda: float(next(ticks)))])  # one tick per call

@@ -128,7 +128,7 @@ class TrainerBase:
 
 
 class PeriodicWriter(HookBase):
-    """Every `period` iterations and at `max_iter`: `{"iter", **trainer.log_record()}` as a JSONL line
+    """Every `period` iterations and at the end: `{"iter", **trainer.log_record()}` as a JSONL line
     in `path` (and numeric entries as TensorBoard scalars `<prefix><key>` when `tensorboard_dir` is set).
     Only processes with `enabled` write; all of them call `log_record`. Records of `path` past `start_iter`
     are dropped first (a killed run may have logged past its checkpoint; a fresh run starts empty)."""
@@ -162,9 +162,16 @@ class PeriodicWriter(HookBase):
                 self.tb = SummaryWriter(str(self.tb_dir))
 
     def after_step(self) -> None:
+        if self.due(self.period) or self.trainer.iter == self.trainer.max_iter:
+            self.write()
+
+    def after_train(self) -> None:
+        t = self.trainer  # stopped early: the partial window
+        if t.iter > t.start_iter and t.last_record.get("iter") != t.iter:
+            self.write()
+
+    def write(self) -> None:
         t = self.trainer
-        if not (self.due(self.period) or t.iter == t.max_iter):
-            return
         record = {"iter": t.iter, **t.log_record()}
         t.last_record = record
         if self.jsonl is not None:
