@@ -283,15 +283,19 @@ class Budget(HookBase):
 
 
 class ProgressBar(HookBase):
-    """A tqdm bar over the iterations; its postfix is `postfix(trainer.last_record)` when that changes."""
+    """A tqdm bar over the iterations; its postfix is `postfix(trainer.last_record)` when that changes.
+
+    `mininterval`: seconds between redraws (long runs whose output goes to a log file want a few seconds).
+    """
 
     def __init__(
         self,
         desc: str,
         enabled: bool = True,
         postfix: Callable[[dict[str, Any]], dict[str, str]] | None = None,
+        mininterval: float = 0.1,
     ):
-        self.desc, self.enabled, self.postfix = desc, enabled, postfix
+        self.desc, self.enabled, self.postfix, self.mininterval = desc, enabled, postfix, mininterval
         self.bar: tqdm | None = None
         self.shown: dict[str, Any] = {}
 
@@ -299,7 +303,12 @@ class ProgressBar(HookBase):
         t = self.trainer
         total = None if t.max_iter == math.inf else int(t.max_iter)
         self.bar = tqdm(
-            total=total, initial=t.start_iter, desc=self.desc, dynamic_ncols=True, disable=not self.enabled
+            total=total,
+            initial=t.start_iter,
+            desc=self.desc,
+            dynamic_ncols=True,
+            disable=not self.enabled,
+            mininterval=self.mininterval,
         )
 
     def after_step(self) -> None:

@@ -246,7 +246,7 @@ class Trainer(TrainerBase):
         self.hooks = []
         self.register_hooks([
             MetricsHook(self._writer),
-            ProgressBar("train", enabled=self.info.is_main, postfix=_loss_postfix),
+            ProgressBar("train", enabled=self.info.is_main, postfix=_loss_postfix, mininterval=5.0),
             PeriodicCallback(int(self.cfg.SOLVER.CHECKPOINT_PERIOD), self._periodic_save, final=False),
             PeriodicCallback(int(self.cfg.TEST.EVAL_PERIOD), self._periodic_evaluate, final=False),
             PeriodicCallback(0, self._finish),  # period 0: only after the last iteration
