@@ -12,9 +12,9 @@ Prints a table and writes the metrics as JSON (default: next to the checkpoint).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from utils.cli import reports_errors, run_cli
 from utils.io import DataError, atomic_write_json
 
 
@@ -44,28 +44,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_errors(DataError, FileNotFoundError, RuntimeError, exit_on_error=True)
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     from training.evaluation import evaluate_checkpoint, format_result
     from utils.device import resolve_device
 
-    try:
-        device = resolve_device(args.device)
-        result = evaluate_checkpoint(
-            args.checkpoint,
-            args.imagenet_root,
-            args.mask_root,
-            args.votecut_json,
-            args.image_size,
-            args.seed,
-            args.batch_size,
-            device,
-            args.num_workers,
-            args.samples_per_image,
-        )
-    except (DataError, FileNotFoundError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    device = resolve_device(args.device)
+    result = evaluate_checkpoint(
+        args.checkpoint,
+        args.imagenet_root,
+        args.mask_root,
+        args.votecut_json,
+        args.image_size,
+        args.seed,
+        args.batch_size,
+        device,
+        args.num_workers,
+        args.samples_per_image,
+    )
     out = Path(
         args.output_json or Path(args.checkpoint).parent / f"eval_{Path(args.imagenet_root).name}.json"
     )
@@ -76,4 +73,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)
