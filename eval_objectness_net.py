@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from pathlib import Path
 
+from utils.cli import reports_errors, run_cli
 from utils.io import DataError, atomic_write_json
 
 
@@ -54,28 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_errors(DataError, FileNotFoundError, RuntimeError, exit_on_error=True)
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     from training.evaluation import evaluate_checkpoint, format_result
     from utils.device import resolve_device
 
-    try:
-        device = resolve_device(args.device)
-        result = evaluate_checkpoint(
-            args.checkpoint,
-            args.imagenet_root,
-            args.mask_root,
-            args.votecut_json,
-            args.crop_size,
-            args.seed,
-            args.batch_size,
-            device,
-            args.num_workers,
-            args.samples_per_image,
-        )
-    except (DataError, FileNotFoundError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    device = resolve_device(args.device)
+    result = evaluate_checkpoint(
+        args.checkpoint,
+        args.imagenet_root,
+        args.mask_root,
+        args.votecut_json,
+        args.crop_size,
+        args.seed,
+        args.batch_size,
+        device,
+        args.num_workers,
+        args.samples_per_image,
+    )
     out = Path(
         args.output_json or Path(args.checkpoint).parent / f"eval_{Path(args.imagenet_root).name}.json"
     )
@@ -86,4 +83,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

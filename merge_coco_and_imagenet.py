@@ -14,10 +14,10 @@ folder and each image records its `dataset`; the detector resolves ImageNet imag
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from coco_tools.pseudo_labels import merge_coco_and_imagenet
+from utils.cli import CliError, reports_errors, run_cli
 from utils.io import DataError, atomic_write_json, load_coco_json
 
 
@@ -36,25 +36,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_errors(DataError)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     coco_path = Path(args.coco_annotations_training_format_path)
     out = (Path(args.output_path) if args.output_path
            else coco_path.parent / "merged_with_imagenet" / "COCO_merged_IN_training_format.json")
     if out.exists() and not args.overwrite:
-        print(f"error: {out} already exists; pass --overwrite to replace it", file=sys.stderr)
-        return 2
-    try:
-        coco = load_coco_json(coco_path)
-        imagenet = load_coco_json(args.imagenet_annotations_training_format_path)
-        merged = merge_coco_and_imagenet(coco, imagenet, args.min_weight)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise CliError(f"{out} already exists; pass --overwrite to replace it")
+    coco = load_coco_json(coco_path)
+    imagenet = load_coco_json(args.imagenet_annotations_training_format_path)
+    merged = merge_coco_and_imagenet(coco, imagenet, args.min_weight)
     atomic_write_json(out, merged)
     print(f"{len(merged['images'])} images, {len(merged['annotations'])} annotations -> {out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -11,10 +11,10 @@ Writes `selected_training_annotations.json` (and `configs_post_process.json`) ne
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from coco_tools.pseudo_labels import SPLIT_ANNOTATIONS, select_pseudo_labels, split_annotation_path
+from utils.cli import reports_errors, run_cli
 from utils.io import DataError, atomic_write_json, load_json
 
 
@@ -41,26 +41,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_errors(DataError)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     pred_path = Path(args.pred_annotations_path)
-    try:
-        if args.gt_annotations:
-            gt_path = Path(args.gt_annotations)
-        elif args.dataset:
-            gt_path = split_annotation_path(args.dataset, args.split, args.data_root)
-        else:
-            raise DataError("give --gt_annotations PATH (or --dataset NAME --split SPLIT) for the image list")
-        results = load_json(pred_path, "scored results file")
-        gt = load_json(gt_path, "image-list annotation file")
-        if not isinstance(gt, dict):
-            raise DataError(f"image-list annotation file {gt_path} is not a COCO dataset")
-        out = select_pseudo_labels(results, gt, args.existence_score_thres, args.center_score_thres,
-                                   args.boundary_score_thres, source=str(pred_path),
-                                   gt_source=f"image-list annotation file {gt_path}")
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if args.gt_annotations:
+        gt_path = Path(args.gt_annotations)
+    elif args.dataset:
+        gt_path = split_annotation_path(args.dataset, args.split, args.data_root)
+    else:
+        raise DataError("give --gt_annotations PATH (or --dataset NAME --split SPLIT) for the image list")
+    results = load_json(pred_path, "scored results file")
+    gt = load_json(gt_path, "image-list annotation file")
+    if not isinstance(gt, dict):
+        raise DataError(f"image-list annotation file {gt_path} is not a COCO dataset")
+    out = select_pseudo_labels(results, gt, args.existence_score_thres, args.center_score_thres,
+                               args.boundary_score_thres, source=str(pred_path),
+                               gt_source=f"image-list annotation file {gt_path}")
     out_path = (Path(args.output_path) if args.output_path
                 else pred_path.parent / "selected_training_annotations.json")
     config = dict(vars(args), gt_annotations=str(gt_path), output_path=str(out_path))
@@ -72,4 +69,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -10,24 +10,19 @@ Multi-GPU: `torchrun --nproc_per_node N train_objectness_net.py ...` (DDP; --bat
 
 from __future__ import annotations
 
-import sys
-
 from training.args import ConfigError, build_train_parser, check_train_args
+from utils.cli import reports_errors, run_cli
 from utils.io import DataError
 
 
+@reports_errors(ConfigError, DataError, FileNotFoundError, exit_on_error=True)
 def main(argv: list[str] | None = None) -> dict:
-    parser = build_train_parser()
-    args = parser.parse_args(argv)
-    try:
-        config = check_train_args(args)
-        from training.trainer import run_training
+    args = build_train_parser().parse_args(argv)
+    config = check_train_args(args)
+    from training.trainer import run_training
 
-        return run_training(config)
-    except (ConfigError, DataError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    return run_training(config)
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -9,14 +9,13 @@ Prints the table and writes DIR/ap_score.json (`{task: {metric: percent}}`) atom
 from __future__ import annotations
 
 import argparse
-import sys
+import runpy
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
 
 from COCO_evaluator.evaluate import DEFAULT_SCORE, TASKS, evaluate_class_agnostic, format_table  # noqa: E402
+from utils.cli import reports_errors, run_cli  # noqa: E402
 from utils.io import DataError, atomic_write_json  # noqa: E402
 
 
@@ -41,15 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_errors(DataError)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        scores = evaluate_class_agnostic(args.gt_annotations, args.pred_annotations, tasks=args.tasks,
-                                         max_dets=args.max_dets, strict_image_ids=args.strict,
-                                         verbose=args.verbose)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    scores = evaluate_class_agnostic(args.gt_annotations, args.pred_annotations, tasks=args.tasks,
+                                     max_dets=args.max_dets, strict_image_ids=args.strict,
+                                     verbose=args.verbose)
     print(format_table(scores))
     out_dir = Path(args.output_dir) if args.output_dir else Path(args.pred_annotations).resolve().parent
     atomic_write_json(out_dir / "ap_score.json", scores, indent=2)
@@ -58,4 +54,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -13,12 +13,12 @@ scenes (`utils/make_synthetic_data.py --seed 0` layout, generated into a tempora
 from __future__ import annotations
 
 import argparse
-import sys
+import runpy
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+runpy.run_path(str(ROOT / "_bootstrap.py"))  # repository root on sys.path
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -26,6 +26,7 @@ import torch  # noqa: E402
 from COCO_evaluator.evaluate import evaluate_class_agnostic  # noqa: E402
 from datasets.synthetic import make_scene_dataset  # noqa: E402
 from reasoning.cli import main_reasoning, main_scoring  # noqa: E402
+from utils.cli import run_cli  # noqa: E402
 from utils.io import load_json  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "original_reasoning"
@@ -115,4 +116,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

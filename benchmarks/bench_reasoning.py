@@ -15,18 +15,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
+import runpy
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
 
 import torch  # noqa: E402
 
 from reasoning.algorithm import Reasoner, ReasoningConfig  # noqa: E402
 from reasoning.predict import NetworkPredictor  # noqa: E402
 from reasoning.runner import list_images  # noqa: E402
+from utils.cli import run_cli  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
 from utils.io import load_image_rgb  # noqa: E402
 
@@ -114,4 +115,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

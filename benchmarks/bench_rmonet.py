@@ -16,7 +16,7 @@ prints a markdown table next to the paper's Table 1/2 figures, with the training
 from __future__ import annotations
 
 import argparse
-import sys
+import runpy
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -24,11 +24,12 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+runpy.run_path(str(REPO / "_bootstrap.py"))  # repository root on sys.path
 
 from training.rmonet.config import load_config  # noqa: E402
 from training.rmonet.loop import train  # noqa: E402
 from training.rmonet.visualize import plot_training_curves  # noqa: E402
+from utils.cli import run_cli  # noqa: E402
 from utils.io import atomic_write_bytes, atomic_write_json, load_json, read_jsonl  # noqa: E402
 
 # R-MONet paper, Multi-dSprites: Table 1 (ARI) and Table 2 (box mAP 50:95, 50, 75).
@@ -218,4 +219,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

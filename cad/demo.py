@@ -14,16 +14,14 @@ from __future__ import annotations
 import argparse
 import glob
 import re
-import sys
+import runpy
 from pathlib import Path
 
-_HERE, _REPO_ROOT = Path(__file__).resolve().parent, str(Path(__file__).resolve().parents[1])
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-if _REPO_ROOT not in sys.path:
-    sys.path.insert(0, _REPO_ROOT)
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
 
 import torch  # noqa: E402
 
+from utils.cli import CliError, input_errors, reports_errors, run_cli  # noqa: E402
 from utils.io import DataError, JsonlWriter, atomic_write_json, read_jsonl  # noqa: E402
 from utils.logging_utils import get_logger  # noqa: E402
 
@@ -68,6 +66,7 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
     return out
 
 
+@reports_errors()
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from cad.checkpoint import load_weights
@@ -81,30 +80,20 @@ def main(argv: list[str] | None = None) -> int:
     from utils.io import load_image_rgb
 
     cfg = get_cfg()
-    try:
+    with input_errors(FileNotFoundError, KeyError, ValueError):
         if args.config_file:
             cfg.merge_from_file(args.config_file)
         cfg.merge_from_list(list(args.opts or []))
         check_implemented(cfg)
-    except (FileNotFoundError, KeyError, ValueError) as e:
-        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
-        return 2
     cfg.freeze()
     files = expand_inputs(args.input)
     if not files:
-        print("error: no input images", file=sys.stderr)
-        return 2
-    try:
+        raise CliError("no input images")
+    with input_errors(RuntimeError):  # CUDA requested but not available
         device = resolve_model_device(cfg, DistInfo())
-    except RuntimeError as e:  # CUDA requested but not available
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     model = build_model(cfg).to(device).eval()
-    try:
+    with input_errors(FileNotFoundError):
         load_weights(model, cfg.MODEL.WEIGHTS)
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     mapper = DatasetMapper.from_config(cfg, is_train=False)
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -146,4 +135,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_cli(main)

@@ -11,14 +11,10 @@ Run from the repository root; ``python cad/train_net.py --help`` lists every fla
 
 from __future__ import annotations
 
-import sys
+import runpy
 from pathlib import Path
 
-# Run as a script from anywhere: import packages from the repository root, not from cad/ itself.
-_HERE, _REPO_ROOT = Path(__file__).resolve().parent, str(Path(__file__).resolve().parents[1])
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-if _REPO_ROOT not in sys.path:
-    sys.path.insert(0, _REPO_ROOT)
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
 
 from cad.engine.defaults import (  # noqa: E402
     auto_scale_workers,
@@ -30,6 +26,7 @@ from cad.engine.defaults import (  # noqa: E402
     setup_cfg,
 )
 from cad.engine.launch import dist_info, launch  # noqa: E402
+from utils.cli import input_errors, reports_errors, run_cli  # noqa: E402
 from utils.io import DataError  # noqa: E402
 
 
@@ -53,17 +50,14 @@ def main(args):
     return Trainer(cfg, model, device, info, resume=args.resume).train()
 
 
+@reports_errors(exit_on_error=True)
 def cli(argv: list[str] | None = None):
     args = default_argument_parser().parse_args(argv)
-    try:
+    with input_errors(FileNotFoundError, DataError, KeyError, ValueError, RuntimeError):
         preflight(args)
-    except (FileNotFoundError, DataError, KeyError, ValueError, RuntimeError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"error: {msg}", file=sys.stderr)
-        raise SystemExit(2) from None
     launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
            dist_url=args.dist_url, args=(args,))
 
 
 if __name__ == "__main__":
-    cli()
+    run_cli(cli)

@@ -30,6 +30,7 @@ from tfrecord.reader import tfrecord_iterator
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from utils.cli import run_cli
 from utils.io import DataError, atomic_write_json
 
 # feature name -> (kind, shape); kind "bytes" = one uint8 per element, "float" = float32.
@@ -289,4 +290,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -209,17 +209,6 @@ def format_result(result: dict) -> str:
     return "\n".join(lines)
 
 
-def beats_zero_predictor(result: dict) -> bool:
-    """Whether the objectness model beats the zero predictor in center-field MSE and sdf MAE everywhere."""
-    if result["task"] != "center_boundary":
-        return False
-    return all(
-        result[n]["model"][m] < result[n]["zero_predictor"][m]
-        for n in ("full_image", "random_crop")
-        for m in ("center_field_mse", "sdf_mae")
-    )
-
-
 def stage1_summary(result: dict) -> dict:
     """Headline figures of an `evaluate_checkpoint` result, with its baseline, and a one-line sentence.
 

@@ -9,17 +9,17 @@ status 1 when there are defects, 2 when the file cannot be read, 0 when it is va
 from __future__ import annotations
 
 import argparse
-import sys
+import runpy
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
 
 from coco_tools.checker import check_coco, summarize_defects  # noqa: E402
+from utils.cli import print_error, reports_errors, run_cli  # noqa: E402
 from utils.io import DataError, load_json  # noqa: E402
 
 
+@reports_errors()
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             data = load_json(path, "COCO JSON")
         except DataError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print_error(e)
             status = max(status, 2)
             continue
         defects = check_coco(data, tolerance=args.tolerance, check_rle_counts=not args.skip_rle_counts)
@@ -55,4 +55,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -9,17 +9,17 @@ Every category becomes `{id: 1, name: fg}`; images and other annotation fields a
 from __future__ import annotations
 
 import argparse
-import sys
+import runpy
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
 
 from coco_tools.class_agnostic import to_class_agnostic  # noqa: E402
+from utils.cli import reports_errors, run_cli  # noqa: E402
 from utils.io import DataError, atomic_write_json, load_coco_json  # noqa: E402
 
 
+@reports_errors(DataError)
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -27,12 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", default=None, help="default: <input stem>_cls_agnostic.json next to the input")
     p.add_argument("--drop_crowd", action="store_true", help="remove iscrowd=1 annotations (default: keep)")
     args = p.parse_args(argv)
-    try:
-        data = load_coco_json(args.input)
-        out = to_class_agnostic(data, drop_crowd=args.drop_crowd, source=args.input)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    data = load_coco_json(args.input)
+    out = to_class_agnostic(data, drop_crowd=args.drop_crowd, source=args.input)
     inp = Path(args.input)
     dest = Path(args.output) if args.output else inp.with_name(f"{inp.stem}_cls_agnostic.json")
     atomic_write_json(dest, out)
@@ -41,4 +37,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

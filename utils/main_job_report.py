@@ -12,12 +12,10 @@ next to each row's masks) under `--out_dir`.
 from __future__ import annotations
 
 import argparse
-import sys
+import runpy
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
 
 from COCO_evaluator.report import evaluate_rows, markdown_table, text_table  # noqa: E402
 from reasoning.vis import save_comparison_overlays  # noqa: E402

@@ -9,15 +9,14 @@ writes `imagenet/`, `imagenet_heldout/` and `scenes/{train,val}/` + `scenes/anno
 from __future__ import annotations
 
 import argparse
-import sys
+import runpy
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
 
 from datasets.synthetic import LAYOUTS, make_scene_dataset, make_single_object_dataset  # noqa: E402
+from utils.cli import CliError, input_errors, reports_errors, run_cli  # noqa: E402
 from utils.logging_utils import get_logger  # noqa: E402
 
 
@@ -65,12 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_errors()
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     log = get_logger("make_synthetic_data")
     if args.seed < 0:
-        print("error: --seed must be >= 0", file=sys.stderr)
-        return 2
+        raise CliError("--seed must be >= 0")
     out = Path(args.out)
     heldout_seed = args.seed + 1000 if args.heldout_seed is None else args.heldout_seed
     jobs = []
@@ -89,17 +88,14 @@ def main(argv: list[str] | None = None) -> int:
                 out / "scenes", split, n, args.scene_size, args.seed, args.layout,
                 min_objects=args.min_objects, max_objects=args.max_objects,
                 size_jitter=args.scene_size_jitter, overwrite=args.overwrite)))
-    try:
+    with input_errors(ValueError, OSError, code=1):
         for name, job in jobs:
             t0 = time.perf_counter()
             summary = job()
             log.info("%s: %d images, %d annotations -> %s (%.1fs)", name, summary["images"],
                      summary["annotations"], summary["json"], time.perf_counter() - t0)
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import sys
+import runpy
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
 
 from tqdm import tqdm  # noqa: E402
 
 from datasets.votecut import VoteCutImage, load_votecut, mask_output_path, write_top1_mask  # noqa: E402
+from utils.cli import input_errors, reports_errors, run_cli  # noqa: E402
 from utils.distributed import parse_shard, shard_items  # noqa: E402
 from utils.io import DataError  # noqa: E402
 from utils.logging_utils import get_logger  # noqa: E402
@@ -55,17 +54,15 @@ def _process(image: VoteCutImage) -> tuple[str, str]:
         return "failed", f"{image.file_name} (image id {image.image_id}): {type(e).__name__}: {e}"
 
 
+@reports_errors()
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     log = get_logger("preprocess_votecut")
-    try:
+    with input_errors(DataError, ValueError, code=1):
         shard_index, num_shards = parse_shard(args.shard)
         if args.num_workers < 0:
             raise ValueError("--num_workers must be >= 0")
         images = load_votecut(args.votecut_json)
-    except (DataError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
     images = shard_items(images, shard_index, num_shards)
     todo = images if args.overwrite else [
         im for im in images if not mask_output_path(args.out_dir, im.file_name).is_file()]
@@ -98,4 +95,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

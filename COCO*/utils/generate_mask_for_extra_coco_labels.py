@@ -12,15 +12,14 @@ interrupted run resumes; the file is removed once `--out` is written.
 from __future__ import annotations
 
 import argparse
-import sys
+import runpy
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+runpy.run_path(str(Path(__file__).resolve().parents[2] / "_bootstrap.py"))  # repository root on sys.path
 
 from coco_tools.box_sources import load_box_annotations  # noqa: E402
 from coco_tools.sam_masks import SAM_CHECKPOINT_URLS, build_sam_predictor, generate_masks  # noqa: E402
+from utils.cli import input_errors, reports_errors, run_cli  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
 from utils.io import DataError, atomic_write_json, load_coco_json  # noqa: E402
 
@@ -47,26 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_errors(DataError)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     boxes_path = Path(args.boxes)
     out = Path(args.out) if args.out else boxes_path.with_name(f"{boxes_path.stem}_with_mask.json")
-    try:
+    with input_errors(FileNotFoundError, ValueError):
         reference = load_coco_json(args.reference, require_annotations=False) if args.reference else None
         boxes = load_box_annotations(boxes_path, args.category_attribute, reference)
         predictor = build_sam_predictor(args.sam_checkpoint, args.model_type, resolve_device(args.device))
-    except (DataError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     print(f"{len(boxes['annotations'])} boxes on {len(boxes['images'])} images, "
           f"{len(boxes['categories'])} categories")
     partial = out.with_name(out.name + ".partial.jsonl")
-    try:
-        dataset = generate_masks(boxes, args.image_dir, predictor, partial_path=partial,
-                                 batch_size=args.box_batch)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    dataset = generate_masks(boxes, args.image_dir, predictor, partial_path=partial,
+                             batch_size=args.box_batch)
     atomic_write_json(out, dataset)
     partial.unlink(missing_ok=True)
     print(f"{len(dataset['annotations'])} masked annotations -> {out}")
@@ -74,4 +67,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

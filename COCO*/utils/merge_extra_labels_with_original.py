@@ -11,17 +11,17 @@ Original annotations are kept unchanged; new categories get ids after COCO's; an
 from __future__ import annotations
 
 import argparse
-import sys
+import runpy
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+runpy.run_path(str(Path(__file__).resolve().parents[2] / "_bootstrap.py"))  # repository root on sys.path
 
 from coco_tools.coco_star import merge_with_class_agnostic  # noqa: E402
+from utils.cli import reports_errors, run_cli  # noqa: E402
 from utils.io import DataError, atomic_write_json, load_coco_json  # noqa: E402
 
 
+@reports_errors(DataError)
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -31,13 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="COCO_star_val2017.json",
                    help="merged output (default: COCO_star_val2017.json)")
     args = p.parse_args(argv)
-    try:
-        original = load_coco_json(args.original)
-        extra = load_coco_json(args.extra)
-        merged, agnostic = merge_with_class_agnostic(original, extra)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    original = load_coco_json(args.original)
+    extra = load_coco_json(args.extra)
+    merged, agnostic = merge_with_class_agnostic(original, extra)
     out = Path(args.out)
     agnostic_path = out.with_name(f"{out.stem}_cls_agnostic.json")
     atomic_write_json(out, merged)
@@ -48,4 +44,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -13,15 +13,14 @@ Examples (run from the repository root):
 from __future__ import annotations
 
 import argparse
-import sys
+import runpy
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+runpy.run_path(str(Path(__file__).resolve().parents[2] / "_bootstrap.py"))  # repository root on sys.path
 
 from cad.checkpoint import convert_checkpoint  # noqa: E402
 from cad.config import get_cfg  # noqa: E402
+from utils.cli import run_cli  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,4 +57,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -1,0 +1,162 @@
+"""Every command-line script runs by path from any folder and reports bad input as one `error:` line.
+
+The runs happen in another working directory without PYTHONPATH, so the scripts in subfolders find the
+repository root only through `_bootstrap.py` (the one place that edits sys.path). The bad-input cases start
+one interpreter per script; the `--help` runs share one interpreter (one torch import instead of 23) that
+starts every script as Python does for `python path/to/script.py`: the script's folder first on sys.path,
+the repository's modules unloaded, `__main__` = the script.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from utils.cli import CliError, input_errors, reports_errors, run_cli
+
+REPO = Path(__file__).resolve().parents[1]
+# Run by path (README); the subfolder ones reach the repository root through _bootstrap.py.
+SCRIPTS = [
+    "object_reasoning.py", "object_scoring.py", "post_process.py", "merge_coco_and_imagenet.py",
+    "train_objectness_net.py", "eval_objectness_net.py", "train_rmonet.py", "COCO_evaluator/main.py",
+    "COCO*/utils/compute_category_stats.py", "COCO*/utils/generate_mask_for_extra_coco_labels.py",
+    "COCO*/utils/merge_extra_labels_with_original.py", "cad/train_net.py", "cad/demo.py",
+    "cad/tools/convert_checkpoint.py", "utils/check_coco_json.py", "utils/convert_to_cls_agnostic.py",
+    "utils/make_synthetic_data.py", "utils/preprocess_votecut.py", "utils/main_job_report.py",
+    "benchmarks/bench_original_behaviour.py", "benchmarks/bench_reasoning.py", "benchmarks/bench_rmonet.py",
+]
+MODULES = ["datasets.multi_object_tfrecords"]  # run with `python -m` from the repository root (README)
+
+
+def _python_files() -> list[Path]:
+    return [p for p in REPO.rglob("*.py")
+            if not ({".git", "tests", "data", "outputs"} & set(p.relative_to(REPO).parts))]
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def _run_all(jobs: list[tuple[list[str], Path]]) -> list[subprocess.CompletedProcess]:
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        return list(pool.map(lambda job: _run(*job), jobs))
+
+
+def test_script_lists_are_complete_and_every_script_uses_run_cli():
+    entry = {str(p.relative_to(REPO)) for p in _python_files()
+             if '__name__ == "__main__"' in p.read_text()}
+    modules = {m.replace(".", "/") + ".py" for m in MODULES}
+    assert entry == set(SCRIPTS) | modules
+    for path in entry:
+        assert re.search(r'__name__ == "__main__":\n(.*\n)*\s+run_cli\(', (REPO / path).read_text()), path
+
+
+def test_only_bootstrap_edits_sys_path():
+    edits = re.compile(r"sys\.path\s*(\.(insert|append|extend|remove|pop)\(|\[.*\]\s*=|\+=|=)|del sys\.path")
+    offenders = [str(p.relative_to(REPO)) for p in _python_files() if edits.search(p.read_text())]
+    assert offenders == ["_bootstrap.py"]
+
+
+HELP_DRIVER = """
+import contextlib, io, json, runpy, sys
+repo, scripts, modules = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+site_path = [p for p in sys.path if p]  # what Python puts after a script's folder
+results = {}
+for target in scripts + modules:
+    for name in [n for n, m in sys.modules.items() if repo + "/" in str(getattr(m, "__spec__", None))]:
+        del sys.modules[name]
+    is_module = target in modules
+    path = repo + "/" + target
+    sys.path[:] = [repo if is_module else path.rsplit("/", 1)[0], *site_path]  # -m: run from the root
+    sys.argv = [path, "--help"]
+    out, code = io.StringIO(), None
+    try:
+        with contextlib.redirect_stdout(out):
+            if is_module:
+                runpy.run_module(target, run_name="__main__", alter_sys=True)
+            else:
+                runpy.run_path(path, run_name="__main__")
+    except SystemExit as e:
+        code = e.code
+    except BaseException as e:
+        code = repr(e)
+    results[target] = [code, "usage:" in out.getvalue()]
+print(json.dumps(results))
+"""
+
+
+def test_every_script_answers_help_by_path_from_another_folder(tmp_path):
+    r = _run(["-c", HELP_DRIVER, str(REPO), json.dumps(SCRIPTS), json.dumps(MODULES)], tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    results = json.loads(r.stdout.strip().splitlines()[-1])
+    assert {k: v for k, v in results.items() if v != [0, True]} == {}, r.stderr[-3000:]
+
+
+def test_bad_input_ends_in_one_error_line_per_wrapper_style(tmp_path):
+    missing = tmp_path / "missing"
+    cases = [  # (argv, expected stderr line): one per way a script reports errors
+        # plain main under run_cli
+        ([str(REPO / "cad/tools/convert_checkpoint.py"), f"{missing}.pth", str(tmp_path / "o.pkl")],
+         f"error: Checkpoint file not found: {missing}.pth."),
+        # reports_errors(DataError): main returns the status
+        ([str(REPO / "COCO_evaluator/main.py"), "--gt_annotations", f"{missing}.json",
+          "--pred_annotations", f"{missing}.json"],
+         f"error: ground-truth annotation file not found: {missing}.json"),
+        # reports_errors(exit_on_error=True) + input_errors around a block
+        ([str(REPO / "cad/train_net.py"), "--config-file", f"{missing}.yaml"],
+         f"error: Config file not found: {missing}.yaml"),
+        # CliError raised by the script itself
+        ([str(REPO / "utils/make_synthetic_data.py"), "--seed", "-1", "--out", str(tmp_path / "s")],
+         "error: --seed must be >= 0"),
+    ]
+    for (args, line), r in zip(cases, _run_all([(args, tmp_path) for args, _ in cases])):
+        err = r.stderr.strip().splitlines()
+        assert r.returncode == 2, f"{args}: {r.stderr[-2000:]}"
+        assert len(err) == 1 and err[0].startswith(line), f"{args}: {r.stderr[-2000:]}"
+
+
+def test_run_cli_exit_status_and_interrupt(capsys):
+    def interrupted():
+        raise KeyboardInterrupt
+
+    for main, code in [(lambda: 3, 3), (lambda: {"a": 1}, 0), (lambda: None, 0), (interrupted, 130)]:
+        with pytest.raises(SystemExit) as e:
+            run_cli(main)
+        assert e.value.code == code
+    assert capsys.readouterr().err.strip().splitlines() == ["error: interrupted"]
+
+
+def test_reports_errors_returns_or_exits_and_lets_other_errors_through(capsys):
+    @reports_errors(FileNotFoundError, code=1)
+    def returns(kind: str) -> int:
+        if kind == "missing":
+            raise FileNotFoundError("no such file: x")
+        with input_errors(KeyError, code=3):
+            raise KeyError("no key k")
+
+    assert returns("missing") == 1
+    assert returns("key") == 3
+    assert capsys.readouterr().err.strip().splitlines() == ["error: no such file: x", "error: no key k"]
+
+    @reports_errors(exit_on_error=True)
+    def exits() -> None:
+        raise CliError("exists already", code=4)
+
+    with pytest.raises(SystemExit) as e:
+        exits()
+    assert e.value.code == 4
+
+    @reports_errors()
+    def bug() -> None:
+        raise ValueError("a bug keeps its traceback")
+
+    with pytest.raises(ValueError):
+        run_cli(bug)  # run_cli adds no error handling around a decorated main
