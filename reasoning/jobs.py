@@ -39,6 +39,8 @@ SCORED = "object_discovery_with_scores.json"
 
 @dataclass
 class ReasoningJob(JobConfig):
+    """Also whether to draw the boundary rounds."""
+
     vis_gif: bool = option(False, "with --vis_dir: GIF of the boundary rounds", group=EXECUTION)
 
 

@@ -129,10 +129,10 @@ class Run:
     def process(self, records: list[ImageRecord], results: ShardedResults, process: Process,
                 desc: str) -> tuple[int, int]:
         """Process this shard's unfinished images; one flushed JSON line per image. Returns (done, failed)."""
-        todo = results.missing(shard_items(records, self.shard_index, self.num_shards))
-        mine = len(shard_items(records, self.shard_index, self.num_shards))
-        self.logger.info("%d images in this shard, %d already finished, %d to do", mine, mine - len(todo),
-                         len(todo))
+        mine = shard_items(records, self.shard_index, self.num_shards)
+        todo = results.missing(mine)
+        self.logger.info("%d images in this shard, %d already finished, %d to do", len(mine),
+                         len(mine) - len(todo), len(todo))
         done = failed = 0
         if not todo:
             return 0, 0
