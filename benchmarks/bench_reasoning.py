@@ -25,8 +25,9 @@ runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # re
 import torch  # noqa: E402
 
 from reasoning.algorithm import Reasoner, ReasoningConfig  # noqa: E402
+from reasoning.images import list_images  # noqa: E402
 from reasoning.predict import NetworkPredictor  # noqa: E402
-from reasoning.runner import list_images  # noqa: E402
+from reasoning.stats import CountingPredictor  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
 from utils.io import load_image_rgb  # noqa: E402
@@ -50,8 +51,9 @@ def load_networks(args):
 
 
 def run(name, images, objectness, existence, device, args, batched: bool) -> dict:
-    predictor = NetworkPredictor(objectness, existence, device, batch_size=args.batch_size if batched else 50,
-                                 precision=args.precision, crop_mode="batched" if batched else "loop")
+    network = NetworkPredictor(objectness, existence, device, batch_size=args.batch_size if batched else 50,
+                               precision=args.precision, crop_mode="batched" if batched else "loop")
+    predictor = CountingPredictor(network)
     cfg = ReasoningConfig(analyze_cc=True, n_round=args.n_round, max_sdf_thres=args.max_sdf_thres,
                           reuse_predictions=batched, merge_duplicates=False)
     reasoner = Reasoner(predictor, cfg)
@@ -59,11 +61,10 @@ def run(name, images, objectness, existence, device, args, batched: bool) -> dic
     boxes = 0
     for image_id, image in images:
         boxes += reasoner.discover(image.to(device), image_id).boxes.shape[0]
-    predictor.timer.sync()
     total = time.perf_counter() - t0
     n = len(images)
     evals = sum(predictor.counts.values())
-    crop, net = predictor.timer.seconds["crop"], predictor.timer.seconds["network"]
+    crop, net = network.timer.seconds["crop"], network.timer.seconds["network"]
     return {"path": name, "images/s": n / total, "crops/s": evals / total,
             "objectness crops/img": predictor.counts["objectness"] / n,
             "existence crops/img": predictor.counts["existence"] / n,

@@ -1,79 +1,106 @@
 """Multi-object reasoning: existence filter, center reasoning, boundary reasoning, NMS.
 
-`Reasoner.discover(image, image_id)` runs the whole search for one image with any `Predictor`.
+`Reasoner.discover(image, image_id)` runs the whole search for one image with any `Predictor`; its cost
+(crops, seconds) is measured around it by `reasoning.stats.CountingPredictor`.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torchvision.ops import box_iou, nms
 
+from reasoning.boxes import crop_to_image, enlarge_boxes, large_boxes, split_boxes
 from reasoning.crops import on_edge_flags, pixel_boxes
-from reasoning.fields import (
-    boundary_update,
-    component_boxes,
-    edge_movements,
-    enlarge_boxes,
-    split_boxes,
-    split_evidence,
-    union_masks,
-)
+from reasoning.fields import boundary_update, component_boxes, edge_movements, split_evidence, union_masks
 from reasoning.predict import EXISTENCE, FIELDS, Predictor
 from reasoning.proposals import generate_proposals
+from utils.config import DEVIATIONS_GROUP, option
+
+THRESHOLDS = "reasoning thresholds (defaults of the original code)"
+CC_BOX_COORDS = ("image", "crop")
+NMS_SCORES = ("boundary", "constant")
+
+# pixel box -> (max sdf, edge movements [4]) of its crop
+PredictionCache = dict[tuple[int, int, int, int], tuple[float, torch.Tensor]]
 
 
 @dataclass
 class ReasoningConfig:
-    """Thresholds (defaults of the original code) and the deviation flags (see `reasoning.cli`)."""
+    """Every setting of object reasoning: the original code's thresholds and the deviations from it."""
 
-    class_score_thres: float = 0.1
-    center_score_max_thres: float = 0.009
-    analyze_cc: bool = False
-    max_sdf_thres: float = 0.5
-    max_shrink_threshold: float = 16.0
-    delta_ratio: float = 0.5
-    n_round: int = 50
-    proposal_area_thres: float = 50.0
-    nms_iou: float = 0.5
-    cc_enlarge_ratio: float = 1.5
-    # deviations (original values: False, False, "crop", "constant" reproduce the original code)
-    reuse_predictions: bool = True   # never re-predict a pixel box already seen in boundary reasoning
-    merge_duplicates: bool = False   # drop live boxes that nearly equal another box (can lose objects)
-    merge_iou: float = 0.9
-    cc_box_coords: str = "image"     # "image" (fixed) or "crop" (original bug)
-    nms_score: str = "boundary"      # "boundary" (max sdf) or "constant" (original)
-    record_trace: bool = False
+    class_score_thres: float = option(0.1, "existence score to keep a box", group=THRESHOLDS)
+    center_score_max_thres: float = option(0.009, "anti-center max to split", group=THRESHOLDS)
+    analyze_cc: bool = option(False, "add one box per connected component", group=THRESHOLDS)
+    max_sdf_thres: float = option(0.5, "drop boxes whose max sdf is not above", group=THRESHOLDS)
+    max_shrink_threshold: float = option(16, "converged: shrink <= this (crop px)", group=THRESHOLDS)
+    delta_ratio: float = option(0.5, "step: expand x(1+r), shrink x(1-r)", group=THRESHOLDS)
+    n_round: int = option(50, "boundary reasoning rounds", group=THRESHOLDS)
+    proposal_area_thres: float = option(50, "drop boxes with area <= this", group=THRESHOLDS)
+    nms_iou: float = option(0.5, "IoU of the final NMS", cli=False)
+    cc_enlarge_ratio: float = option(1.5, "connected-component boxes are enlarged by this", cli=False)
+    reuse_predictions: bool = option(
+        True, "Never predict the same pixel box twice.", original=False, group=DEVIATIONS_GROUP,
+        why="identical boxes (tested) with far fewer crops: a pixel box is predicted once per image and "
+            "converged boxes are not predicted again.")
+    merge_duplicates: bool = option(
+        False, "Drop a moving box whose IoU with a converged box or an earlier moving box exceeds "
+        "--merge_iou (saves crops but can lose objects: a dropped box may have converged elsewhere than the "
+        "one kept).",
+        original=False, group=DEVIATIONS_GROUP)
+    merge_iou: float = option(0.9, "IoU above which boxes are duplicates", group=DEVIATIONS_GROUP)
+    cc_box_coords: str = option(
+        "image", "Coordinates of the connected-component boxes.", original="crop", group=DEVIATIONS_GROUP,
+        choices=CC_BOX_COORDS,
+        why="the original leaves connected-component boxes in 128x128 crop coordinates (a bug: they land "
+            "near the image's top-left corner).")
+    nms_score: str = option(
+        "boundary", "Ranking score of the final NMS.", original="constant", group=DEVIATIONS_GROUP,
+        choices=NMS_SCORES,
+        why="with a constant score the final NMS keeps whichever duplicate comes first; ranking by max "
+            "sdf keeps the box the boundary field is surest of.")
+    record_trace: bool = option(False, "keep the boxes of every boundary round (for the GIF)", cli=False)
+
+    def __post_init__(self) -> None:
+        if self.cc_box_coords not in CC_BOX_COORDS:
+            raise ValueError(f"cc_box_coords must be one of {CC_BOX_COORDS}, got {self.cc_box_coords!r}")
+        if self.nms_score not in NMS_SCORES:
+            raise ValueError(f"nms_score must be one of {NMS_SCORES}, got {self.nms_score!r}")
 
 
 @dataclass
 class Discovery:
     boxes: torch.Tensor                      # [K, 4] float64 x1 y1 x2 y2, NMS order
     scores: torch.Tensor                     # [K] boundary score (max sdf) of each box
-    stats: dict = field(default_factory=dict)
+    stats: dict = field(default_factory=dict)  # number of boxes after each step
     trace: list = field(default_factory=list)  # per round: (live boxes [L, 4], converged boxes [C, 4])
+
+
+def no_boxes() -> torch.Tensor:
+    return torch.zeros((0, 4), dtype=torch.float64)
 
 
 class Reasoner:
     def __init__(self, predictor: Predictor, config: ReasoningConfig | None = None):
         self.predictor = predictor
         self.cfg = config or ReasoningConfig()
-        if self.cfg.cc_box_coords not in ("image", "crop"):
-            raise ValueError("cc_box_coords must be 'image' or 'crop'")
-        if self.cfg.nms_score not in ("boundary", "constant"):
-            raise ValueError("nms_score must be 'boundary' or 'constant'")
 
     # -- steps -----------------------------------------------------------------------------------------
-    def existence_filter(self, image, boxes, image_id):
+    def existence_filter(self, image: torch.Tensor, boxes: torch.Tensor,
+                         image_id: int | str | None) -> torch.Tensor:
+        """Boxes [N, 4] -> the boxes [M, 4] whose crop the existence network scores >= class_score_thres."""
         if boxes.shape[0] == 0:
             return boxes
         ex = self.predictor.predict(image, boxes, {EXISTENCE}, image_id)["existence"].cpu()
         return boxes[ex >= self.cfg.class_score_thres]
 
-    def center_reasoning(self, image, boxes, image_id, cache: dict | None = None, with_new: bool = True):
-        """-> (boxes that hold one object, new boxes from splits and connected components).
+    def center_reasoning(self, image: torch.Tensor, boxes: torch.Tensor, image_id: int | str | None,
+                         cache: PredictionCache | None = None,
+                         with_new: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Boxes [N, 4] -> (boxes that hold one object [P, 4], new boxes [Q, 4] from splits and connected
+        components).
 
         `cache` receives the boundary-reasoning quantities of the passing boxes; `with_new=False` skips
         building the new boxes (the second center round drops them anyway).
@@ -96,35 +123,44 @@ class Reasoner:
         new = [split_boxes(boxes[fail], argmax[fail.to(argmax.device)], size)]
         if cfg.analyze_cc and passing.shape[0] > 0:
             masks = union[~fail.to(union.device)].cpu().numpy()
-            cc = []
-            for box, mask in zip(passing.tolist(), masks):
-                comps = component_boxes(mask)
-                if len(comps) < 2:
-                    continue
-                if cfg.cc_box_coords == "image":
-                    pix = pixel_boxes(torch.tensor([box]), height, width)[0].tolist()
-                    sx, sy = (pix[2] - pix[0]) / size, (pix[3] - pix[1]) / size
-                    comps = [[pix[0] + a * sx, pix[1] + b * sy, pix[0] + c * sx, pix[1] + d * sy]
-                             for a, b, c, d in comps]
-                cc.extend(comps)
-            if cc:
-                enlarged = enlarge_boxes(cc, height, width, cfg.cc_enlarge_ratio)
-                new.append(torch.tensor(enlarged, dtype=torch.float64))
+            new.append(self._component_boxes(passing, masks, height, width, size))
         return passing, torch.cat(new, dim=0)
 
-    def _fill_cache(self, cache: dict, pix: torch.Tensor, sdf_maps: torch.Tensor) -> None:
+    def _component_boxes(self, boxes: torch.Tensor, masks: np.ndarray, height: int, width: int,
+                         size: int) -> torch.Tensor:
+        """Boxes [N, 4], their masks bool [N, S, S] -> one enlarged box per connected component of each mask
+        with two or more components [Q, 4] float64."""
+        found = []
+        for box, mask in zip(boxes.tolist(), masks):
+            comps = component_boxes(mask)
+            if len(comps) < 2:
+                continue
+            if self.cfg.cc_box_coords == "image":
+                pixel_box = pixel_boxes(torch.tensor([box]), height, width)[0].tolist()
+                comps = crop_to_image(comps, pixel_box, size)
+            found.extend(comps)
+        if not found:
+            return no_boxes()
+        enlarged = enlarge_boxes(found, height, width, self.cfg.cc_enlarge_ratio)
+        return torch.tensor(enlarged, dtype=torch.float64)
+
+    @staticmethod
+    def _fill_cache(cache: PredictionCache, pix: torch.Tensor, sdf_maps: torch.Tensor) -> None:
+        """Store max sdf and edge movements of sdf maps [N, S, S] under their pixel boxes [N, 4]."""
         moves = edge_movements(sdf_maps).cpu()
         max_sdf = sdf_maps.float().amax((1, 2)).cpu()
         for key, mx, mv in zip(map(tuple, pix.tolist()), max_sdf.tolist(), moves):
             cache[key] = (mx, mv)
 
-    def boundary_reasoning(self, image, boxes, image_id, cache: dict, trace: list | None = None):
-        """-> (converged boxes [C, 4], their max sdf [C])."""
+    def boundary_reasoning(self, image: torch.Tensor, boxes: torch.Tensor, image_id: int | str | None,
+                           cache: PredictionCache,
+                           trace: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Boxes [N, 4] -> (converged boxes [C, 4] float64 in input order, their max sdf [C])."""
         cfg = self.cfg
         _, height, width = image.shape
         live = boxes.to(torch.float64)
         live_idx = torch.arange(live.shape[0])  # origin index: results keep the input order
-        conv_boxes = torch.zeros((0, 4), dtype=torch.float64)
+        conv_boxes = no_boxes()
         conv_scores = torch.zeros(0, dtype=torch.float64)
         conv_idx = torch.zeros(0, dtype=torch.long)
         for _ in range(cfg.n_round):
@@ -134,25 +170,12 @@ class Reasoner:
                 live = torch.cat([conv_boxes, live], dim=0)[order]
                 live_idx = torch.cat([conv_idx, live_idx])[order]
                 conv_boxes, conv_scores, conv_idx = conv_boxes[:0], conv_scores[:0], conv_idx[:0]
-            w = live[:, 2] - live[:, 0]
-            h = live[:, 3] - live[:, 1]
-            ok = (w * h > cfg.proposal_area_thres) & (w > 0) & (h > 0)
+            ok = large_boxes(live, cfg.proposal_area_thres)
             live, live_idx = live[ok], live_idx[ok]
             if live.shape[0] == 0:
                 break
             pix = pixel_boxes(live, height, width)
-            keys = list(map(tuple, pix.tolist()))
-            if cfg.reuse_predictions:
-                missing = list(dict.fromkeys(k for k in keys if k not in cache))
-            else:
-                cache.clear()
-                missing = keys
-            if missing:
-                sdf = self.predictor.predict(image, torch.tensor(missing, dtype=torch.float64), {FIELDS},
-                                             image_id)["sdf_maps"]
-                self._fill_cache(cache, torch.tensor(missing), sdf)
-            max_sdf = torch.tensor([cache[k][0] for k in keys], dtype=torch.float64)
-            moves = torch.stack([cache[k][1] for k in keys])
+            max_sdf, moves = self._boundary_fields(image, pix, image_id, cache)
             keep = max_sdf > cfg.max_sdf_thres
             live, live_idx, pix = live[keep], live_idx[keep], pix[keep]
             moves, max_sdf = moves[keep], max_sdf[keep]
@@ -170,8 +193,24 @@ class Reasoner:
             if live.shape[0] == 0 and cfg.reuse_predictions:
                 break
         order = torch.argsort(conv_idx)
-        conv_boxes, conv_scores = conv_boxes[order], conv_scores[order]
-        return conv_boxes, conv_scores
+        return conv_boxes[order], conv_scores[order]
+
+    def _boundary_fields(self, image: torch.Tensor, pix: torch.Tensor, image_id: int | str | None,
+                         cache: PredictionCache) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pixel boxes [N, 4] -> (max sdf [N] float64, edge movements [N, 4]), predicting only what the
+        cache lacks (with reuse_predictions; otherwise every box again)."""
+        keys = list(map(tuple, pix.tolist()))
+        if self.cfg.reuse_predictions:
+            missing = list(dict.fromkeys(k for k in keys if k not in cache))
+        else:
+            cache.clear()
+            missing = keys
+        if missing:
+            sdf = self.predictor.predict(image, torch.tensor(missing, dtype=torch.float64), {FIELDS},
+                                         image_id)["sdf_maps"]
+            self._fill_cache(cache, torch.tensor(missing), sdf)
+        max_sdf = torch.tensor([cache[k][0] for k in keys], dtype=torch.float64)
+        return max_sdf, torch.stack([cache[k][1] for k in keys])
 
     def _merge_keep(self, live: torch.Tensor, converged: torch.Tensor) -> torch.Tensor:
         """Mask [L] of live boxes to keep: a live box is dropped when its IoU exceeds `merge_iou` with a
@@ -184,25 +223,24 @@ class Reasoner:
             keep &= box_iou(live, converged).amax(1) <= thr
         return keep
 
+    def final_nms(self, boxes: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        """Indices of the boxes [K, 4] kept by the final NMS (ranked by max sdf or, originally, constant)."""
+        rank = scores if self.cfg.nms_score == "boundary" else torch.ones_like(scores)
+        return nms(boxes.float(), rank.float(), self.cfg.nms_iou)
+
     # -- whole image ---------------------------------------------------------------------------------
-    def discover(self, image: torch.Tensor, image_id=None) -> Discovery:
+    def discover(self, image: torch.Tensor, image_id: int | str | None = None) -> Discovery:
         """image [3, H, W] float in [0, 1] on the predictor's device -> Discovery."""
         cfg = self.cfg
         _, height, width = image.shape
-        before = dict(self.predictor.counts)
-        timer = self.predictor.timer
-        net_before = sum(timer.seconds.values())
-        t0 = time.perf_counter()
-        stats: dict = {}
-        empty = Discovery(torch.zeros((0, 4), dtype=torch.float64), torch.zeros(0, dtype=torch.float64))
-
+        result = Discovery(no_boxes(), torch.zeros(0, dtype=torch.float64))
+        stats = result.stats
+        trace: list | None = [] if cfg.record_trace else None
         proposals = torch.from_numpy(generate_proposals(height, width))
         stats["proposals"] = int(proposals.shape[0])
         boxes = self.existence_filter(image, proposals, image_id)
         stats["after_existence"] = int(boxes.shape[0])
-        cache: dict = {}
-        trace: list | None = [] if cfg.record_trace else None
-        result = empty
+        cache: PredictionCache = {}
         if boxes.shape[0] > 0:
             seed = cache if cfg.reuse_predictions else None
             passing, new = self.center_reasoning(image, boxes, image_id, seed)
@@ -214,15 +252,7 @@ class Reasoner:
                 conv, conv_scores = self.boundary_reasoning(image, boxes, image_id, cache, trace)
                 stats["converged"] = int(conv.shape[0])
                 if conv.shape[0] > 0:
-                    score = conv_scores if cfg.nms_score == "boundary" else torch.ones_like(conv_scores)
-                    idx = nms(conv.float(), score.float(), cfg.nms_iou)
-                    result = Discovery(conv[idx], conv_scores[idx], stats)
+                    idx = self.final_nms(conv, conv_scores)
+                    result.boxes, result.scores = conv[idx], conv_scores[idx]
         result.trace = trace or []
-        result.stats = stats
-        counts = {k: v - before.get(k, 0) for k, v in self.predictor.counts.items()}
-        stats["evaluations"] = counts
-        stats["network_evaluations"] = int(sum(counts.values()))
-        total = time.perf_counter() - t0
-        stats["seconds"] = total
-        stats["seconds_predict"] = sum(timer.seconds.values()) - net_before
         return result

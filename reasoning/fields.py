@@ -1,6 +1,8 @@
-"""Analysis of predicted fields in crop space; all functions are batched.
+"""Field analysis in crop space, one function per step of the paper; all batched.
 
 Shapes: center fields [N, 2, S, S] (channel 0 row, 1 column), sdf maps [N, S, S], masks bool [N, S, S].
+Center reasoning: `union_masks`, `split_evidence` (anti-center map inside the eroded mask), `component_boxes`.
+Boundary reasoning: `edge_movements`, `boundary_update`. Box geometry is in `reasoning.boxes`.
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
+
+from reasoning.boxes import move_edges
+from reasoning.crops import CROP_SIZE
 
 
 def field_norm(center_fields: torch.Tensor) -> torch.Tensor:
@@ -78,20 +83,6 @@ def split_evidence(center_fields: torch.Tensor, union: torch.Tensor, border: int
     return values, torch.stack([idx // width, idx % width], dim=1)
 
 
-def split_boxes(boxes: torch.Tensor, argmax_rc: torch.Tensor, size: int) -> torch.Tensor:
-    """Split each box at a crop-space point into left, right, top, bottom halves -> [4N, 4]."""
-    b = boxes.to(torch.float64)
-    ry = argmax_rc[:, 0].to(torch.float64).cpu() / size
-    rx = argmax_rc[:, 1].to(torch.float64).cpu() / size
-    x1, y1, x2, y2 = b.unbind(1)
-    xs = x1 + (x2 - x1) * rx
-    ys = y1 + (y2 - y1) * ry
-    out = torch.stack([
-        torch.stack([x1, y1, xs, y2], 1), torch.stack([xs, y1, x2, y2], 1),
-        torch.stack([x1, y1, x2, ys], 1), torch.stack([x1, ys, x2, y2], 1)], dim=1)
-    return out.reshape(-1, 4)
-
-
 def edge_movements(sdf_maps: torch.Tensor) -> torch.Tensor:
     """Signed distance (crop pixels) from each crop edge to the object boundary -> [N, 4] (l, t, r, b).
 
@@ -116,44 +107,23 @@ def edge_movements(sdf_maps: torch.Tensor) -> torch.Tensor:
 
 
 def boundary_update(boxes: torch.Tensor, movements: torch.Tensor, on_edge: torch.Tensor, height: int,
-                    width: int, max_shrink: float = 16.0, delta_ratio: float = 0.5,
-                    size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+                    width: int, max_shrink: float, delta_ratio: float,
+                    size: int = CROP_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
     """One boundary-reasoning step for boxes [N, 4] float64 with edge movements [N, 4] (crop pixels).
 
     Converged: no edge expands (edges on the image border never count as expanding) and no edge shrinks by
     more than `max_shrink`. Other boxes move every edge by m * (1 + r) when expanding (m > 0) and
     m * (1 - r) when shrinking, scaled by box size / `size`, then are clipped to the image.
-    Returns (converged bool [N], new boxes [N, 4]; converged boxes unchanged).
+    Returns (converged bool [N], new boxes [N, 4] float64; converged boxes unchanged).
     """
     m = movements.to(torch.float64).cpu()
     judged = torch.where((m > 0) & on_edge.cpu(), torch.zeros_like(m), m)
     converged = (judged.amax(1) <= 0) & (judged.amin(1) >= -max_shrink)
-    step = m + m.abs() * delta_ratio
-    b = boxes.to(torch.float64)
-    sx = (b[:, 2] - b[:, 0]) / size
-    sy = (b[:, 3] - b[:, 1]) / size
-    new = torch.stack([b[:, 0] - step[:, 0] * sx, b[:, 1] - step[:, 1] * sy,
-                       b[:, 2] + step[:, 2] * sx, b[:, 3] + step[:, 3] * sy], dim=1)
-    new = torch.where(converged[:, None], b, new)
-    new[:, 0] = new[:, 0].clamp(min=0)
-    new[:, 1] = new[:, 1].clamp(min=0)
-    new[:, 2] = new[:, 2].clamp(max=width)
-    new[:, 3] = new[:, 3].clamp(max=height)
-    return converged, new
+    moved = move_edges(boxes, m + m.abs() * delta_ratio, height, width, size)
+    return converged, torch.where(converged[:, None], boxes.to(torch.float64), moved)
 
 
 def component_boxes(mask: np.ndarray) -> list[list[int]]:
     """8-connected components of a bool [S, S] mask -> boxes [x1, y1, x2, y2] (exclusive ends)."""
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=int))
     return [[sl[1].start, sl[0].start, sl[1].stop, sl[0].stop] for sl in ndimage.find_objects(labels) if sl]
-
-
-def enlarge_boxes(boxes: list[list[float]], height: int, width: int, ratio: float = 1.5) -> list[list[int]]:
-    """Scale boxes by `ratio` about their centers, clip to the image, truncate to int (as the original)."""
-    out = []
-    for x1, y1, x2, y2 in boxes:
-        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        w, h = (x2 - x1) * ratio, (y2 - y1) * ratio
-        out.append([int(max(cx - w / 2, 0)), int(max(cy - h / 2, 0)),
-                    int(min(cx + w / 2, width)), int(min(cy + h / 2, height))])
-    return out

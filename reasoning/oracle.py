@@ -23,16 +23,16 @@ targets follow the stage-1 training targets:
 
 from __future__ import annotations
 
-import time
-
 import cv2
 import numpy as np
 import torch
 
 from reasoning.crops import pixel_boxes
-from reasoning.predict import EXISTENCE, FIELDS, Predictor
+from reasoning.predict import EXISTENCE, FIELDS, Prediction, Predictor
 from utils.io import DataError, load_coco_json
 from utils.masks import rle_to_mask
+
+SDF_MODES = ("dominant", "union")  # the first is the default
 
 
 class GroundTruthScene:
@@ -67,7 +67,7 @@ class OraclePredictor(Predictor):
     """Predictor whose answers come from ground-truth masks (`--oracle_annotations GT.json`)."""
 
     def __init__(self, gt: dict | str, device: torch.device | None = None, min_object_fraction: float = 0.1,
-                 min_crop_fraction: float = 0.1, sdf_mode: str = "dominant"):
+                 min_crop_fraction: float = 0.1, sdf_mode: str = SDF_MODES[0]):
         super().__init__(device or torch.device("cpu"))
         self.gt = load_coco_json(gt) if not isinstance(gt, dict) else gt
         self.images = {}
@@ -79,13 +79,14 @@ class OraclePredictor(Predictor):
             self.anns.setdefault(ann["image_id"], []).append(ann)
         self.min_object_fraction = min_object_fraction
         self.min_crop_fraction = min_crop_fraction
-        if sdf_mode not in ("dominant", "union"):
-            raise ValueError("oracle sdf_mode must be 'dominant' or 'union'")
+        if sdf_mode not in SDF_MODES:
+            raise ValueError(f"oracle sdf_mode must be one of {SDF_MODES}, got {sdf_mode!r}")
         self.sdf_mode = sdf_mode
         self._scene_key = None
         self._scene: GroundTruthScene | None = None
 
-    def scene(self, image_id, height: int, width: int) -> GroundTruthScene:
+    def scene(self, image_id: int | str | None, height: int, width: int) -> GroundTruthScene:
+        """The scene of `image_id` (cached for consecutive calls), checked against the image size."""
         if self._scene_key != (image_id, height, width):
             info = self.images.get(image_id, self.images.get(str(image_id)))
             if info is None:
@@ -109,8 +110,8 @@ class OraclePredictor(Predictor):
         return self._scene
 
     @torch.no_grad()
-    def predict(self, image, boxes, want, image_id=None):
-        t0 = time.perf_counter()
+    def predict(self, image: torch.Tensor, boxes: torch.Tensor, want: set[str],
+                image_id: int | str | None = None) -> Prediction:
         _, height, width = image.shape
         scene = self.scene(image_id, height, width)
         s = self.size
@@ -123,7 +124,7 @@ class OraclePredictor(Predictor):
         ys = torch.minimum(torch.floor(y1[:, None] + grid[None] * bh[:, None] / s), y2[:, None] - 1).long()
         flat = ys[:, :, None] * width + xs[:, None, :]  # [N, S, S]
         owner = scene.owner.view(-1)[flat]
-        out: dict[str, torch.Tensor] = {}
+        out: Prediction = {}
         k = scene.num_objects + 1
         per_crop = (torch.arange(n)[:, None] * k + owner.view(n, -1)).view(-1)
         counts = torch.bincount(per_crop, minlength=n * k).view(n, k).to(torch.float64)
@@ -155,12 +156,9 @@ class OraclePredictor(Predictor):
             scale = (owner > 0).float() / torch.sqrt(vy * vy + vx * vx).clamp(min=1e-12)
             out["center_fields"] = torch.stack([vy * scale, vx * scale], dim=1).to(self.device)
             out["sdf_maps"] = sdf.float().to(self.device)
-            self.counts["objectness"] += n
         if EXISTENCE in want:
             obj_frac = (counts * pixel_area / scene.area.clamp(min=1)[None]).amax(1)
             crop_frac = counts.amax(1) / (s * s)
             exist = (obj_frac >= self.min_object_fraction) | (crop_frac >= self.min_crop_fraction)
             out["existence"] = exist.float().to(self.device)
-            self.counts["existence"] += n
-        self.timer.add("oracle", t0)
         return out

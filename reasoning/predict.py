@@ -2,7 +2,7 @@
 
 Reasoning, scoring and the benchmark all call `Predictor.predict`; the ground-truth oracle
 (`reasoning.oracle.OraclePredictor`) implements the same interface, so the algorithm never knows whether
-networks or exact fields answer.
+networks or exact fields answer. Counting and timing are `reasoning.stats.CountingPredictor`'s job.
 """
 
 from __future__ import annotations
@@ -18,6 +18,15 @@ from utils.device import autocast
 
 FIELDS = "fields"
 EXISTENCE = "existence"
+CROP_MODES = ("batched", "loop")
+PRECISIONS = ("fp32", "bf16", "fp16")
+Prediction = dict[str, torch.Tensor]
+
+
+def synchronize(device: torch.device | None) -> None:
+    """Wait for queued CUDA work on `device`, so wall times are real (no-op elsewhere)."""
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 class PhaseTimer:
@@ -27,12 +36,9 @@ class PhaseTimer:
         self.device = device
         self.seconds: Counter = Counter()
 
-    def sync(self) -> None:
-        if self.device is not None and self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
     def add(self, phase: str, start: float) -> float:
-        self.sync()
+        """Add the time since `start` to `phase`; returns now (the next phase's start)."""
+        synchronize(self.device)
         now = time.perf_counter()
         self.seconds[phase] += now - start
         return now
@@ -43,51 +49,53 @@ class Predictor:
 
     `image` is float RGB [3, H, W] in [0, 1] on `self.device`; `want` is a set of `FIELDS`/`EXISTENCE`.
     Returns a dict with, as requested, `center_fields` [N, 2, S, S], `sdf_maps` [N, S, S] (float32, on
-    the device) and `existence` [N] (float32). `counts` holds the number of crops each model evaluated.
+    the device; S = `size`) and `existence` [N] (float32).
     """
 
     size: int = CROP_SIZE
 
     def __init__(self, device: torch.device):
         self.device = device
-        self.counts: Counter = Counter()
-        self.timer = PhaseTimer(device)
 
     def predict(self, image: torch.Tensor, boxes: torch.Tensor, want: set[str],
-                image_id=None) -> dict[str, torch.Tensor]:
+                image_id: int | str | None = None) -> Prediction:
         raise NotImplementedError
 
-    @staticmethod
-    def _concat(chunks: list[dict[str, torch.Tensor]], want: set[str], n_empty_like: int,
-                size: int, device: torch.device) -> dict[str, torch.Tensor]:
-        out: dict[str, torch.Tensor] = {}
-        keys = []
-        if FIELDS in want:
-            keys += [("center_fields", (2, size, size)), ("sdf_maps", (size, size))]
-        if EXISTENCE in want:
-            keys.append(("existence", ()))
-        for key, shape in keys:
-            if chunks:
-                out[key] = torch.cat([c[key] for c in chunks], dim=0)
-            else:
-                out[key] = torch.zeros((n_empty_like, *shape), device=device)
-        return out
+
+def concat_chunks(chunks: list[Prediction], want: set[str], size: int, device: torch.device) -> Prediction:
+    """Per-batch predictions -> one prediction (empty tensors of the right shape for no chunks)."""
+    out: Prediction = {}
+    keys = []
+    if FIELDS in want:
+        keys += [("center_fields", (2, size, size)), ("sdf_maps", (size, size))]
+    if EXISTENCE in want:
+        keys.append(("existence", ()))
+    for key, shape in keys:
+        if chunks:
+            out[key] = torch.cat([c[key] for c in chunks], dim=0)
+        else:
+            out[key] = torch.zeros((0, *shape), device=device)
+    return out
 
 
 class NetworkPredictor(Predictor):
     """Frozen stage-1 networks on crops cut in batches (`crop_mode="batched"`) or one by one (`"loop"`).
 
     Crops are cut at `input_size` (the networks' training crop size); fields predicted at another size than
-    the reasoning grid `size` (128) are resampled to it bilinearly (align_corners=False).
+    the reasoning grid `size` (128) are resampled to it bilinearly (align_corners=False). `timer` splits the
+    time into its "crop" and "network" phases.
     """
 
     def __init__(self, objectness: torch.nn.Module | None, existence: torch.nn.Module | None,
-                 device: torch.device, batch_size: int = 256, precision: str = "fp32",
-                 crop_mode: str = "batched", input_size: int = CROP_SIZE):
+                 device: torch.device, *, batch_size: int, precision: str, crop_mode: str,
+                 input_size: int = CROP_SIZE):
         super().__init__(device)
         self.input_size = int(input_size)
-        if crop_mode not in ("batched", "loop"):
-            raise ValueError(f"crop_mode must be 'batched' or 'loop', got {crop_mode!r}")
+        if crop_mode not in CROP_MODES:
+            raise ValueError(f"crop_mode must be one of {CROP_MODES}, got {crop_mode!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.timer = PhaseTimer(device)
         self.objectness = objectness.to(device).eval() if objectness is not None else None
         self.existence = existence.to(device).eval() if existence is not None else None
         self.batch_size = int(batch_size)
@@ -95,6 +103,7 @@ class NetworkPredictor(Predictor):
         self.crop_mode = crop_mode
 
     def _crop(self, image: torch.Tensor, pix: torch.Tensor) -> torch.Tensor:
+        """image [3, H, W], pixel boxes [n, 4] -> crops [n, 3, input_size, input_size]."""
         if self.crop_mode == "batched":
             return crop_resize_batched(image, pix, self.input_size)
         return crop_resize_loop(image, pix, self.input_size)
@@ -106,7 +115,8 @@ class NetworkPredictor(Predictor):
         return F.interpolate(fields, size=(self.size, self.size), mode="bilinear", align_corners=False)
 
     @torch.no_grad()
-    def predict(self, image, boxes, want, image_id=None):
+    def predict(self, image: torch.Tensor, boxes: torch.Tensor, want: set[str],
+                image_id: int | str | None = None) -> Prediction:
         _, height, width = image.shape
         pix = pixel_boxes(boxes, height, width)
         chunks = []
@@ -114,7 +124,7 @@ class NetworkPredictor(Predictor):
             t = time.perf_counter()
             crops = self._crop(image, pix[start:start + self.batch_size].to(image.device))
             t = self.timer.add("crop", t)
-            chunk: dict[str, torch.Tensor] = {}
+            chunk: Prediction = {}
             with autocast(self.device, self.precision):
                 if FIELDS in want:
                     if self.objectness is None:
@@ -122,12 +132,10 @@ class NetworkPredictor(Predictor):
                     out = self.objectness(crops)
                     chunk["center_fields"] = self._to_grid(out["center_fields"].float())
                     chunk["sdf_maps"] = self._to_grid(out["sdf_maps"].float())[:, 0]
-                    self.counts["objectness"] += crops.shape[0]
                 if EXISTENCE in want:
                     if self.existence is None:
                         raise RuntimeError("no existence network loaded (--binary_classifier_resume)")
                     chunk["existence"] = self.existence(crops)[:, 0].float()
-                    self.counts["existence"] += crops.shape[0]
             self.timer.add("network", t)
             chunks.append(chunk)
-        return self._concat(chunks, want, 0, self.size, self.device)
+        return concat_chunks(chunks, want, self.size, self.device)

@@ -1,199 +1,186 @@
-"""Per-image job plumbing shared by reasoning and scoring: image lists, decoding ahead of compute,
-sharding, incremental JSON-lines results, resume, and the final atomic merge."""
+"""The per-image job loop shared by reasoning and scoring: inputs, shards, resume, progress, merge.
+
+`JobConfig` holds how a job runs; none of it changes the results, so partial results are tied to every
+other setting only. `Run` is one running job: `start` -> `results` -> `prepare` -> `process` -> `finish`.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-from collections.abc import Callable, Iterable
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
-from utils.io import (
-    DEFAULT_MAX_IMAGE_PIXELS,
-    DataError,
-    JsonlWriter,
-    atomic_write_json,
-    load_coco_json,
-    load_image_rgb,
-    load_json,
-    read_jsonl_many,
+from reasoning.images import ImageRecord, image_loader, list_images
+from reasoning.results import ShardedResults
+from utils.config import option
+from utils.device import device_for_rank
+from utils.distributed import (
+    DistInfo,
+    barrier,
+    cleanup_distributed,
+    init_distributed,
+    parse_shard,
+    shard_items,
 )
+from utils.io import DEFAULT_MAX_IMAGE_PIXELS, DataError, atomic_write_json, remove_stale_temp_files
+from utils.logging_utils import get_logger
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+DEFAULT_IMAGE_DIR = "data/synthetic/scenes/val"
+DEFAULT_ANNOTATIONS = "data/synthetic/scenes/annotations/val_cls_agnostic.json"
+INPUT = "input images"
+EXECUTION = "execution"
+FAILED_NAME = "failed_images.json"
 
-
-@dataclass(frozen=True)
-class ImageRecord:
-    image_id: int | str
-    path: Path
-
-    @property
-    def key(self) -> str:
-        return str(self.image_id)
-
-
-def list_images(image_dir: str | os.PathLike, annotations: str | os.PathLike | None = None,
-                start_idx: int = -1, end_idx: int = -1) -> list[ImageRecord]:
-    """The images of a split, sorted by file name (as the original code), optionally sliced.
-
-    With `annotations` (COCO JSON) the list and ids come from its `images`; otherwise every image file in
-    `image_dir` is used and its id is the file stem. `start_idx`/`end_idx` slice the sorted list when both
-    are not -1.
-    """
-    image_dir = Path(image_dir)
-    if annotations:
-        data = load_coco_json(annotations, require_annotations=False)
-        records = []
-        for im in data["images"]:
-            if "id" not in im or "file_name" not in im:
-                raise DataError(f"COCO annotation file {annotations}: image without 'id'/'file_name'")
-            records.append((im["file_name"], ImageRecord(im["id"], image_dir / im["file_name"])))
-    else:
-        if not image_dir.is_dir():
-            raise DataError(f"image directory not found: {image_dir}")
-        records = [(p.name, ImageRecord(p.stem, p)) for p in image_dir.iterdir()
-                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
-    records.sort(key=lambda r: r[0])
-    out = [r for _, r in records]
-    if start_idx != -1 and end_idx != -1:
-        out = out[start_idx:end_idx]
-    keys = [r.key for r in out]
-    if len(set(keys)) != len(keys):
-        raise DataError(f"duplicate image ids in {annotations or image_dir}")
-    return out
+# one image's record from its uint8 [3, H, W] pixels (raise DataError to record the image as failed)
+Process = Callable[[ImageRecord, torch.Tensor], dict]
 
 
-class ImageDataset(Dataset):
-    """Decodes images in DataLoader workers; a bad file yields an `error` entry instead of raising."""
+@dataclass
+class JobConfig:
+    """Which images, where results go, on what hardware."""
 
-    def __init__(self, records: list[ImageRecord], max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS):
-        self.records = records
-        self.max_pixels = max_pixels
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, i: int) -> dict:
-        rec = self.records[i]
-        try:
-            image = load_image_rgb(rec.path, max_pixels=self.max_pixels)
-            image = torch.from_numpy(image.copy()).permute(2, 0, 1).contiguous()
-            return {"index": i, "image": image, "error": None}
-        except DataError as e:
-            return {"index": i, "image": None, "error": str(e)}
-
-
-def _single(batch: list[dict]) -> dict:
-    return batch[0]
-
-
-def image_loader(records: list[ImageRecord], num_workers: int, device: torch.device,
-                 max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> DataLoader:
-    return DataLoader(ImageDataset(records, max_pixels), batch_size=1, shuffle=False, num_workers=num_workers,
-                      collate_fn=_single, pin_memory=device.type == "cuda",
-                      prefetch_factor=4 if num_workers > 0 else None)
-
-
-SETTINGS_NAME = "settings.json"
+    image_dir: str | None = option(
+        None, f"folder of images (default {DEFAULT_IMAGE_DIR} with its annotations)", group=INPUT)
+    annotations: str | None = option(
+        None, "COCO JSON whose `images` give the image list and ids (else ids are file stems)", group=INPUT)
+    start_idx: int = option(-1, "first image (sorted by file name)", group=INPUT)
+    end_idx: int = option(-1, "end image (exclusive); both -1 = all", group=INPUT)
+    max_image_pixels: int = option(
+        DEFAULT_MAX_IMAGE_PIXELS,
+        "larger images are skipped (counted, with the reason) before they are decoded", group=INPUT)
+    output_dir: str | None = option(
+        None, "results folder (default: results_reasoning/RUN_NAME for reasoning, the folder of "
+        "--raw_annotations_path for scoring)", group=EXECUTION)
+    device: str | None = option(None, "cpu, cuda, cuda:1 ... (default: cuda if any)", group=EXECUTION)
+    gpu_index: int | None = option(None, "original flag: same as --device cuda:INDEX", group=EXECUTION)
+    batch_size: int = option(256, "crops per network call", group=EXECUTION)
+    num_workers: int = option(2, "DataLoader workers decoding images ahead", group=EXECUTION)
+    shard: str | None = option(None, "i/N: process every N-th image from the i-th", group=EXECUTION)
+    merge_only: bool = option(False, "only merge finished shard results", group=EXECUTION)
+    overwrite: bool = option(
+        False, "discard partial results in --output_dir (needed when they were made with other settings or "
+        "networks)", group=EXECUTION)
+    vis_dir: str | None = option(None, "write an overlay PNG per image here", group=EXECUTION)
+    run_name: str | None = option(
+        None, "reasoning: name of the default output folder (default: the image folder's name, + _oracle, "
+        "+ _START_END)", group=EXECUTION)
 
 
-def file_identity(path: str | os.PathLike | None) -> dict | None:
-    """Identity of an input file (size and SHA-256 of its first and last MiB; the path is not part of it),
-    cheap even for GB-sized checkpoints. None for no file; DataError when the file is missing."""
-    if not path:
-        return None
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"file not found: {p}")
-    size = p.stat().st_size
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        h.update(f.read(1 << 20))
-        if size > 2 << 20:
-            f.seek(size - (1 << 20))
-        h.update(f.read(1 << 20))
-    return {"size": size, "sha256_head_tail": h.hexdigest()}
+def resolve_inputs(job: JobConfig) -> list[ImageRecord]:
+    """The job's images (the default synthetic split without --image_dir); DataError for none."""
+    image_dir, annotations = job.image_dir, job.annotations
+    if image_dir is None:
+        image_dir = DEFAULT_IMAGE_DIR
+        annotations = annotations or DEFAULT_ANNOTATIONS
+        if not Path(image_dir).is_dir():
+            raise DataError(f"default image folder {image_dir} not found: generate the synthetic data with "
+                            "`python utils/make_synthetic_data.py --out data/synthetic --seed 0` "
+                            "or pass --image_dir")
+    if not Path(image_dir).is_dir():
+        raise DataError(f"--image_dir {image_dir} is not a folder")
+    records = list_images(image_dir, annotations, job.start_idx, job.end_idx)
+    if not records:
+        raise DataError(f"no images to process in {annotations or image_dir}"
+                        + (f" (slice {job.start_idx}:{job.end_idx})" if job.start_idx != -1 else ""))
+    return records
 
 
-def settings_difference(saved: dict, current: dict) -> str:
-    """`key: saved -> current` for every differing key ('' when equal)."""
-    keys = sorted(set(saved) | set(current))
-    return ", ".join(f"{k}: {saved.get(k, '<unset>')!r} -> {current.get(k, '<unset>')!r}"
-                     for k in keys if saved.get(k, "<unset>") != current.get(k, "<unset>"))
+@dataclass
+class Run:
+    """One running job of one process: its distributed rank, device, shard and logger."""
 
+    job: JobConfig
+    info: DistInfo
+    device: torch.device
+    shard_index: int
+    num_shards: int
+    logger: logging.Logger
 
-class ShardedResults:
-    """Results of one job, one JSON-lines file per shard in `<output_dir>/<name>_shards/`.
+    @classmethod
+    def start(cls, job: JobConfig, program: str) -> Run:
+        info = init_distributed(job.device)
+        flag = job.device or (f"cuda:{job.gpu_index}" if job.gpu_index is not None else None)
+        shard_index, num_shards = parse_shard(job.shard, info)
+        logger = get_logger(program, info.rank)
+        return cls(job, info, device_for_rank(flag, info), shard_index, num_shards, logger)
 
-    Every finished image (or recorded failure) is one flushed line; a restarted job skips every image
-    found in any shard file, so resuming also works with a different number of shards.
-    """
+    def results(self, output_dir: Path, name: str) -> ShardedResults:
+        self.logger.info("output folder %s (shard %d/%d)", output_dir, self.shard_index, self.num_shards)
+        return ShardedResults(output_dir, name, self.shard_index, self.num_shards)
 
-    def __init__(self, output_dir: str | os.PathLike, name: str, shard_index: int = 0, num_shards: int = 1):
-        self.output_dir = Path(output_dir)
-        self.shard_dir = self.output_dir / f"{name}_shards"
-        self.path = self.shard_dir / f"shard_{shard_index:05d}_of_{num_shards:05d}.jsonl"
+    def prepare(self, results: ShardedResults, settings: dict, outputs: tuple[str, ...], config_name: str,
+                config: dict) -> None:
+        """Clear stale temp files, refuse partial results made with other settings (`--overwrite` starts
+        fresh, deleting the merged `outputs` too) and write the job's configuration as `config_name`."""
+        remove_stale_temp_files(results.output_dir)
+        if self.info.is_main:
+            results.check_settings(settings, self.job.overwrite, outputs)
+        barrier(self.info)
+        if not self.info.is_main:
+            results.check_settings(settings)
+        if self.info.is_main:
+            atomic_write_json(results.output_dir / config_name, config, indent=2)
 
-    def check_settings(self, settings: dict, overwrite: bool = False, outputs: Iterable[str] = ()) -> None:
-        """Tie the partial results to the settings that produce them (`<name>_shards/settings.json`).
+    def process(self, records: list[ImageRecord], results: ShardedResults, process: Process,
+                desc: str) -> tuple[int, int]:
+        """Process this shard's unfinished images; one flushed JSON line per image. Returns (done, failed)."""
+        mine = shard_items(records, self.shard_index, self.num_shards)
+        todo = results.missing(mine)
+        self.logger.info("%d images in this shard, %d already finished, %d to do", len(mine),
+                         len(mine) - len(todo), len(todo))
+        done = failed = 0
+        if not todo:
+            return 0, 0
+        start = time.perf_counter()
+        with results.writer() as writer:
+            loader = image_loader(todo, self.job.num_workers, self.device, self.job.max_image_pixels)
+            for item in tqdm(loader, total=len(todo), desc=desc, ncols=90, disable=not self.info.is_main):
+                rec = todo[item["index"]]
+                if item["error"] is None:
+                    try:
+                        writer.write({"image_id": rec.image_id, **process(rec, item["image"])})
+                        done += 1
+                        continue
+                    except DataError as e:
+                        item["error"] = str(e)
+                failed += 1
+                self.logger.warning("skipping image %s: %s (%d failed so far)", rec.image_id, item["error"],
+                                    failed)
+                writer.write({"image_id": rec.image_id, "error": item["error"]})
+        if done:
+            elapsed = time.perf_counter() - start
+            self.logger.info("%d images in %.1f s (%.3f images/s)", done, elapsed, done / elapsed)
+        return done, failed
 
-        Results made with other settings raise DataError naming the differences, so a resumed job never mixes
-        them; with `overwrite` they are deleted (with the merged `outputs`) and the job starts fresh.
+    def finish(self, results: ShardedResults, records: list[ImageRecord],
+               combine: Callable[[list[dict]], object], out_name: str, force: bool = False) -> Path | None:
+        """Merge every shard's records into `out_name` once all images are finished (or `force`).
+
+        Returns its path, or None while images are missing; DataError when every image failed.
         """
-        path = self.shard_dir / SETTINGS_NAME
-        settings = json.loads(json.dumps(settings))  # the form it takes in the file (tuples -> lists)
-        if overwrite:
-            if self.shard_dir.is_dir():
-                shutil.rmtree(self.shard_dir)
-            for name in outputs:
-                (self.output_dir / name).unlink(missing_ok=True)
-        elif path.is_file():
-            saved = load_json(path, "settings of the partial results")
-            diff = settings_difference(saved, settings)
-            if diff:
-                raise DataError(f"{self.output_dir} holds results made with other settings ({diff}); pass "
-                                "--overwrite to discard them or choose another --output_dir")
-        elif self.shard_dir.is_dir() and any(self.shard_dir.glob("*.jsonl")):
-            raise DataError(f"{self.output_dir} holds results without a record of their settings; pass "
-                            "--overwrite to discard them or choose another --output_dir")
-        if not path.is_file():
-            atomic_write_json(path, settings, indent=1)
+        barrier(self.info)
+        path, n_ok, n_failed = None, 0, 0
+        if self.info.is_main:
+            missing = results.missing(records)
+            if missing and not force:
+                self.logger.info("%d images of the split are not finished yet (other shards?): merge later "
+                                 "with --merge_only or by re-running", len(missing))
+            else:
+                if missing:
+                    self.logger.warning("merging with %d images still unfinished", len(missing))
+                path, n_ok, n_failed = results.merge(records, combine, out_name, FAILED_NAME)
+                self.logger.info("wrote %s (%d images, %d failed)", path, n_ok, n_failed)
+        cleanup_distributed()
+        if path is not None and n_ok == 0 and n_failed:
+            raise DataError(f"all {n_failed} images failed (reasons in {results.output_dir / FAILED_NAME})")
+        return path
 
-    def records(self) -> dict[str, dict]:
-        """image key -> last record, over all shard files."""
-        out: dict[str, dict] = {}
-        if self.shard_dir.is_dir():
-            for rec in read_jsonl_many(sorted(self.shard_dir.glob("*.jsonl"))):
-                out[str(rec["image_id"])] = rec
-        return out
 
-    def writer(self) -> JsonlWriter:
-        """Append to this shard's file (JsonlWriter drops a line cut short by a killed writer)."""
-        return JsonlWriter(self.path)
-
-    def missing(self, images: Iterable[ImageRecord]) -> list[ImageRecord]:
-        done = self.records()
-        return [r for r in images if r.key not in done]
-
-    def merge(self, images: list[ImageRecord], combine: Callable[[list[dict]], object], out_name: str,
-              errors_name: str = "failed_images.json") -> tuple[Path, int, int]:
-        """Combine the records in image-list order and write `out_name` atomically.
-
-        Returns (path, number of images merged, number of failed images). Failures go to `errors_name`.
-        """
-        done = self.records()
-        ordered = [done[r.key] for r in images if r.key in done]
-        ok = [rec for rec in ordered if "error" not in rec]
-        failed = [rec for rec in ordered if "error" in rec]
-        path = self.output_dir / out_name
-        atomic_write_json(path, combine(ok))
-        if failed:
-            atomic_write_json(self.output_dir / errors_name, {str(r["image_id"]): r["error"] for r in failed},
-                              indent=1)
-        return path, len(ok), len(failed)
+def image_float(image_u8: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 [3, H, W] -> float [3, H, W] in [0, 1] on `device`."""
+    return image_u8.to(device, non_blocking=True).float().div_(255.0)

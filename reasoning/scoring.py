@@ -9,21 +9,29 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import nms
 
+from reasoning.boxes import mask_boxes
 from reasoning.crops import pixel_boxes
 from reasoning.fields import field_norm
 from reasoning.predict import EXISTENCE, FIELDS, Predictor
+from utils.config import DEVIATIONS_GROUP, option
 from utils.masks import mask_to_rle
 
 
 @dataclass
 class ScoringConfig:
-    nms_iou: float = 0.5
-    keep_empty_masks: bool = False  # the original keeps results whose mask is empty (bbox [0, 0, 0, 0])
-    paste_antialias: bool = False   # the original pastes with plain bilinear (no antialias)
+    """Every setting of object scoring."""
+
+    nms_iou: float = option(0.5, "IoU of the NMS over the tight mask boxes")
+    paste_antialias: bool = option(
+        False, "Antialias the bilinear resize that pastes a 128x128 crop mask into a smaller box.",
+        original=False, group=DEVIATIONS_GROUP)
+    keep_empty_masks: bool = option(
+        False, "Keep results whose mask is empty.", original=True, group=DEVIATIONS_GROUP,
+        why="a result with an empty mask has the box [0, 0, 0, 0] and only costs precision.")
 
 
 def paste_masks(binary: torch.Tensor, pix: torch.Tensor, height: int, width: int,
-                antialias: bool = False) -> torch.Tensor:
+                antialias: bool) -> torch.Tensor:
     """Crop-space binary masks [N, S, S] -> image masks bool [N, H, W].
 
     Each mask is resized to its pixel box with bilinear interpolation (`align_corners=False`; without
@@ -38,9 +46,10 @@ def paste_masks(binary: torch.Tensor, pix: torch.Tensor, height: int, width: int
     return out
 
 
-def score_boxes(predictor: Predictor, image: torch.Tensor, boxes: torch.Tensor, image_id=None,
+def score_boxes(predictor: Predictor, image: torch.Tensor, boxes: torch.Tensor,
+                image_id: int | str | None = None,
                 config: ScoringConfig | None = None) -> tuple[list[dict], np.ndarray]:
-    """Score the boxes of one image. Returns (COCO result dicts in NMS order, their masks bool [K, H, W]).
+    """Score boxes [N, 4] of image [3, H, W] -> (COCO result dicts in NMS order, masks bool [K, H, W]).
 
     mask = paste(|center field| > 0.5) OR paste(sigmoid(sdf) > 0.5); box = tight box of the mask; NMS by
     boundary score; existence, center (max |center field|), boundary (max sdf) and area
@@ -60,17 +69,7 @@ def score_boxes(predictor: Predictor, image: torch.Tensor, boxes: torch.Tensor, 
     aa = cfg.paste_antialias
     masks = (paste_masks(norm > 0.5, pix, height, width, aa)
              | paste_masks(sdf_mask, pix, height, width, aa)).cpu()
-    rows, cols = masks.any(2), masks.any(1)
-    nonempty = rows.any(1)
-    tight = torch.zeros((masks.shape[0], 4), dtype=torch.float64)
-    idx = torch.arange(height)
-    jdx = torch.arange(width)
-    big = 10**9
-    tight[:, 0] = torch.where(cols, jdx, big).amin(1).double()
-    tight[:, 1] = torch.where(rows, idx, big).amin(1).double()
-    tight[:, 2] = torch.where(cols, jdx + 1, -1).amax(1).double()
-    tight[:, 3] = torch.where(rows, idx + 1, -1).amax(1).double()
-    tight[~nonempty] = 0
+    tight, nonempty = mask_boxes(masks)
     candidates = torch.arange(masks.shape[0]) if cfg.keep_empty_masks else torch.nonzero(nonempty)[:, 0]
     if candidates.numel() == 0:
         return [], np.zeros((0, height, width), dtype=bool)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 from PIL import Image, ImageDraw
 
 from utils.io import atomic_write_bytes, load_image_rgb, save_png
@@ -18,8 +19,10 @@ PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200],
                    dtype=np.uint8)
 
 
-def overlay(image: np.ndarray, boxes, masks: np.ndarray | None = None, alpha: float = 0.45) -> np.ndarray:
-    """uint8 [H, W, 3] image with coloured masks (optional) and box outlines -> uint8 [H, W, 3]."""
+def overlay(image: np.ndarray, boxes: ArrayLike, masks: np.ndarray | None = None,
+            alpha: float = 0.45) -> np.ndarray:
+    """uint8 [H, W, 3] image with coloured masks bool [K, H, W] (optional) and box outlines (boxes [K, 4]
+    x1 y1 x2 y2) -> uint8 [H, W, 3]."""
     out = image.astype(np.float32).copy()
     if masks is not None:
         for k, m in enumerate(masks):
@@ -32,11 +35,12 @@ def overlay(image: np.ndarray, boxes, masks: np.ndarray | None = None, alpha: fl
     return np.asarray(pil)
 
 
-def save_overlay(path: str | os.PathLike, image: np.ndarray, boxes, masks: np.ndarray | None = None) -> None:
+def save_overlay(path: str | os.PathLike, image: np.ndarray, boxes: ArrayLike,
+                 masks: np.ndarray | None = None) -> None:
     save_png(path, overlay(image, boxes, masks))
 
 
-def save_rounds_gif(path: str | os.PathLike, image: np.ndarray, trace: list, final_boxes,
+def save_rounds_gif(path: str | os.PathLike, image: np.ndarray, trace: list, final_boxes: ArrayLike,
                     max_side: int = 512, duration_ms: int = 120) -> None:
     """Animated GIF: one frame per boundary round (moving boxes yellow, converged green), then the result."""
     scale = min(1.0, max_side / max(image.shape[:2]))
@@ -44,7 +48,7 @@ def save_rounds_gif(path: str | os.PathLike, image: np.ndarray, trace: list, fin
     base = Image.fromarray(image).resize(size, Image.BILINEAR)
     frames = []
 
-    def frame(groups):
+    def frame(groups: list[tuple[ArrayLike, tuple[int, int, int]]]) -> Image.Image:
         im = base.copy()
         draw = ImageDraw.Draw(im)
         for boxes, colour in groups:
@@ -78,8 +82,9 @@ def save_panels(path: str | os.PathLike, image: np.ndarray, panels: list[tuple[s
     save_png(path, np.asarray(canvas))
 
 
-def _row_instances(results: list[dict], image_id, height: int, width: int, rel_score: float):
-    """Boxes [K, 4] xyxy and masks [K, H, W] of one image's results scoring >= rel_score x its best."""
+def _row_instances(results: list[dict], image_id: int | str, height: int, width: int,
+                   rel_score: float) -> tuple[list[list[float]], np.ndarray | None]:
+    """ArrayLike [K, 4] xyxy and masks [K, H, W] of one image's results scoring >= rel_score x its best."""
     mine = sorted((r for r in results if r["image_id"] == image_id), key=lambda r: -r.get("score", 1.0))
     if mine:
         best = mine[0].get("score", 1.0)

@@ -8,6 +8,7 @@ import torch
 import reasoning.cli as cli
 from COCO_evaluator.evaluate import evaluate_class_agnostic
 from datasets.synthetic import make_scene_dataset
+from reasoning.algorithm import Reasoner
 from utils.io import DataError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -49,7 +50,7 @@ def test_reasoning_writes_discoveries_and_scoring_evaluates(data, uninterrupted,
 
 def test_resume_after_kill_gives_identical_json(data, uninterrupted, tmp_path, monkeypatch):
     calls = []
-    original = cli.Reasoner.discover
+    original = Reasoner.discover
 
     def dying(self, image, image_id=None):
         if len(calls) == 2:
@@ -57,7 +58,7 @@ def test_resume_after_kill_gives_identical_json(data, uninterrupted, tmp_path, m
         calls.append(image_id)
         return original(self, image, image_id)
 
-    monkeypatch.setattr(cli.Reasoner, "discover", dying)
+    monkeypatch.setattr(Reasoner, "discover", dying)
     with pytest.raises(KeyboardInterrupt):
         cli.main_reasoning(_oracle_args(data, tmp_path, "--analyze_cc"))
     assert not (tmp_path / "discovery_results.json").exists()
@@ -73,7 +74,7 @@ def test_resume_after_kill_gives_identical_json(data, uninterrupted, tmp_path, m
         resumed.append(image_id)
         return original(self, image, image_id)
 
-    monkeypatch.setattr(cli.Reasoner, "discover", counting)
+    monkeypatch.setattr(Reasoner, "discover", counting)
     path = cli.main_reasoning(_oracle_args(data, tmp_path, "--analyze_cc"))
     assert sorted(resumed) == sorted(set([1, 2, 3, 4]) - set(calls))  # finished images are skipped
     assert path.read_bytes() == uninterrupted[1]

@@ -7,15 +7,15 @@ import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 from torchvision.transforms import InterpolationMode
 
+from reasoning.algorithm import ReasoningConfig
+from reasoning.boxes import enlarge_boxes, split_boxes
 from reasoning.crops import crop_resize_batched, crop_resize_loop, on_edge_flags, pixel_boxes
 from reasoning.fields import (
     anti_center_map,
     boundary_update,
     component_boxes,
     edge_movements,
-    enlarge_boxes,
     erode,
-    split_boxes,
     split_evidence,
     union_masks,
 )
@@ -142,24 +142,30 @@ def test_edge_movements_signs():
 
 
 def test_boundary_update_expand_shrink_border_and_convergence():
+    cfg = ReasoningConfig()  # max shrink 16 crop px, delta ratio 0.5
+
+    def boundary_update_(boxes, moves, on_edge, height, width):
+        return boundary_update(boxes, moves, on_edge, height, width, max_shrink=cfg.max_shrink_threshold,
+                               delta_ratio=cfg.delta_ratio)
+
     box = torch.tensor([[100.0, 100.0, 228.0, 164.0]])  # 128 x 64 px
     on_edge = torch.zeros(1, 4, dtype=torch.bool)
     # expansion on the right: moves by m * 1.5 * (box width / 128)
-    conv, new = boundary_update(box, torch.tensor([[-4.0, -4.0, 10.0, -4.0]]), on_edge, 400, 400)
+    conv, new = boundary_update_(box, torch.tensor([[-4.0, -4.0, 10.0, -4.0]]), on_edge, 400, 400)
     assert not conv.item()
     assert new[0].tolist() == pytest.approx([100 + 2, 100 + 1, 228 + 15, 164 - 1])
     # shrink by more than 16: moves by m * 0.5 * scale
-    conv, new = boundary_update(box, torch.tensor([[-40.0, -2.0, -2.0, -2.0]]), on_edge, 400, 400)
+    conv, new = boundary_update_(box, torch.tensor([[-40.0, -2.0, -2.0, -2.0]]), on_edge, 400, 400)
     assert not conv.item() and new[0, 0].item() == pytest.approx(120)
     # converged: nothing expands, nothing shrinks by more than 16 -> box unchanged
-    conv, new = boundary_update(box, torch.tensor([[-16.0, -3.0, 0.0, -10.0]]), on_edge, 400, 400)
+    conv, new = boundary_update_(box, torch.tensor([[-16.0, -3.0, 0.0, -10.0]]), on_edge, 400, 400)
     assert conv.item() and torch.equal(new, box.double())
     # an edge on the image border does not count as expanding, and never moves past the border
     border_box = torch.tensor([[0.0, 100.0, 128.0, 164.0]])
     flags = torch.tensor([[True, False, False, False]])
-    conv, new = boundary_update(border_box, torch.tensor([[30.0, -3.0, -3.0, -3.0]]), flags, 400, 400)
+    conv, new = boundary_update_(border_box, torch.tensor([[30.0, -3.0, -3.0, -3.0]]), flags, 400, 400)
     assert conv.item() and new[0, 0].item() == 0
-    conv, new = boundary_update(border_box, torch.tensor([[30.0, -3.0, 5.0, -3.0]]), flags, 400, 400)
+    conv, new = boundary_update_(border_box, torch.tensor([[30.0, -3.0, 5.0, -3.0]]), flags, 400, 400)
     assert not conv.item() and new[0, 0].item() == 0 and new[0, 2].item() == pytest.approx(135.5)
 
 
@@ -188,14 +194,15 @@ class _TinyExistence(torch.nn.Module):
 
 def test_network_predictor_batched_and_loop_paths_agree_and_count():
     from reasoning.predict import NetworkPredictor
+    from reasoning.stats import CountingPredictor
 
     coarse = torch.rand(1, 3, 12, 12, generator=torch.Generator().manual_seed(3))
     image = F.interpolate(coarse, (300, 320), mode="bilinear", align_corners=False)[0]  # smooth image
     boxes = torch.tensor([[0.0, 0.0, 320.0, 300.0], [10.5, 20.2, 200.0, 190.7], [100.0, 50.0, 299.0, 250.0]])
     out = {}
     for mode in ("batched", "loop"):
-        pred = NetworkPredictor(_TinyObjectness(), _TinyExistence(), torch.device("cpu"), batch_size=2,
-                                crop_mode=mode)
+        pred = CountingPredictor(NetworkPredictor(_TinyObjectness(), _TinyExistence(), torch.device("cpu"),
+                                                  batch_size=2, precision="fp32", crop_mode=mode))
         out[mode] = pred.predict(image, boxes, {"fields", "existence"})
         assert pred.counts == {"objectness": 3, "existence": 3}
         assert out[mode]["sdf_maps"].shape == (3, S, S) and out[mode]["center_fields"].shape == (3, 2, S, S)
@@ -216,7 +223,8 @@ def test_network_predictor_feeds_the_training_crop_size_and_returns_the_reasonin
 
     image = torch.rand(3, 90, 120, generator=torch.Generator().manual_seed(0))
     boxes = torch.tensor([[0.0, 0.0, 120.0, 90.0], [10.0, 5.0, 70.0, 80.0]])
-    pred = NetworkPredictor(Recording(), _TinyExistence(), torch.device("cpu"), input_size=64)
+    pred = NetworkPredictor(Recording(), _TinyExistence(), torch.device("cpu"), batch_size=256,
+                            precision="fp32", crop_mode="batched", input_size=64)
     out = pred.predict(image, boxes, {"fields"})
     assert seen == [(64, 64)]
     assert out["sdf_maps"].shape == (2, S, S) and out["center_fields"].shape == (2, 2, S, S)

@@ -9,8 +9,8 @@ from COCO_evaluator.evaluate import evaluate_class_agnostic
 from datasets.synthetic import make_scene_dataset
 from reasoning.algorithm import Reasoner, ReasoningConfig
 from reasoning.crops import pixel_boxes
+from reasoning.images import list_images
 from reasoning.oracle import OraclePredictor
-from reasoning.runner import list_images
 from reasoning.scoring import score_boxes
 from utils.io import load_image_rgb, load_json
 from utils.masks import mask_to_rle, xywh_to_xyxy
@@ -21,8 +21,6 @@ class RecordingPredictor:
 
     def __init__(self, inner):
         self.inner = inner
-        self.counts = inner.counts
-        self.timer = inner.timer
         self.field_boxes = []
 
     def predict(self, image, boxes, want, image_id=None):

@@ -11,18 +11,15 @@ import torch.nn.functional as F
 from torchvision.ops import box_iou
 
 from reasoning.algorithm import Reasoner, ReasoningConfig
-from reasoning.cli import (
-    REASONING_DEVIATIONS,
-    SCORING_DEVIATIONS,
-    main_reasoning,
-    reasoning_parser,
-    scoring_parser,
-)
+from reasoning.boxes import enlarge_boxes
+from reasoning.cli import main_reasoning, reasoning_parser, scoring_parser
 from reasoning.crops import pixel_boxes
-from reasoning.fields import component_boxes, enlarge_boxes, union_masks
+from reasoning.fields import component_boxes, union_masks
+from reasoning.networks import PredictorConfig
 from reasoning.oracle import OraclePredictor
 from reasoning.scoring import ScoringConfig, paste_masks, score_boxes
-from utils.deviations import resolve_deviations
+from reasoning.stats import CountingPredictor
+from utils.config import default_of, deviation_fields, resolve_deviations
 from utils.io import load_image_rgb, load_json
 from utils.masks import mask_to_rle
 
@@ -62,25 +59,25 @@ def test_original_behaviour_reproduces_the_original_codes_boxes(tmp_path, key):
 
 
 def test_original_switch_sets_every_deviation_back_and_help_says_which_default_is_original():
-    for parser, deviations in ((reasoning_parser(), REASONING_DEVIATIONS),
-                               (scoring_parser(), SCORING_DEVIATIONS)):
-        extra = ["--raw_annotations_path", "x.json"] if "raw_annotations_path" in parser.format_help() else []
-        default = resolve_deviations(parser.parse_args(extra), deviations)
-        original = resolve_deviations(parser.parse_args(extra + ["--original_behaviour"]), deviations)
-        for d in deviations:
-            assert getattr(default, d.dest) == d.default
-            assert getattr(original, d.dest) == d.original
-            flag = "--" + d.dest
-            text = next(a.help for a in parser._actions if flag in a.option_strings)
-            assert ("the original behaviour" in text) == (d.default == d.original)
-            if d.default != d.original:
-                assert "NOT the original" in text and d.why and d.why in text
+    reasoning, scoring = (PredictorConfig, ReasoningConfig), (PredictorConfig, ScoringConfig)
+    for parser, configs, extra in ((reasoning_parser(), reasoning, []),
+                                   (scoring_parser(), scoring, ["--raw_annotations_path", "x.json"])):
+        default = resolve_deviations(parser.parse_args(extra), *configs)
+        original = resolve_deviations(parser.parse_args(extra + ["--original_behaviour"]), *configs)
+        for d in (f for config in configs for f in deviation_fields(config)):
+            ours, theirs, why = default_of(d), d.metadata["original"], d.metadata["why"]
+            assert getattr(default, d.name) == ours
+            assert getattr(original, d.name) == theirs
+            text = next(a.help for a in parser._actions if "--" + d.name in a.option_strings)
+            assert ("the original behaviour" in text) == (ours == theirs)
+            if ours != theirs:
+                assert "NOT the original" in text and why and why in text
     # an explicit flag wins over the switch
     argv = ["--original_behaviour", "--nms_score", "boundary"]
-    args = resolve_deviations(reasoning_parser().parse_args(argv), REASONING_DEVIATIONS)
+    args = resolve_deviations(reasoning_parser().parse_args(argv), *reasoning)
     assert args.nms_score == "boundary" and args.cc_box_coords == "crop" and args.reuse_predictions is False
     # every deviation of the issue has a switch
-    dests = {d.dest for d in REASONING_DEVIATIONS + SCORING_DEVIATIONS}
+    dests = {d.name for config in reasoning + scoring for d in deviation_fields(config)}
     assert {"reuse_predictions", "merge_duplicates", "cc_box_coords", "nms_score", "crop_mode",
             "paste_antialias", "keep_empty_masks"} <= dests
 
@@ -141,7 +138,7 @@ def test_merge_duplicates_is_off_by_default_and_opt_in_saves_crops():
     image = torch.from_numpy(load_image_rgb(FIXTURE / "images" / "val_000010.jpg").copy()).permute(2, 0, 1)
     runs = {}
     for merge in (False, True):
-        predictor = OraclePredictor(gt)
+        predictor = CountingPredictor(OraclePredictor(gt))
         cfg = ReasoningConfig(analyze_cc=True) if not merge else ReasoningConfig(analyze_cc=True,
                                                                                  merge_duplicates=True)
         d = Reasoner(predictor, cfg).discover(image.float() / 255.0, image_id)

@@ -1,5 +1,6 @@
 """Reasoning/scoring jobs refuse stale or mixed results and bad inputs with one clear line (issue 11)."""
 
+import dataclasses
 import json
 import shutil
 import struct
@@ -12,6 +13,10 @@ from PIL import Image
 
 import reasoning.cli as cli
 from datasets.synthetic import make_scene_dataset
+from reasoning.algorithm import ReasoningConfig
+from reasoning.jobs import ReasoningJob, ScoringJob
+from reasoning.networks import PredictorConfig
+from reasoning.scoring import ScoringConfig
 from utils.cli import run_cli
 from utils.io import DataError, ImageTooLarge, load_image_rgb
 
@@ -129,3 +134,18 @@ def test_cli_exits_non_zero_with_one_line(data, tmp_path, capsys):
     assert e.value.code == 2
     expected = f"error: --image_dir {tmp_path / 'nope'} is not a folder"
     assert capsys.readouterr().err.strip().splitlines() == [expected]
+
+
+def test_missing_checkpoints_are_one_clear_error(data, tmp_path):
+    with pytest.raises(ValueError, match="give --objectness_resume and --binary_classifier_resume"):
+        cli.main_reasoning(["--image_dir", str(data[0]), "--annotations", str(data[1]), "--output_dir",
+                            str(tmp_path), "--num_workers", "0", "--device", "cpu"])
+
+
+def test_every_flag_is_one_config_field():
+    """Flags come only from the typed configs: one field each, nothing defined twice."""
+    for parser, configs in ((cli.reasoning_parser(), (PredictorConfig, ReasoningJob, ReasoningConfig)),
+                            (cli.scoring_parser(), (PredictorConfig, ScoringJob, ScoringConfig))):
+        flags = [a.dest for a in parser._actions if a.dest not in ("help", "original_behaviour")]
+        fields = [f.name for c in configs for f in dataclasses.fields(c) if f.metadata["cli"]]
+        assert sorted(flags) == sorted(fields) and len(set(fields)) == len(fields)

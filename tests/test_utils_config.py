@@ -12,6 +12,7 @@ from utils.config import (
     add_arguments,
     add_original_switch,
     apply_override,
+    cli_values,
     from_mapping,
     from_namespace,
     load_yaml,
@@ -67,6 +68,17 @@ def test_deviation_defaults_original_switch_and_explicit_flag_wins():
     add_arguments(p, Example)
     text = p.format_help().replace("\n", " ")
     assert "NOT the original ('constant')" in " ".join(text.split())
+
+
+def test_cli_values_are_the_command_line_fields_only():
+    @dataclass
+    class Partly:
+        shown: int = option(1, "a flag")
+        hidden: float = option(0.5, "no flag", cli=False)
+        inner: Inner = field(default_factory=Inner)
+
+    assert cli_values(Partly(shown=4)) == {"shown": 4}
+    assert cli_values(parse(["--steps", "5"]))["steps"] == 5
 
 
 def test_mapping_nested_unknown_key_and_round_trip():

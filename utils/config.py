@@ -26,6 +26,7 @@ import yaml
 from utils.io import DataError
 
 _UNSET = object()
+DEVIATIONS_GROUP = "deviations from the original code (--original_behaviour sets all back)"
 
 
 def option(
@@ -171,6 +172,12 @@ def from_namespace(cls: type, args: argparse.Namespace, **extra: Any):
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
     values.update(extra)
     return cls(**values)
+
+
+def cli_values(config: Any) -> dict[str, Any]:
+    """{flag name: value} of a config's command-line fields (what its flags would be set to)."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+            if f.metadata.get("cli", True) and not dataclasses.is_dataclass(getattr(config, f.name))}
 
 
 def _unknown_key(key: str, known: Iterable[str], what: str) -> DataError:

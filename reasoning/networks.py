@@ -1,0 +1,101 @@
+"""What answers the crops: the frozen stage-1 networks from their checkpoints, or the ground-truth oracle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from reasoning.oracle import SDF_MODES, OraclePredictor
+from reasoning.predict import CROP_MODES, PRECISIONS, NetworkPredictor, Predictor
+from reasoning.results import file_identity
+from reasoning.runner import EXECUTION
+from utils.config import DEVIATIONS_GROUP, cli_values, option
+from utils.io import DataError
+
+NETWORKS = "networks (stage-1 checkpoints) or the ground-truth oracle"
+# settings naming input files: results are tied to the files' content, not their paths
+FILE_FIELDS = ("objectness_resume", "binary_classifier_resume", "oracle_annotations")
+
+
+@dataclass
+class PredictorConfig:
+    """The predictor's settings; every one of them can change the results."""
+
+    objectness_resume: str | None = option(None, "center/boundary network checkpoint", group=NETWORKS)
+    binary_classifier_resume: str | None = option(None, "existence network checkpoint", group=NETWORKS)
+    backbone_type: str | None = option(
+        None, "override the backbone stored in the checkpoint (released checkpoints: dpt_large)",
+        group=NETWORKS)
+    sdf_activation: str | None = option(None, "override the checkpoint's sdf activation", group=NETWORKS)
+    use_bg_sdf: bool = option(False, "the boundary head was trained with bg sdf", group=NETWORKS)
+    oracle_annotations: str | None = option(
+        None, "COCO GT JSON: compute fields and existence from its masks instead of the networks",
+        group=NETWORKS)
+    oracle_sdf: str = option(
+        SDF_MODES[0], "oracle boundary field of a crop: its dominant object only, or every object",
+        group=NETWORKS, choices=SDF_MODES)
+    precision: str = option("fp32", "autocast on CUDA", group=EXECUTION, choices=PRECISIONS)
+    crop_size: int | None = option(
+        None, "side of the crops fed to the networks (default: the training crop size stored in the "
+        "objectness checkpoint, 128 for the released ones); the predicted fields are resampled to the "
+        "128x128 grid on which the reasoning thresholds are defined", group=EXECUTION)
+    crop_mode: str = option(
+        "batched", "batched: all crops in one roi_align call on the device; loop: slice + bilinear resize "
+        "(no antialias) one crop at a time, the original code's exact crops.", original="loop",
+        group=DEVIATIONS_GROUP, choices=CROP_MODES,
+        why="the same non-antialiased bilinear resize as the original (torchvision 0.14 tensor Resize), cut "
+            "for all boxes in one roi_align call; identical for crops of at least 128 px per side, for "
+            "smaller crops the outermost half pixel reads the image just outside the crop instead of "
+            "repeating the crop's edge.")
+    seed: int = option(0, "torch random seed, set before the networks are built", group=EXECUTION)
+
+    def settings(self) -> dict:
+        """Flag values, input files by their content identity (what partial results are tied to)."""
+        values = cli_values(self)
+        for name in FILE_FIELDS:
+            values[name] = file_identity(values[name])
+        return values
+
+
+def build_predictor(cfg: PredictorConfig, device: torch.device, batch_size: int) -> Predictor:
+    """The oracle (with --oracle_annotations) or the two networks, frozen, on `device`.
+
+    Raises ValueError without the checkpoints, DataError when their crop sizes disagree.
+    """
+    torch.manual_seed(cfg.seed)
+    if cfg.oracle_annotations:
+        return OraclePredictor(cfg.oracle_annotations, device, sdf_mode=cfg.oracle_sdf)
+    from models.checkpoint import (
+        build_existence_net_from_checkpoint,
+        crop_size_from_checkpoint,
+        load_checkpoint,
+        model_state_from_checkpoint,
+        objectness_config_from_checkpoint,
+    )
+    from models.objectness_net import ObjectnessNet
+
+    if not cfg.objectness_resume or not cfg.binary_classifier_resume:
+        raise ValueError("give --objectness_resume and --binary_classifier_resume (stage-1 checkpoints), "
+                         "or --oracle_annotations GT.json to reason with ground-truth fields")
+    ckpt = load_checkpoint(cfg.objectness_resume, "center_boundary_model")
+    ex_ckpt = load_checkpoint(cfg.binary_classifier_resume, "existence_model")
+    input_size = cfg.crop_size or crop_size_from_checkpoint(ckpt)
+    if cfg.crop_size is None and crop_size_from_checkpoint(ex_ckpt) != input_size:
+        raise DataError(f"the objectness network was trained on {input_size}px crops but the existence "
+                        f"network on {crop_size_from_checkpoint(ex_ckpt)}px ones; pass --crop_size to "
+                        "choose the size both are fed")
+    net_cfg = objectness_config_from_checkpoint(ckpt)
+    if cfg.backbone_type:
+        net_cfg["backbone_type"] = cfg.backbone_type
+    if cfg.sdf_activation:
+        net_cfg["sdf_activation"] = cfg.sdf_activation
+    if cfg.use_bg_sdf:
+        net_cfg["use_bg_sdf"] = True
+    objectness = ObjectnessNet(**net_cfg)
+    objectness.load_state_dict(model_state_from_checkpoint(ckpt), strict=True)
+    existence = build_existence_net_from_checkpoint(cfg.binary_classifier_resume, "cpu", ckpt=ex_ckpt)
+    for net in (objectness, existence):
+        net.requires_grad_(False)
+    return NetworkPredictor(objectness, existence, device, batch_size=batch_size, precision=cfg.precision,
+                            crop_mode=cfg.crop_mode, input_size=input_size)
