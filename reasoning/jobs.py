@@ -19,6 +19,7 @@ from reasoning.runner import (
     DEFAULT_IMAGE_DIR,
     EXECUTION,
     FAILED_NAME,
+    SCORING_FAILED_NAME,
     JobConfig,
     Process,
     Run,
@@ -42,6 +43,9 @@ class ReasoningJob(JobConfig):
     """Also whether to draw the boundary rounds."""
 
     vis_gif: bool = option(False, "with --vis_dir: GIF of the boundary rounds", group=EXECUTION)
+    run_name: str | None = option(
+        None, "name of the default output folder results_reasoning/RUN_NAME (default: the image folder's "
+        "name, + _oracle, + _START_END)", group=EXECUTION)
 
 
 @dataclass
@@ -153,11 +157,11 @@ def run_scoring(job: ScoringJob, networks: PredictorConfig, cfg: ScoringConfig,
     out_dir = Path(job.output_dir) if job.output_dir else Path(job.raw_annotations_path).resolve().parent
     results = run.results(out_dir, "scoring")
     if job.merge_only:
-        return run.finish(results, records, combine_scores, SCORED, force=True)
+        return run.finish(results, records, combine_scores, SCORED, True, SCORING_FAILED_NAME)
     settings = {**networks.settings(), **cli_values(cfg), "original_behaviour": original_behaviour,
                 "raw_annotations_path": file_identity(job.raw_annotations_path)}
     flags = command_line(job, networks, cfg, original_behaviour=original_behaviour)
-    run.prepare(results, settings, (SCORED,), "configs_object_scoring.json", flags)
+    run.prepare(results, settings, (SCORED, SCORING_FAILED_NAME), "configs_object_scoring.json", flags)
     predictor = build_predictor(networks, run.device, job.batch_size)
     run.process(records, results, scoring_process(predictor, raw, cfg, run.device, job), "object scoring")
-    return run.finish(results, records, combine_scores, SCORED)
+    return run.finish(results, records, combine_scores, SCORED, failed_name=SCORING_FAILED_NAME)

@@ -98,7 +98,8 @@ class ShardedResults:
               errors_name: str = "failed_images.json") -> tuple[Path, int, int]:
         """Combine the records in image-list order and write `out_name` atomically.
 
-        Returns (path, number of images merged, number of failed images). Failures go to `errors_name`.
+        Returns (path, number of images merged, number of failed images). Failures go to `errors_name`
+        (removed when none failed, so a list from an earlier run never outlives it).
         """
         done = self.records()
         ordered = [done[r.key] for r in images if r.key in done]
@@ -109,4 +110,6 @@ class ShardedResults:
         if failed:
             atomic_write_json(self.output_dir / errors_name, {str(r["image_id"]): r["error"] for r in failed},
                               indent=1)
+        else:
+            (self.output_dir / errors_name).unlink(missing_ok=True)
         return path, len(ok), len(failed)

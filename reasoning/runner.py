@@ -35,6 +35,7 @@ DEFAULT_ANNOTATIONS = "data/synthetic/scenes/annotations/val_cls_agnostic.json"
 INPUT = "input images"
 EXECUTION = "execution"
 FAILED_NAME = "failed_images.json"
+SCORING_FAILED_NAME = "failed_images_scoring.json"  # scoring writes next to reasoning's results
 
 # one image's record from its uint8 [3, H, W] pixels (raise DataError to record the image as failed)
 Process = Callable[[ImageRecord, torch.Tensor], dict]
@@ -66,9 +67,6 @@ class JobConfig:
         False, "discard partial results in --output_dir (needed when they were made with other settings or "
         "networks)", group=EXECUTION)
     vis_dir: str | None = option(None, "write an overlay PNG per image here", group=EXECUTION)
-    run_name: str | None = option(
-        None, "reasoning: name of the default output folder (default: the image folder's name, + _oracle, "
-        "+ _START_END)", group=EXECUTION)
 
 
 def resolve_inputs(job: JobConfig) -> list[ImageRecord]:
@@ -158,8 +156,10 @@ class Run:
         return done, failed
 
     def finish(self, results: ShardedResults, records: list[ImageRecord],
-               combine: Callable[[list[dict]], object], out_name: str, force: bool = False) -> Path | None:
-        """Merge every shard's records into `out_name` once all images are finished (or `force`).
+               combine: Callable[[list[dict]], object], out_name: str, force: bool = False,
+               failed_name: str = FAILED_NAME) -> Path | None:
+        """Merge every shard's records into `out_name` once all images are finished (or `force`); the
+        failed images' reasons go to `failed_name`.
 
         Returns its path, or None while images are missing; DataError when every image failed.
         """
@@ -173,11 +173,11 @@ class Run:
             else:
                 if missing:
                     self.logger.warning("merging with %d images still unfinished", len(missing))
-                path, n_ok, n_failed = results.merge(records, combine, out_name, FAILED_NAME)
+                path, n_ok, n_failed = results.merge(records, combine, out_name, failed_name)
                 self.logger.info("wrote %s (%d images, %d failed)", path, n_ok, n_failed)
         cleanup_distributed()
         if path is not None and n_ok == 0 and n_failed:
-            raise DataError(f"all {n_failed} images failed (reasons in {results.output_dir / FAILED_NAME})")
+            raise DataError(f"all {n_failed} images failed (reasons in {results.output_dir / failed_name})")
         return path
 
 

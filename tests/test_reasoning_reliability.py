@@ -114,6 +114,16 @@ def test_too_large_and_wrong_size_images_are_counted_skips(data, tmp_path):
                             "--max_image_pixels", str(n_pixels - 1)])
     failed = json.loads((tmp_path / "out2" / "failed_images.json").read_text())
     assert "above the limit" in failed["1"]
+    # scoring writes its own failure list next to reasoning's and removes it once nothing fails
+    scoring = ["--image_dir", str(folder), "--oracle_annotations", str(data[1]), "--raw_annotations_path",
+               str(path), "--num_workers", "0"]
+    with pytest.raises(DataError, match="failed_images_scoring.json"):
+        cli.main_scoring([*scoring, "--max_image_pixels", str(n_pixels - 1)])
+    assert "above the limit" in json.loads((out / "failed_images_scoring.json").read_text())["1"]
+    assert list(json.loads((out / "failed_images.json").read_text())) == ["2"]
+    cli.main_scoring([*scoring, "--max_image_pixels", str(n_pixels), "--overwrite"])
+    assert not (out / "failed_images_scoring.json").exists()
+    assert list(json.loads((out / "failed_images.json").read_text())) == ["2"]
 
 
 def test_missing_or_empty_image_dir_is_an_error(data, tmp_path):
