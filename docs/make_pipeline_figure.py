@@ -8,13 +8,18 @@ Matplotlib only, no network. Scripts are blue boxes, files are white boxes; one 
 from __future__ import annotations
 
 import argparse
+import runpy
 from pathlib import Path
 
-import matplotlib
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
+
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+
+from utils.cli import run_cli  # noqa: E402
 
 SCRIPT_STYLE = {"facecolor": "#2b6cb0", "edgecolor": "#1a4480", "color": "white", "weight": "bold"}
 FILE_STYLE = {"facecolor": "white", "edgecolor": "#555555", "color": "#222222", "weight": "normal"}
@@ -134,4 +139,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

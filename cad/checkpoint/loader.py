@@ -63,16 +63,17 @@ def missing_weights_message(path: str) -> str:
     """What to do about a weights file that does not exist: where to download it when it is one of the
     recipe's files (``DOWNLOADS``), else which files MODEL.WEIGHTS usually names."""
     name = os.path.basename(path)
-    lines = [f"MODEL.WEIGHTS file not found: {path}."]
+    parts = [f"MODEL.WEIGHTS file not found: {path}."]
     if name in DOWNLOADS:
-        lines.append(f"Download it from {DOWNLOADS[name]} and save it as {path}.")
+        parts.append(f"Download it from {DOWNLOADS[name]} and save it as {path}.")
     else:
-        lines.append("Point MODEL.WEIGHTS to a local checkpoint, for example")
         dino = DOWNLOADS["dino_RN50_pretrain_d2_format.pkl"]
-        lines.append(f"  the DINO ResNet-50 initialisation ({dino}),")
-        lines.append(f"  or the released unMORE detector unMORE_model.pth ({DOWNLOADS['unMORE_model.pth']}),")
-        lines.append("or pass MODEL.WEIGHTS '' to start from random weights.")
-    return "\n".join(lines)
+        parts.append(
+            f"Point MODEL.WEIGHTS to a local checkpoint, for example the DINO ResNet-50 initialisation "
+            f"({dino}) or the released unMORE detector unMORE_model.pth ({DOWNLOADS['unMORE_model.pth']}), "
+            "or pass MODEL.WEIGHTS '' to start from random weights."
+        )
+    return " ".join(parts)
 
 
 def check_weights_path(path: str | os.PathLike) -> None:
@@ -293,6 +294,8 @@ def convert_checkpoint(
     With ``model``, the weights are first loaded into it (names aligned, shapes checked) and its full
     ``state_dict()`` is written; the load report is returned. Trainer state (optimizer, ...) is dropped.
     """
+    if not os.path.isfile(src):
+        raise FileNotFoundError(f"Checkpoint file not found: {src}.")
     if model is not None:
         report = load_weights(model, src, log=False)
         export_d2_checkpoint(model.state_dict(), dst)
