@@ -84,7 +84,7 @@ discover_train() { discover train train "${NETS[@]}"; }
 discover_val() { discover val val "${NETS[@]}"; }
 
 CAD_OPTS=(SOLVER.MAX_ITER "$CAD_ITERS" SOLVER.STEPS "($((CAD_ITERS * 4 / 5)),)" SOLVER.CHECKPOINT_PERIOD "$CAD_ITERS"
-          MODEL.DEVICE "$DEVICE")
+          MODEL.DEVICE "$DEVICE" SEED 0)  # a fixed seed: the same detectors on every run
 detector_on_pseudo_labels() {
     python cad/train_net.py --config-file "$CAD_CFG" --train-json "$OUT/pseudo_labels_merged.json" \
         --train-image-root "$SCENES/train" --train-imagenet-root "$DATA/imagenet/train" --coco-repeat 5 \
