@@ -175,6 +175,6 @@ def test_unknown_budget_clock_is_refused(tmp_path):
     from training.rmonet.loop import train
 
     overrides = ["train.budget_clock=gpu", "train.max_minutes=1", f"output_dir={tmp_path}"]
-    cfg = load_config(None, [*overrides, "data.image_size=32", "model.num_slots=3", "data.num_test=4"])
     with pytest.raises(ValueError, match="train.budget_clock must be one of"):
+        cfg = load_config(None, [*overrides, "data.image_size=32", "model.num_slots=3", "data.num_test=4"])
         train(cfg, torch.device("cpu"))

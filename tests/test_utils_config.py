@@ -91,6 +91,8 @@ def test_mapping_nested_unknown_key_and_round_trip():
         from_mapping(Example, ["steps"])
     with pytest.raises(DataError, match="cfg.yaml: inner must be a mapping, got 5"):
         from_mapping(Example, {"inner": 5}, what="cfg.yaml")
+    with pytest.raises(DataError, match=r"cfg.yaml: mode must be one of \['fast', 'slow'\], got 'medium'"):
+        from_mapping(Example, {"mode": "medium"}, what="cfg.yaml")
 
 
 def test_overrides_parse_yaml_values_into_nested_sections():

@@ -187,12 +187,14 @@ def _unknown_key(key: str, known: Iterable[str], what: str) -> DataError:
 
 
 def from_mapping(cls: type, data: Mapping | None, what: str = "config", prefix: str = ""):
-    """An instance of (nested) dataclass `cls` from a mapping; a key no field declares raises DataError."""
+    """An instance of (nested) dataclass `cls` from a mapping; a key no field declares, or a value outside a
+    `Literal[...]` field's choices, raises DataError."""
     data = {} if data is None else data
     if not isinstance(data, Mapping):
         where = prefix.rstrip(".") or "the config"
         raise DataError(f"{what}: {where} must be a mapping, got {data!r}")
     fields, types_ = {f.name: f for f in dataclasses.fields(cls)}, _field_types(cls)
+    hints = typing.get_type_hints(cls)
     values = {}
     for key, value in data.items():
         if key not in fields:
@@ -200,6 +202,11 @@ def from_mapping(cls: type, data: Mapping | None, what: str = "config", prefix: 
         tp = types_[key]
         if dataclasses.is_dataclass(tp):  # a section: a mapping (or null for its defaults)
             value = from_mapping(tp, value, what, f"{prefix}{key}.")
+        elif typing.get_origin(tp) is typing.Literal:
+            choices = typing.get_args(tp)
+            optional = type(None) in typing.get_args(hints[key])
+            if value not in choices and not (value is None and optional):
+                raise DataError(f"{what}: {prefix}{key} must be one of {list(choices)}, got {value!r}")
         values[key] = value
     return cls(**values)
 
