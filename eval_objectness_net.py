@@ -16,6 +16,7 @@ import dataclasses
 from pathlib import Path
 
 from utils.cli import reports_errors, run_cli
+from utils.config import number
 from utils.io import DataError, atomic_write_json
 
 
@@ -39,14 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--crop_size",
         "--image_size",
-        type=int,
+        type=number(int, min=8),
         default=None,
         help="side of the crops fed to the network (default: the checkpoint's `crop_size`, else 128)",
     )
-    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--batch_size", type=number(int, min=1), default=16)
     p.add_argument("--seed", type=int, default=0, help="seed of the random crops / existence samples")
-    p.add_argument("--samples_per_image", type=int, default=4, help="existence: seeded draws per image")
-    p.add_argument("--num_workers", type=int, default=0)
+    p.add_argument("--samples_per_image", type=number(int, min=1), default=4,
+                   help="existence: seeded draws per image")
+    p.add_argument("--num_workers", type=number(int, min=0), default=0)
     p.add_argument("--device", default=None, help=_trained_help("device"))
     p.add_argument(
         "--output_json", default=None, help="default: <checkpoint dir>/eval_<held-out folder name>.json"

@@ -16,6 +16,7 @@ runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # re
 
 from COCO_evaluator.evaluate import DEFAULT_SCORE, TASKS, evaluate_class_agnostic, format_table  # noqa: E402
 from utils.cli import reports_errors, run_cli  # noqa: E402
+from utils.config import number  # noqa: E402
 from utils.io import DataError, atomic_write_json  # noqa: E402
 
 
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where ap_score.json goes (default: the folder of --pred_annotations)")
     p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS,
                    help="bbox and/or segm (segm is skipped for box-only results)")
-    p.add_argument("--max_dets", nargs="+", type=int, default=[1, 10, 100],
+    p.add_argument("--max_dets", nargs="+", type=number(int, min=1), default=[1, 10, 100],
                    help="max detections per image for AR (1, 10, 100 always included), e.g. 1 10 100 1000")
     p.add_argument("--strict", action="store_true",
                    help="fail when results refer to images absent from the ground truth "

@@ -22,6 +22,7 @@ runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # re
 import torch  # noqa: E402
 
 from utils.cli import CliError, input_errors, reports_errors, run_cli  # noqa: E402
+from utils.config import number  # noqa: E402
 from utils.io import DataError, JsonlWriter, atomic_write_json, read_jsonl  # noqa: E402
 from utils.logging_utils import get_logger  # noqa: E402
 
@@ -36,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--input", nargs="+", required=True,
                    help="image paths or glob patterns (quote them), e.g. 'imgs/*.jpg'")
     p.add_argument("--output", required=True, help="output folder for overlays and the results JSON")
-    p.add_argument("--confidence-threshold", type=float, default=0.5,
+    p.add_argument("--confidence-threshold", type=number(float, min=0, max=1), default=0.5,
                    help="keep detections with score >= this value")
     p.add_argument("--no-masks", action="store_true", help="leave masks out of the overlays and the JSON")
     p.add_argument("opts", default=None, nargs=argparse.REMAINDER,

@@ -24,12 +24,12 @@ class DataConfig:
     )
     tfrecord: str | None = option(None, "DeepMind TFRecord file to convert (source tfrecord)")
     cache_dir: str | None = option(None, "converted cache; None: data/multi_object/<dataset>")
-    convert_workers: int = option(0, "processes of the one-time TFRecord conversion")
-    image_size: int = option(64, "image side in pixels")
-    num_train: int = option(60000, "training scenes")
-    num_test: int = option(1600, "test scenes")
+    convert_workers: int = option(0, "processes of the one-time TFRecord conversion", min=0)
+    image_size: int = option(64, "image side in pixels", min=8)
+    num_train: int = option(60000, "training scenes", min=1)
+    num_test: int = option(1600, "test scenes", min=1)
     seed: int = option(0, "seed of the procedural scenes")
-    num_workers: int = option(2, "DataLoader worker processes")
+    num_workers: int = option(2, "DataLoader worker processes", min=0)
 
 
 def build_multi_object_datasets(cfg: DataConfig) -> tuple[Dataset, Dataset]:

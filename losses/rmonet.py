@@ -20,10 +20,10 @@ from utils.config import option
 class LossConfig:
     """`loss:` weights of eq. 3 (the NLL has weight 1). The YAML key of `lambda_` is `lambda`."""
 
-    beta: float = option(0.5, "weight of the latent KL")
-    gamma: float = option(0.5, "weight of the mask KL")
-    delta: float = option(1.0, "weight of the RPN objectness loss (R-MONet)")
-    lambda_: float = option(1.0, "weight of the RPN box loss (R-MONet; YAML key `lambda`)")
+    beta: float = option(0.5, "weight of the latent KL", min=0)
+    gamma: float = option(0.5, "weight of the mask KL", min=0)
+    delta: float = option(1.0, "weight of the RPN objectness loss (R-MONet)", min=0)
+    lambda_: float = option(1.0, "weight of the RPN box loss (R-MONet; YAML key `lambda`)", min=0)
 
 
 def component_sigmas(

@@ -31,16 +31,16 @@ PredictionCache = dict[tuple[int, int, int, int], tuple[float, torch.Tensor]]
 class ReasoningConfig:
     """Every setting of object reasoning: the original code's thresholds and the deviations from it."""
 
-    class_score_thres: float = option(0.1, "existence score to keep a box", group=THRESHOLDS)
-    center_score_max_thres: float = option(0.009, "anti-center max to split", group=THRESHOLDS)
+    class_score_thres: float = option(0.1, "existence score to keep a box", group=THRESHOLDS, min=0, max=1)
+    center_score_max_thres: float = option(0.009, "anti-center max to split", group=THRESHOLDS, min=0)
     analyze_cc: bool = option(False, "add one box per connected component", group=THRESHOLDS)
     max_sdf_thres: float = option(0.5, "drop boxes whose max sdf is not above", group=THRESHOLDS)
-    max_shrink_threshold: float = option(16, "converged: shrink <= this (crop px)", group=THRESHOLDS)
-    delta_ratio: float = option(0.5, "step: expand x(1+r), shrink x(1-r)", group=THRESHOLDS)
-    n_round: int = option(50, "boundary reasoning rounds", group=THRESHOLDS)
-    proposal_area_thres: float = option(50, "drop boxes with area <= this", group=THRESHOLDS)
-    nms_iou: float = option(0.5, "IoU of the final NMS", cli=False)
-    cc_enlarge_ratio: float = option(1.5, "connected-component boxes are enlarged by this", cli=False)
+    max_shrink_threshold: float = option(16, "converged: shrink <= this (crop px)", group=THRESHOLDS, min=0)
+    delta_ratio: float = option(0.5, "step: expand x(1+r), shrink x(1-r)", group=THRESHOLDS, gt=0, lt=1)
+    n_round: int = option(50, "boundary reasoning rounds", group=THRESHOLDS, min=0)
+    proposal_area_thres: float = option(50, "drop boxes with area <= this", group=THRESHOLDS, min=0)
+    nms_iou: float = option(0.5, "IoU of the final NMS", cli=False, min=0, max=1)
+    cc_enlarge_ratio: float = option(1.5, "connected-component boxes are enlarged by this", cli=False, gt=0)
     reuse_predictions: bool = option(
         True, "Never predict the same pixel box twice.", original=False, group=DEVIATIONS_GROUP,
         why="identical boxes (tested) with far fewer crops: a pixel box is predicted once per image and "
@@ -50,7 +50,8 @@ class ReasoningConfig:
         "--merge_iou (saves crops but can lose objects: a dropped box may have converged elsewhere than the "
         "one kept).",
         original=False, group=DEVIATIONS_GROUP)
-    merge_iou: float = option(0.9, "IoU above which boxes are duplicates", group=DEVIATIONS_GROUP)
+    merge_iou: float = option(
+        0.9, "IoU above which boxes are duplicates", group=DEVIATIONS_GROUP, min=0, max=1)
     cc_box_coords: str = option(
         "image", "Coordinates of the connected-component boxes.", original="crop", group=DEVIATIONS_GROUP,
         choices=CC_BOX_COORDS,

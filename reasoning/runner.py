@@ -53,14 +53,14 @@ class JobConfig:
     end_idx: int = option(-1, "end image (exclusive); both -1 = all", group=INPUT)
     max_image_pixels: int = option(
         DEFAULT_MAX_IMAGE_PIXELS,
-        "larger images are skipped (counted, with the reason) before they are decoded", group=INPUT)
+        "larger images are skipped (counted, with the reason) before they are decoded", group=INPUT, min=1)
     output_dir: str | None = option(
         None, "results folder (default: results_reasoning/RUN_NAME for reasoning, the folder of "
         "--raw_annotations_path for scoring)", group=EXECUTION)
     device: str | None = option(None, "cpu, cuda, cuda:1 ... (default: cuda if any)", group=EXECUTION)
-    gpu_index: int | None = option(None, "original flag: same as --device cuda:INDEX", group=EXECUTION)
-    batch_size: int = option(256, "crops per network call", group=EXECUTION)
-    num_workers: int = option(2, "DataLoader workers decoding images ahead", group=EXECUTION)
+    gpu_index: int | None = option(None, "original flag: same as --device cuda:INDEX", group=EXECUTION, min=0)
+    batch_size: int = option(256, "crops per network call", group=EXECUTION, min=1)
+    num_workers: int = option(2, "DataLoader workers decoding images ahead", group=EXECUTION, min=0)
     shard: str | None = option(None, "i/N: process every N-th image from the i-th", group=EXECUTION)
     merge_only: bool = option(False, "only merge finished shard results", group=EXECUTION)
     overwrite: bool = option(

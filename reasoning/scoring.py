@@ -21,7 +21,7 @@ from utils.masks import mask_to_rle
 class ScoringConfig:
     """Every setting of object scoring."""
 
-    nms_iou: float = option(0.5, "IoU of the NMS over the tight mask boxes")
+    nms_iou: float = option(0.5, "IoU of the NMS over the tight mask boxes", min=0, max=1)
     paste_antialias: bool = option(
         False, "Antialias the bilinear resize that pastes a 128x128 crop mask into a smaller box.",
         original=False, group=DEVIATIONS_GROUP)

@@ -48,12 +48,12 @@ class Stage1Config(ObjectnessConfig):
     crop_size: int = option(
         128, "side of the training crops; stored in the checkpoint as `crop_size` (read back with "
         "models.checkpoint.crop_size_from_checkpoint), the size at which reasoning and scoring then feed "
-        "crops to the network", aliases=("--image_size",), group=DATA)
+        "crops to the network", aliases=("--image_size",), group=DATA, min=8)
     random_crop_scale_min: float = option(0.08, "smallest random crop, as a fraction of the image area",
-                                          group=DATA)
+                                          group=DATA, gt=0, max=1)
     random_crop_scale_max: float = option(1.0, "largest random crop, as a fraction of the image area",
-                                          group=DATA)
-    num_workers: int = option(4, "DataLoader worker processes per rank", group=DATA)
+                                          group=DATA, gt=0, max=1)
+    num_workers: int = option(4, "DataLoader worker processes per rank", group=DATA, min=0)
 
     mask_resize: str = option(
         "nearest_exact", "Nearest-neighbour rule of the objectness mask resizes.", group=DEVIATIONS,
@@ -85,12 +85,13 @@ class Stage1Config(ObjectnessConfig):
 
     optimizer: Literal["adam", "sgd"] = option("adam", "adam, or sgd (momentum 0.9, weight decay 5e-5)",
                                                group=OPTIMISATION)
-    learning_rate: float = option(1e-4, "initial learning rate", group=OPTIMISATION)
-    lr_scheduler_gamma: float = option(1.0, "MultiStepLR decay factor", group=OPTIMISATION)
+    learning_rate: float = option(1e-4, "initial learning rate", group=OPTIMISATION, gt=0)
+    lr_scheduler_gamma: float = option(1.0, "MultiStepLR decay factor", group=OPTIMISATION, gt=0)
     lr_milestones: list[int] = option([10000, 20000], "MultiStepLR milestones (iterations)",
-                                      aliases=("--lr_scheduler_milestones",), group=OPTIMISATION)
-    batch_size: int = option(16, "per process (per GPU under torchrun)", group=OPTIMISATION)
-    max_iters: int = option(500000, "training iterations", aliases=("--train_iter",), group=OPTIMISATION)
+                                      aliases=("--lr_scheduler_milestones",), group=OPTIMISATION, min=0)
+    batch_size: int = option(16, "per process (per GPU under torchrun)", group=OPTIMISATION, min=1)
+    max_iters: int = option(
+        500000, "training iterations", aliases=("--train_iter",), group=OPTIMISATION, min=1)
     seed: int = option(0, "seed of the weights' initialisation and of the data stream", group=OPTIMISATION)
     device: str | None = option(None, "cpu, cuda, cuda:1 ... (default: cuda when available)",
                                 group=OPTIMISATION)
@@ -102,15 +103,15 @@ class Stage1Config(ObjectnessConfig):
     resume: str | None = option(None, "checkpoint path, or 'auto' (<output_dir>/checkpoint_latest.pth)",
                                 group=RUN)
     ckpt_interval: int = option(5000, "iterations between checkpoints", aliases=("--save_ckpt_every",),
-                                group=RUN)
+                                group=RUN, min=1)
     keep_checkpoints: int = option(
         0, "periodic checkpoint_iter_<n>.pth files kept besides checkpoint_latest.pth (older ones are "
-        "deleted; 0 writes none); -1 keeps every one, as the original code did", group=RUN)
+        "deleted; 0 writes none); -1 keeps every one, as the original code did", group=RUN, min=-1)
     vis_interval: int = option(5000, "iterations between pictures", aliases=("--visualize_every",),
-                               group=RUN)
+                               group=RUN, min=1)
     log_interval: int = option(50, "iterations per loss_log.jsonl record", aliases=("--log_every",),
-                               group=RUN)
-    num_vis: int = option(4, "samples per visualisation", group=RUN)
+                               group=RUN, min=1)
+    num_vis: int = option(4, "samples per visualisation", group=RUN, min=0)
     no_progress: bool = option(False, "disable the tqdm progress bar", group=RUN)
 
 

@@ -16,6 +16,7 @@ runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # re
 
 from coco_tools.checker import check_coco, summarize_defects  # noqa: E402
 from utils.cli import print_error, reports_errors, run_cli  # noqa: E402
+from utils.config import number  # noqa: E402
 from utils.io import DataError, load_json  # noqa: E402
 
 
@@ -24,11 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("json_files", nargs="+", help="COCO dataset JSON file(s)")
-    p.add_argument("--tolerance", type=float, default=1.0,
+    p.add_argument("--tolerance", type=number(float, min=0), default=1.0,
                    help="pixels a box/polygon may exceed the image border (default 1.0)")
     p.add_argument("--skip_rle_counts", action="store_true",
                    help="do not validate RLE run lengths (faster on huge files)")
-    p.add_argument("--max_print", type=int, default=0,
+    p.add_argument("--max_print", type=number(int, min=0), default=0,
                    help="print at most this many defects per file (0: all)")
     args = p.parse_args(argv)
     status = 0

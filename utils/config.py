@@ -5,6 +5,9 @@ A setting is a dataclass field made with `option(default, help)`. From the datac
   `from_namespace(Cls, args)` builds the config back from the parsed arguments;
 - YAML + `--set key.sub=value`: `from_mapping(Cls, data)` builds a (nested) config from a mapping and
   rejects unknown keys with one line naming the key; `apply_override` edits a mapping in place.
+A numeric field made with `option(..., min=, max=, gt=, lt=)` has a range, and a float field must be finite
+unless `finite=False`: `check_value` enforces it for flags (as the argparse type), for `from_namespace`
+and for `from_mapping` alike, so `--n_round -1`, `train.grad_clip=-1` or `nan` are refused naming the key.
 A field made with `option(..., original=X, why="...")` is a deliberate deviation from the original code:
 its flag defaults to `None`, `--original_behaviour` (see `add_original_switch`) sets every such field of
 the script back to `X`, and a flag given explicitly always wins.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -38,6 +42,11 @@ def option(
     aliases: tuple[str, ...] = (),
     group: str = "",
     cli: bool = True,
+    min: float | None = None,
+    max: float | None = None,
+    gt: float | None = None,
+    lt: float | None = None,
+    finite: bool = True,
     **argparse_kwargs: Any,
 ) -> Any:
     """A config field: its default, its help text and how it appears on the command line.
@@ -45,6 +54,8 @@ def option(
     original/why: the original code's value and why ours differs (a deviation; see the module docstring).
     aliases: extra flag names (e.g. ("--image_size",)); group: argparse group title; cli=False keeps the
     field out of the command line; argparse_kwargs override what `add_arguments` infers (action, type ...).
+    min/max (inclusive), gt/lt (exclusive): the range of a number (of each item of a list); finite=False
+    admits nan/inf in a float field.
     """
     meta = {
         "help": help,
@@ -54,10 +65,100 @@ def option(
         "group": group,
         "cli": cli,
         "argparse": argparse_kwargs,
+        "range": Range(min, max, gt, lt, finite),
     }
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Allowed values of a number: min/max inclusive, gt/lt exclusive, finite (no nan/inf)."""
+
+    min: float | None = None
+    max: float | None = None
+    gt: float | None = None
+    lt: float | None = None
+    finite: bool = True
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is outside the range (None when it is inside; non-numbers are not checked)."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            return None if self.finite is False else "must be a finite number"
+        checks = ((self.min, value >= (self.min or 0), ">="), (self.max, value <= (self.max or 0), "<="),
+                  (self.gt, value > (self.gt or 0), ">"), (self.lt, value < (self.lt or 0), "<"))
+        for bound, ok, word in checks:
+            if bound is not None and not ok:
+                return f"must be {word} {bound:g}"
+        return None
+
+    def text(self) -> str:
+        """The range in words for help texts, e.g. "in [0, 1]" ("" when unbounded)."""
+        parts = [f"{w} {b:g}" for b, w in ((self.min, ">="), (self.gt, ">"), (self.max, "<="), (self.lt, "<"))
+                 if b is not None]
+        return " and ".join(parts)
+
+
+def range_of(f: dataclasses.Field) -> Range:
+    return f.metadata.get("range", Range())
+
+
+def check_value(name: str, value: Any, rng: Range, tp: Any = None) -> None:
+    """Raise DataError `name <value> <problem>` when `value` is outside `rng` or not of number type `tp`
+    (int or float; a list field's items are checked one by one)."""
+    if value is None:
+        return
+    items = value if isinstance(value, list | tuple) else [value]
+    item_tp = tp
+    if typing.get_origin(tp) in (list, tuple):
+        args = typing.get_args(tp)
+        item_tp = args[0] if args else None
+    for item in items:
+        if item_tp is int and (isinstance(item, bool) or not isinstance(item, int)):
+            if not (isinstance(item, float) and item.is_integer()):
+                raise DataError(f"{name} must be an integer, got {item!r}")
+        elif item_tp is float and (isinstance(item, bool) or not isinstance(item, int | float)):
+            raise DataError(f"{name} must be a number, got {item!r}")
+        problem = rng.problem(item)
+        if problem:
+            raise DataError(f"{name} {problem}, got {item!r}")
+
+
+def number(tp: type, **bounds: Any) -> typing.Callable[[str], Any]:
+    """An argparse `type=` for a number in a range (the keys of `Range`): out-of-range or nan values end
+    in argparse's one-line usage error, with the same message as a config key's."""
+    rng = Range(**bounds)
+
+    def parse(text: str) -> Any:
+        try:
+            value = tp(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {tp.__name__} value: {text!r}") from None
+        problem = rng.problem(value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{problem}, got {text}")
+        return value
+
+    parse.__name__ = tp.__name__  # argparse names the type in its messages
+    return parse
+
+
+def check_config(config: Any, flags: bool = False, prefix: str = "") -> None:
+    """Check every field of a (nested) config against its range and number type; the error names the field
+    as a flag (`--name`, with `flags`) or as a key (`section.name`)."""
+    types_ = _field_types(type(config))
+    for f in dataclasses.fields(config):
+        value, tp = getattr(config, f.name), types_[f.name]
+        if dataclasses.is_dataclass(value):
+            check_config(value, flags, f"{prefix}{f.name}.")
+            continue
+        base = typing.get_origin(tp) or tp
+        if base not in (int, float, list, tuple):
+            continue
+        check_value(f"--{f.name}" if flags else f"{prefix}{f.name}", value, range_of(f), tp)
 
 
 def is_deviation(f: dataclasses.Field) -> bool:
@@ -111,7 +212,12 @@ def _argparse_kwargs(f: dataclasses.Field, tp: Any) -> dict[str, Any]:
     elif origin in (list, tuple):
         item = typing.get_args(tp)[0] if typing.get_args(tp) else str
         kw.update(nargs="+", type=item, default=default)
-    elif tp in (int, float, str):
+    elif tp in (int, float):
+        rng = range_of(f)
+        kw.update(type=number(tp, **dataclasses.asdict(rng)), default=default)
+        if rng.text():
+            kw["help"] = f"{kw['help']} ({rng.text()})".strip()
+    elif tp is str:
         kw.update(type=tp, default=default)
     else:
         kw["default"] = default
@@ -171,7 +277,9 @@ def from_namespace(cls: type, args: argparse.Namespace, **extra: Any):
     resolve_deviations(args, cls)
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
     values.update(extra)
-    return cls(**values)
+    config = cls(**values)
+    check_config(config, flags=True)
+    return config
 
 
 def cli_values(config: Any) -> dict[str, Any]:
@@ -188,7 +296,7 @@ def _unknown_key(key: str, known: Iterable[str], what: str) -> DataError:
 
 def from_mapping(cls: type, data: Mapping | None, what: str = "config", prefix: str = ""):
     """An instance of (nested) dataclass `cls` from a mapping; a key no field declares, or a value outside a
-    `Literal[...]` field's choices, raises DataError."""
+    `Literal[...]` field's choices, or outside a number field's range, raises DataError."""
     data = {} if data is None else data
     if not isinstance(data, Mapping):
         where = prefix.rstrip(".") or "the config"
@@ -207,6 +315,10 @@ def from_mapping(cls: type, data: Mapping | None, what: str = "config", prefix: 
             optional = type(None) in typing.get_args(hints[key])
             if value not in choices and not (value is None and optional):
                 raise DataError(f"{what}: {prefix}{key} must be one of {list(choices)}, got {value!r}")
+        else:
+            check_value(f"{what}: {prefix}{key}", value, range_of(fields[key]), tp)
+            if tp is int and isinstance(value, float):
+                value = int(value)
         values[key] = value
     return cls(**values)
 

@@ -17,6 +17,7 @@ runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # re
 
 from datasets.synthetic import LAYOUTS, make_scene_dataset, make_single_object_dataset  # noqa: E402
 from utils.cli import CliError, input_errors, reports_errors, run_cli  # noqa: E402
+from utils.config import number  # noqa: E402
 from utils.logging_utils import get_logger  # noqa: E402
 
 
@@ -39,22 +40,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="data/synthetic", help="output root")
     p.add_argument("--seed", type=int, default=0, help="seed of everything (held-out set: --heldout_seed)")
     g = p.add_argument_group("single-object sets (stage 1)")
-    g.add_argument("--num_classes", type=int, default=8, help="class folders n00000001, ...")
-    g.add_argument("--images_per_class", type=int, default=40)
+    g.add_argument("--num_classes", type=number(int, min=1), default=8, help="class folders n00000001, ...")
+    g.add_argument("--images_per_class", type=number(int, min=1), default=40)
     g.add_argument("--image_size", type=_size, default=(256, 256),
                    help="max image size HxW (or one number); sides are jittered down by --size_jitter")
-    g.add_argument("--size_jitter", type=float, default=0.25,
+    g.add_argument("--size_jitter", type=number(float, min=0, lt=1), default=0.25,
                    help="each side drawn from [side*(1-jitter), side]; 0 = fixed size")
-    g.add_argument("--heldout_classes", type=int, default=8)
-    g.add_argument("--heldout_images_per_class", type=int, default=8)
+    g.add_argument("--heldout_classes", type=number(int, min=0), default=8)
+    g.add_argument("--heldout_images_per_class", type=number(int, min=0), default=8)
     g.add_argument("--heldout_seed", type=int, default=None, help="default: --seed + 1000")
     g = p.add_argument_group("multi-object scenes (stage 2, detector, evaluator)")
-    g.add_argument("--train_scenes", type=int, default=40)
-    g.add_argument("--val_scenes", type=int, default=24)
+    g.add_argument("--train_scenes", type=number(int, min=0), default=40)
+    g.add_argument("--val_scenes", type=number(int, min=0), default=24)
     g.add_argument("--scene_size", type=_size, default=(256, 320), help="max scene size HxW")
-    g.add_argument("--scene_size_jitter", type=float, default=0.1)
-    g.add_argument("--min_objects", type=int, default=2)
-    g.add_argument("--max_objects", type=int, default=6)
+    g.add_argument("--scene_size_jitter", type=number(float, min=0, lt=1), default=0.1)
+    g.add_argument("--min_objects", type=number(int, min=1), default=2)
+    g.add_argument("--max_objects", type=number(int, min=1), default=6)
     g.add_argument("--layout", choices=LAYOUTS, default="mixed",
                    help="object relations in scenes; 'mixed' draws one of all four layouts per scene")
     p.add_argument("--skip_single", action="store_true", help="do not write imagenet/ and imagenet_heldout/")

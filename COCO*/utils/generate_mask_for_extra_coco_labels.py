@@ -20,6 +20,7 @@ runpy.run_path(str(Path(__file__).resolve().parents[2] / "_bootstrap.py"))  # re
 from coco_tools.box_sources import load_box_annotations  # noqa: E402
 from coco_tools.sam_masks import SAM_CHECKPOINT_URLS, build_sam_predictor, generate_masks  # noqa: E402
 from utils.cli import input_errors, reports_errors, run_cli  # noqa: E402
+from utils.config import number  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
 from utils.io import DataError, atomic_write_json, load_coco_json  # noqa: E402
 
@@ -42,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--category_attribute", default="category",
                    help="VIA region attribute holding the category name (default: category)")
     p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
-    p.add_argument("--box_batch", type=int, default=64, help="boxes prompted together per forward pass")
+    p.add_argument("--box_batch", type=number(int, min=1), default=64,
+                   help="boxes prompted together per forward pass")
     return p
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from cad.data.catalog import register_coco_json
+from utils.config import number
 from utils.device import device_for_rank, resolve_device
 from utils.distributed import DistInfo
 from utils.io import DataError
@@ -42,10 +43,11 @@ Datasets are looked up under $DETECTRON2_DATASETS (default: data/).""")
                    help="resume from OUTPUT_DIR/last_checkpoint (model, optimizer, scheduler, grad scaler, "
                         "iteration); without a checkpoint there, start from MODEL.WEIGHTS")
     p.add_argument("--eval-only", action="store_true", help="only evaluate MODEL.WEIGHTS on DATASETS.TEST")
-    p.add_argument("--num-gpus", type=int, default=1,
+    p.add_argument("--num-gpus", type=number(int, min=1), default=1,
                    help="processes per machine (GPUs; CPU processes with gloo when CUDA is unavailable)")
-    p.add_argument("--num-machines", type=int, default=1, help="total number of machines")
-    p.add_argument("--machine-rank", type=int, default=0, help="rank of this machine (unique per machine)")
+    p.add_argument("--num-machines", type=number(int, min=1), default=1, help="total number of machines")
+    p.add_argument("--machine-rank", type=number(int, min=0), default=0,
+                   help="rank of this machine (unique per machine)")
     p.add_argument("--dist-url", default="auto",
                    help="initialisation URL for torch.distributed, e.g. tcp://10.0.0.1:50155; 'auto' picks "
                         "a free local port (one machine only)")
@@ -56,7 +58,7 @@ Datasets are looked up under $DETECTRON2_DATASETS (default: data/).""")
     p.add_argument("--train-image-root", default="", help="image folder of --train-json")
     p.add_argument("--train-imagenet-root", default="",
                    help="folder holding <wnid>/<name>.JPEG: ImageNet images of a merged COCO+ImageNet JSON")
-    p.add_argument("--coco-repeat", type=int, default=1,
+    p.add_argument("--coco-repeat", type=number(int, min=1), default=1,
                    help="times each COCO image of a merged --train-json appears per epoch (unMORE: 5)")
     p.add_argument("--test-json", default="", help="evaluate on this COCO-format JSON (sets DATASETS.TEST)")
     p.add_argument("--test-image-root", default="", help="image folder of --test-json")

@@ -21,13 +21,14 @@ class ModelConfig:
     variant: Literal["lite", "unet", "roialign", "monet_fpn", "monet_fpn_unet"] = option(
         "unet", f"segmentation head: R-MONet {RMONET_VARIANTS} or MONet baseline {MONET_VARIANTS}"
     )
-    num_slots: int = option(6, "K: K-1 foreground slots + 1 background")
-    z_dim: int = option(16, "latent size of the component VAE")
-    sigma_fg: float = option(0.11, "decoder scale of the foreground components")
-    sigma_bg: float = option(0.09, "decoder scale of the background component")
-    fpn_channels: int = option(128, "channels of the FPN levels")
-    head_channels: int = option(64, "width of the segmentation head")
-    vae_channels: list[int] = option([32, 32, 256], "VAE encoder conv, decoder conv and encoder MLP widths")
+    num_slots: int = option(6, "K: K-1 foreground slots + 1 background", min=2)
+    z_dim: int = option(16, "latent size of the component VAE", min=1)
+    sigma_fg: float = option(0.11, "decoder scale of the foreground components", gt=0)
+    sigma_bg: float = option(0.09, "decoder scale of the background component", gt=0)
+    fpn_channels: int = option(128, "channels of the FPN levels", min=1)
+    head_channels: int = option(64, "width of the segmentation head", min=1)
+    vae_channels: list[int] = option(
+        [32, 32, 256], "VAE encoder conv, decoder conv and encoder MLP widths", min=1)
     backbone_weights: str | None = option(None, "local torchvision ResNet-18 weights; None: random init")
     backbone_norm: Literal["batch", "group"] = option(
         "batch", "ResNet-18 normalisation: batch (paper) or group (GroupNorm, 32 groups: small batches)"
@@ -36,7 +37,8 @@ class ModelConfig:
     background_slot: Literal["first", "last"] | None = option(
         None, "slot with sigma_bg; None: the method's own (R-MONet last, MONet first)"
     )
-    roi_expand_ratio: float = option(0.3, "R-MONet: ROI Masking expand ratio, on every side of the box")
+    roi_expand_ratio: float = option(
+        0.3, "R-MONet: ROI Masking expand ratio, on every side of the box", min=0)
     confine_masks: bool = option(True, "R-MONet: alpha_k only inside the enlarged ROI k (False: ablation)")
     alpha_bias_init: float | None = option(
         -2.0, "R-MONet: initial alpha-logit bias (alpha ~ 0.12); None: PyTorch's init"

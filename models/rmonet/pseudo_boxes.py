@@ -19,12 +19,12 @@ EIGHT_CONNECTED = np.ones((3, 3), bool)
 class PseudoBoxConfig:
     """`model.pseudo_boxes`: the RPN's targets from the foreground masks (multi-Otsu, appendix B)."""
 
-    min_size: float = option(3.0, "minimum box side in pixels (5 on CLEVR, 3 on Multi-dSprites)")
-    max_aspect: float = option(3.0, "maximum h/w and w/h of a box")
-    nms_thresh: float = option(0.7, "NMS IoU of the boxes of an image")
-    nbins: int = option(5, "histogram bins of multi-Otsu")
-    classes: int = option(3, "classes of multi-Otsu (thresholds = classes - 1)")
-    zero_below: float = option(0.001, "mask values below this are set to 0 first")
+    min_size: float = option(3.0, "minimum box side in pixels (5 on CLEVR, 3 on Multi-dSprites)", min=0)
+    max_aspect: float = option(3.0, "maximum h/w and w/h of a box", min=1)
+    nms_thresh: float = option(0.7, "NMS IoU of the boxes of an image", min=0, max=1)
+    nbins: int = option(5, "histogram bins of multi-Otsu", min=2)
+    classes: int = option(3, "classes of multi-Otsu (thresholds = classes - 1)", min=2)
+    zero_below: float = option(0.001, "mask values below this are set to 0 first", min=0)
 
 
 def boxes_from_mask(mask: np.ndarray, cfg: PseudoBoxConfig) -> tuple[np.ndarray, np.ndarray]:

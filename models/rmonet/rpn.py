@@ -22,17 +22,21 @@ from utils.config import option
 class RPNConfig:
     """`model.rpn`: anchors, proposal filtering and target assignment of the RPN (appendix B)."""
 
-    anchor_sizes: list[int] = option([16, 32, 64, 128, 256], "anchor side per FPN level p2..p6 (pixels)")
-    aspect_ratios: list[float] = option([0.5, 1.0, 2.0], "anchor aspect ratios on every level")
-    nms_thresh_per_level: float = option(0.3, "NMS IoU of the proposals within each FPN level")
-    nms_thresh_output: float = option(0.3, "NMS IoU of the proposals across levels")
-    pre_nms_top_n: int = option(100, "best anchors kept per level before NMS")
-    post_nms_top_n: int = option(20, "proposals kept after the per-level NMS")
-    fg_iou_thresh: float = option(0.7, "IoU with a pseudo box from which an anchor is positive")
-    bg_iou_thresh: float = option(0.3, "IoU with every pseudo box below which an anchor is negative")
-    batch_size_per_image: int = option(256, "anchors sampled per image for the loss")
-    positive_fraction: float = option(0.5, "largest fraction of positives among the sampled anchors")
-    score_thresh: float = option(0.5, "proposals scoring at least this come first in the ROI list")
+    anchor_sizes: list[int] = option(
+        [16, 32, 64, 128, 256], "anchor side per FPN level p2..p6 (pixels)", min=1)
+    aspect_ratios: list[float] = option([0.5, 1.0, 2.0], "anchor aspect ratios on every level", gt=0)
+    nms_thresh_per_level: float = option(0.3, "NMS IoU of the proposals within each FPN level", min=0, max=1)
+    nms_thresh_output: float = option(0.3, "NMS IoU of the proposals across levels", min=0, max=1)
+    pre_nms_top_n: int = option(100, "best anchors kept per level before NMS", min=1)
+    post_nms_top_n: int = option(20, "proposals kept after the per-level NMS", min=1)
+    fg_iou_thresh: float = option(0.7, "IoU with a pseudo box from which an anchor is positive", min=0, max=1)
+    bg_iou_thresh: float = option(
+        0.3, "IoU with every pseudo box below which an anchor is negative", min=0, max=1)
+    batch_size_per_image: int = option(256, "anchors sampled per image for the loss", min=1)
+    positive_fraction: float = option(
+        0.5, "largest fraction of positives among the sampled anchors", min=0, max=1)
+    score_thresh: float = option(
+        0.5, "proposals scoring at least this come first in the ROI list", min=0, max=1)
 
 
 @dataclass

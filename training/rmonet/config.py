@@ -25,39 +25,41 @@ class ScheduleConfig:
     """`train.schedule`: linear warm-up, then cosine annealing with warm restarts (appendix B)."""
 
     unit: Literal["epoch", "iter"] = option("epoch", "unit of warmup and cycle")
-    warmup: float = option(10, "warm-up length")
-    cycle: float = option(200, "cosine decay interval")
-    reset_decay: float = option(0.05, "factor of the peak learning rate at every restart")
+    warmup: float = option(10, "warm-up length", min=0)
+    cycle: float = option(200, "cosine decay interval", gt=0)
+    reset_decay: float = option(0.05, "factor of the peak learning rate at every restart", gt=0)
 
 
 @dataclass
 class TrainConfig:
-    batch_size: int = option(64, "global batch (split across torchrun processes)")
-    lr: float = option(1.0e-4, "Adam learning rate")
+    batch_size: int = option(64, "global batch (split across torchrun processes)", min=1)
+    lr: float = option(1.0e-4, "Adam learning rate", gt=0)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    max_epochs: float | None = option(210, "training length in epochs (if max_iters is None)")
-    max_iters: int | None = option(None, "training length in iterations (wins over max_epochs)")
-    max_minutes: float | None = option(None, "time budget on budget_clock (also alone: train until it ends)")
+    max_epochs: float | None = option(210, "training length in epochs (if max_iters is None)", gt=0)
+    max_iters: int | None = option(None, "training length in iterations (wins over max_epochs)", min=1)
+    max_minutes: float | None = option(
+        None, "time budget on budget_clock (also alone: train until it ends)", gt=0)
     budget_clock: Literal["wall", "process"] = option(
         "wall", "clock of max_minutes and images/s: wall, or this process's CPU time (all threads)"
     )
     precision: Literal["fp32", "bf16", "fp16"] = option("fp32", "bf16/fp16: autocast on CUDA")
-    grad_clip: float | None = option(None, "max gradient norm; None: no clipping")
-    log_every: int = option(50, "iterations between train_log.jsonl records")
-    ckpt_every: int = option(1000, "iterations between checkpoints")
-    eval_every: int = option(5000, "iterations between test evaluations (0: only at the end)")
-    eval_images: int = option(320, "test scenes of the evaluations during training")
+    grad_clip: float | None = option(None, "max gradient norm; None: no clipping", gt=0)
+    log_every: int = option(50, "iterations between train_log.jsonl records", min=1)
+    ckpt_every: int = option(1000, "iterations between checkpoints", min=1)
+    eval_every: int = option(5000, "iterations between test evaluations (0: only at the end)", min=0)
+    eval_images: int = option(320, "test scenes of the evaluations during training", min=1)
     seed: int = option(0, "seed of initialisation and data order")
 
 
 @dataclass
 class EvalConfig:
     batch_size: int = option(64, "evaluation batch")
-    num_figures: int = option(8, "scenes in the decomposition figure")
+    num_figures: int = option(8, "scenes in the decomposition figure", min=0)
     ari_slots: Literal["all", "foreground"] = option(
         "all", "ARI argmax over all K masks (MONet's convention) or over the K-1 foreground masks"
     )
-    box_score_thresh: float = option(0.5, "boxes reported for box AP: the RPN's score threshold")
+    box_score_thresh: float = option(
+        0.5, "boxes reported for box AP: the RPN's score threshold", min=0, max=1)
 
 
 @dataclass
