@@ -1,10 +1,15 @@
-"""Config keys the detector does not implement: Detectron2/CutLER keys kept so their config files load, whose
-non-default values would silently change nothing. `check_implemented` refuses such values, naming the key.
+"""Config keys the detector does not implement, and the ranges of its numeric keys.
+
+Not implemented: Detectron2/CutLER keys kept so their config files load, whose non-default values would
+silently change nothing. `check_implemented` refuses such values, and numbers outside `RANGES` (e.g.
+``SOLVER.IMS_PER_BATCH 0``, which would hang the data loader), naming the key.
 
 These two tables are the one record of a key's status; the comments in ``defaults.py`` say "Not implemented"
 for exactly the keys of ``NOT_IMPLEMENTED`` (checked by tests/test_cad_model_config.py)."""
 
 from __future__ import annotations
+
+from utils.config import Range
 
 from .config import CfgNode
 from .defaults import _C
@@ -54,6 +59,54 @@ EQUIVALENT_VALUES = {
 }
 
 
+_UNIT = Range(min=0, max=1)
+# key -> allowed values (of each item of a list/tuple key); every float key must also be finite
+RANGES = {
+    "SOLVER.IMS_PER_BATCH": Range(min=1),
+    "SOLVER.MAX_ITER": Range(min=1),
+    "SOLVER.BASE_LR": Range(gt=0),
+    "SOLVER.BASE_LR_END": Range(min=0),
+    "SOLVER.MOMENTUM": _UNIT,
+    "SOLVER.WEIGHT_DECAY": Range(min=0),
+    "SOLVER.GAMMA": Range(gt=0),
+    "SOLVER.STEPS": Range(min=0),
+    "SOLVER.WARMUP_FACTOR": Range(gt=0, max=1),
+    "SOLVER.WARMUP_ITERS": Range(min=0),
+    "SOLVER.CHECKPOINT_PERIOD": Range(min=1),
+    "SOLVER.REFERENCE_WORLD_SIZE": Range(min=0),
+    "SOLVER.CLIP_GRADIENTS.CLIP_VALUE": Range(gt=0),
+    "DATALOADER.NUM_WORKERS": Range(min=0),
+    "DATALOADER.COPY_PASTE_MIN_RATIO": Range(gt=0, max=1),
+    "DATALOADER.COPY_PASTE_MAX_RATIO": Range(gt=0, max=1),
+    "INPUT.MIN_SIZE_TRAIN": Range(min=1),
+    "INPUT.MAX_SIZE_TRAIN": Range(min=1),
+    "INPUT.MIN_SIZE_TEST": Range(min=0),
+    "INPUT.MAX_SIZE_TEST": Range(min=1),
+    "MODEL.RPN.BATCH_SIZE_PER_IMAGE": Range(min=1),
+    "MODEL.RPN.POSITIVE_FRACTION": _UNIT,
+    "MODEL.RPN.PRE_NMS_TOPK_TRAIN": Range(min=1),
+    "MODEL.RPN.PRE_NMS_TOPK_TEST": Range(min=1),
+    "MODEL.RPN.POST_NMS_TOPK_TRAIN": Range(min=1),
+    "MODEL.RPN.POST_NMS_TOPK_TEST": Range(min=1),
+    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE": Range(min=1),
+    "MODEL.ROI_HEADS.POSITIVE_FRACTION": _UNIT,
+    "MODEL.ROI_HEADS.SCORE_THRESH_TEST": _UNIT,
+    "MODEL.ROI_HEADS.NMS_THRESH_TEST": _UNIT,
+    "TEST.EVAL_PERIOD": Range(min=0),
+    "TEST.DETECTIONS_PER_IMAGE": Range(min=1),
+}
+
+
+def check_ranges(cfg: CfgNode) -> None:
+    """Raise ValueError naming the first key of `RANGES` whose value (or an item of it) is out of range."""
+    for key, rng in RANGES.items():
+        value = _get(cfg, key)
+        for item in value if isinstance(value, list | tuple) else [value]:
+            problem = rng.problem(item)
+            if problem:
+                raise ValueError(f"config key {key} {problem}, got {value!r}")
+
+
 def _get(cfg: CfgNode, key: str):
     node = cfg
     for part in key.split("."):
@@ -68,7 +121,8 @@ def _same(a, b) -> bool:
 
 
 def check_implemented(cfg: CfgNode) -> None:
-    """Raise ValueError naming the first key set to a value whose behaviour is not implemented."""
+    """Raise ValueError naming the first key set to a value whose behaviour is not implemented, or out of its
+    range (`check_ranges`)."""
     for key, what in NOT_IMPLEMENTED.items():
         value, default = _get(cfg, key), _get(_C, key)
         if not _same(value, default):
@@ -78,3 +132,4 @@ def check_implemented(cfg: CfgNode) -> None:
         value = _get(cfg, key)
         if value not in allowed:
             raise ValueError(f"config key {key} = {value!r} must be one of {list(allowed)}")
+    check_ranges(cfg)
