@@ -53,7 +53,7 @@ logger = get_logger("evaluator")
 # ----------------------------------------------------------------------------- ground truth
 # check_coco defect kinds the evaluator repairs or that do not change the scores
 REPAIRED_GT_DEFECTS = frozenset({"annotation_id", "duplicate_annotation_id", "missing_category",
-                                 "duplicate_category_id", "missing_image", "bbox_outside"})
+                                 "duplicate_category_id", "missing_image", "bbox_outside", "empty_box"})
 
 
 def validate_gt(gt: dict, source: str = "ground truth") -> None:
@@ -126,9 +126,10 @@ def _load_gt(gt: dict | str | os.PathLike) -> dict:
         gt = load_json(gt, "ground-truth annotation file")
     else:
         source = "ground truth"
-    out = make_class_agnostic_gt(gt, source)
+    if not isinstance(gt, dict) or not isinstance(gt.get("images"), list):
+        raise DataError(f"{source}: not a COCO dataset (no 'images' list)")
     validate_gt(gt, source)
-    return out
+    return make_class_agnostic_gt(gt, source)
 
 
 # ----------------------------------------------------------------------------- results
@@ -140,8 +141,11 @@ def _discovery_to_results(data: dict, source: str) -> list[dict]:
         for k, box in enumerate(boxes):
             if not isinstance(box, list | tuple) or len(box) not in (4, 5):
                 raise DataError(f"{source}: image {image_id!r} box {k} is not [x1, y1, x2, y2(, score)]")
-            x1, y1, x2, y2 = (float(v) for v in box[:4])
-            score = float(box[4]) if len(box) == 5 else DEFAULT_SCORE
+            try:
+                x1, y1, x2, y2 = (float(v) for v in box[:4])
+                score = float(box[4]) if len(box) == 5 else DEFAULT_SCORE
+            except (TypeError, ValueError):
+                raise DataError(f"{source}: image {image_id!r} box {k} {box!r} is not numbers") from None
             results.append({"image_id": image_id, "category_id": 1,
                             "bbox": [x1, y1, x2 - x1, y2 - y1], "score": score})
     return results
@@ -162,6 +166,9 @@ def load_results(results: list | dict | str | os.PathLike) -> list[dict]:
     for i, r in enumerate(results):
         if not isinstance(r, dict) or "image_id" not in r:
             raise DataError(f"{source}: result #{i} is not a dict with an 'image_id'")
+        if isinstance(r["image_id"], bool) or not isinstance(r["image_id"], int | str):
+            raise DataError(f"{source}: result #{i}: image_id {r['image_id']!r} is not an integer or "
+                            "a string")
     return results
 
 
@@ -196,6 +203,8 @@ def _normalise_results(results: list[dict], gt: dict, strict_image_ids: bool) ->
         if not math.isfinite(score):
             raise DataError(f"{where}: score {score!r} is not finite")
         new = {"image_id": image_id, "category_id": 1, "score": score}
+        if r.get("bbox") is not None and not isinstance(r["bbox"], list | tuple):
+            raise DataError(f"{where}: bbox must be [x, y, w, h], got {r['bbox']!r}")
         if r.get("bbox") is not None and len(r["bbox"]) > 0:
             if len(r["bbox"]) != 4:
                 raise DataError(f"{where}: bbox must be [x, y, w, h], got {r['bbox']!r}")
@@ -214,6 +223,8 @@ def _normalise_results(results: list[dict], gt: dict, strict_image_ids: bool) ->
         n = sum(unknown.values())
         examples = ", ".join(repr(k) for k in list(unknown)[:5])
         msg = f"{n} results on {len(unknown)} images not in the ground truth (e.g. {examples})"
+        if n == len(results):
+            raise DataError(f"{msg}: no result is on an image of the ground truth (wrong file?)")
         if strict_image_ids:
             raise DataError(msg)
         logger.warning("%s were ignored", msg)

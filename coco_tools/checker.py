@@ -4,15 +4,28 @@ Checks: top-level lists; image ids unique, image sizes positive; category ids un
 present and unique; every annotation's image and category exist; `bbox` is 4 finite numbers with
 non-negative width/height and lies inside its image (within `tolerance` pixels); `area` non-negative;
 `iscrowd` 0/1; RLE `size` equals [height, width] and its run lengths cover exactly that many pixels;
-polygons are lists of an even number (>= 6) of finite coordinates inside the image (within `tolerance`).
+polygons are lists of an even number (>= 6) of finite coordinates inside the image (within `tolerance`);
+boxes of zero width or height and zero areas are `empty_box`; an RLE above `max_pixels` is `rle_too_large`
+(checked from its declared size, before anything is decoded).
+
+`validate_coco` is the one validator of every stage that reads a COCO JSON: defects that would make a stage
+compute something wrong raise one DataError naming the file, the annotation or image, the field and the
+problem; defects a stage tolerates are counted in one warning, or (the stage's `drop` kinds) the annotations
+are removed with a warning counting them.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from utils.io import DEFAULT_MAX_IMAGE_PIXELS, DataError
+from utils.logging_utils import get_logger
+
+logger = get_logger("coco_tools.checker")
 
 
 @dataclass(frozen=True)
@@ -20,6 +33,7 @@ class Defect:
     kind: str
     where: str
     message: str
+    annotation: int | None = None  # index in 'annotations' of the annotation concerned
 
     def __str__(self) -> str:
         return f"[{self.kind}] {self.where}: {self.message}"
@@ -56,10 +70,14 @@ def rle_string_counts(counts: str) -> list[int] | None:
     return runs
 
 
-def _check_rle(seg: dict, h: Any, w: Any, check_counts: bool) -> str | None:
+def _check_rle(seg: dict, h: Any, w: Any, check_counts: bool, max_pixels: int | None = None) -> str | None:
     size = seg.get("size")
-    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size)):
+    if not (isinstance(size, list) and len(size) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size)):
         return f"RLE size {size!r} is not [height, width]"
+    if max_pixels is not None and size[0] * size[1] > max_pixels:
+        return (f"RLE size {size} is above the limit of {max_pixels:,} pixels (raise it with "
+                "UNMORE_MAX_IMAGE_PIXELS)")
     if _is_num(h) and _is_num(w) and size != [int(h), int(w)]:
         return f"RLE size {size} differs from the image size [{int(h)}, {int(w)}]"
     counts = seg.get("counts")
@@ -93,12 +111,17 @@ def _check_polygons(seg: list, h: Any, w: Any, tol: float) -> str | None:
     return None
 
 
-def check_coco(data: Any, tolerance: float = 1.0, check_rle_counts: bool = True) -> list[Defect]:
-    """All defects of a COCO dataset dict (empty list when valid)."""
+def _hashable_id(v: Any) -> bool:
+    return isinstance(v, int | str) and not isinstance(v, bool)
+
+
+def check_coco(data: Any, tolerance: float = 1.0, check_rle_counts: bool = True,
+               max_pixels: int | None = None) -> list[Defect]:
+    """All defects of a COCO dataset dict (empty list when valid); `max_pixels` bounds RLE sizes."""
     defects: list[Defect] = []
 
-    def add(kind: str, where: str, message: str) -> None:
-        defects.append(Defect(kind, where, message))
+    def add(kind: str, where: str, message: str, annotation: int | None = None) -> None:
+        defects.append(Defect(kind, where, message, annotation))
 
     if not isinstance(data, dict):
         return [Defect("structure", "file", "top level is not an object")]
@@ -114,6 +137,9 @@ def check_coco(data: Any, tolerance: float = 1.0, check_rle_counts: bool = True)
         if not isinstance(img, dict) or "id" not in img:
             add("image_id", where, "image has no 'id'")
             continue
+        if not _hashable_id(img["id"]):
+            add("image_id", f"images[{i}]", f"id {img['id']!r} is not an integer or a string")
+            continue
         if img["id"] in images:
             add("duplicate_image_id", where, "image id used more than once (the first entry is used)")
             continue
@@ -122,7 +148,8 @@ def check_coco(data: Any, tolerance: float = 1.0, check_rle_counts: bool = True)
             if not _is_num(img.get(dim)) or img[dim] <= 0:
                 add("image_size", where, f"{dim} {img.get(dim)!r} is not a positive number")
 
-    cat_ids = Counter(c.get("id") for c in data["categories"] if isinstance(c, dict))
+    cat_ids = Counter(c.get("id") for c in data["categories"]
+                      if isinstance(c, dict) and _hashable_id(c.get("id")))
     for cid, n in cat_ids.items():
         if n > 1:
             add("duplicate_category_id", f"category {cid!r}", f"category id used {n} times")
@@ -132,48 +159,54 @@ def check_coco(data: Any, tolerance: float = 1.0, check_rle_counts: bool = True)
         if not isinstance(ann, dict):
             add("structure", f"annotations[{i}]", "annotation is not an object")
             continue
-        if "id" not in ann:
-            add("annotation_id", f"annotations[{i}]", "annotation has no 'id'")
+        if not _hashable_id(ann.get("id")):
+            add("annotation_id", f"annotations[{i}]", "annotation has no integer or string 'id'", i)
             where = f"annotations[{i}]"
         else:
             ann_ids[ann["id"]] += 1
             where = f"annotation {ann['id']!r}"
-        img = images.get(ann.get("image_id"))
+        img = images.get(ann.get("image_id")) if _hashable_id(ann.get("image_id")) else None
         if img is None:
-            add("missing_image", where, f"image_id {ann.get('image_id')!r} is not in 'images'")
-        if ann.get("category_id") not in cat_ids:
-            add("missing_category", where, f"category_id {ann.get('category_id')!r} is not in 'categories'")
+            add("missing_image", where, f"image_id {ann.get('image_id')!r} is not in 'images'", i)
+        category = ann.get("category_id")
+        if not (_hashable_id(category) and category in cat_ids):
+            add("missing_category", where, f"category_id {category!r} is not in 'categories'", i)
         h, w = (img.get("height"), img.get("width")) if img else (None, None)
         if not (_is_num(h) and _is_num(w) and h > 0 and w > 0):
             h = w = None  # unknown or already reported: skip the checks against the image size
         box = ann.get("bbox")
         if box is not None:
             if not (isinstance(box, list) and len(box) == 4 and all(_is_num(v) for v in box)):
-                add("bbox", where, f"bbox {box!r} is not 4 finite numbers")
+                add("bbox", where, f"bbox {str(box)[:80]} is not 4 finite numbers", i)
             else:
                 x, y, bw, bh = box
                 if bw < 0 or bh < 0:
-                    add("negative_size", where, f"bbox width/height negative: {box}")
+                    add("negative_size", where, f"bbox width/height negative: {box}", i)
+                elif bw == 0 or bh == 0:
+                    add("empty_box", where, f"bbox {box} has zero width or height", i)
                 elif _is_num(h) and _is_num(w) and (x < -tolerance or y < -tolerance
                                                     or x + bw > w + tolerance or y + bh > h + tolerance):
-                    add("bbox_outside", where, f"bbox {box} leaves the image ({w}x{h})")
-        if "area" in ann and (not _is_num(ann["area"]) or ann["area"] < 0):
-            add("negative_size", where, f"area {ann['area']!r} is not a non-negative number")
-        if ann.get("iscrowd", 0) not in (0, 1):
-            add("iscrowd", where, f"iscrowd {ann.get('iscrowd')!r} is not 0 or 1")
+                    add("bbox_outside", where, f"bbox {box} leaves the image ({w}x{h})", i)
+        if "area" in ann:
+            if not _is_num(ann["area"]) or ann["area"] < 0:
+                add("negative_size", where, f"area {str(ann['area'])[:40]} is not a non-negative number", i)
+            elif ann["area"] == 0:
+                add("empty_box", where, "area is 0", i)
+        if ann.get("iscrowd", 0) not in (0, 1) or isinstance(ann.get("iscrowd"), float):
+            add("iscrowd", where, f"iscrowd {ann.get('iscrowd')!r} is not 0 or 1", i)
         seg = ann.get("segmentation")
         if seg is None:
             continue
         if isinstance(seg, dict):
-            problem = _check_rle(seg, h, w, check_rle_counts)
+            problem = _check_rle(seg, h, w, check_rle_counts, max_pixels)
             if problem:
-                add("rle", where, problem)
+                add("rle_too_large" if "above the limit" in problem else "rle", where, problem, i)
         elif isinstance(seg, list):
             problem = _check_polygons(seg, h, w, tolerance)
             if problem:
-                add("polygon", where, problem)
+                add("polygon", where, problem, i)
         else:
-            add("segmentation", where, f"segmentation of type {type(seg).__name__}")
+            add("segmentation", where, f"segmentation of type {type(seg).__name__}", i)
     for aid, n in ann_ids.items():
         if n > 1:
             add("duplicate_annotation_id", f"annotation {aid!r}", f"annotation id used {n} times")
@@ -194,3 +227,50 @@ def check_segmentation(seg: Any, height: Any = None, width: Any = None, toleranc
 def summarize_defects(defects: list[Defect]) -> str:
     counts = Counter(d.kind for d in defects)
     return ", ".join(f"{k}: {n}" for k, n in sorted(counts.items())) or "no defects"
+
+
+# Defects after which no stage can compute the right thing: refused unless a stage drops them.
+FATAL_DEFECTS = frozenset({"structure", "image_id", "duplicate_image_id", "image_size", "missing_image",
+                           "bbox", "negative_size", "iscrowd", "rle", "rle_too_large", "polygon",
+                           "segmentation"})
+
+
+def validate_coco(data: Any, source: str, *, require_annotations: bool = True,
+                  drop: Iterable[str] = (), tolerance: float = 1.0, check_rle_counts: bool = True,
+                  max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> dict:
+    """`data` (a COCO dataset dict read from `source`) checked with `check_coco`; returns it, without the
+    annotations that have a defect of a kind in `drop` (a warning counts them by kind).
+
+    A fatal defect (`FATAL_DEFECTS`) not dropped raises DataError with the first one (file, annotation or
+    image, field and problem) and the count of all; other defects are counted in one warning. Without
+    `require_annotations` a missing 'annotations' list is an empty one; a missing 'categories' list skips the
+    category checks.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise DataError(f"{source}: not a COCO dataset (no 'images' list)")
+    if "annotations" not in data and not require_annotations:
+        data = {**data, "annotations": []}
+    if not isinstance(data.get("annotations"), list):
+        raise DataError(f"{source}: 'annotations' is missing or not a list")
+    has_categories = isinstance(data.get("categories"), list)
+    view = data if has_categories else {**data, "categories": []}
+    defects = check_coco(view, tolerance, check_rle_counts, max_pixels)
+    if not has_categories:
+        defects = [d for d in defects if d.kind != "missing_category"]
+    drop = set(drop)
+    dropped = [d for d in defects if d.kind in drop and d.annotation is not None]
+    fatal = [d for d in defects if d.kind in FATAL_DEFECTS and d not in dropped]
+    if fatal:
+        more = (f" ({len(fatal)} such defects: {summarize_defects(fatal)}; list them with "
+                "utils/check_coco_json.py)") if len(fatal) > 1 else ""
+        raise DataError(f"{source}: {fatal[0].where}: {fatal[0].message}{more}")
+    tolerated = [d for d in defects if d.kind not in FATAL_DEFECTS and d.kind not in drop]
+    if tolerated:
+        logger.warning("%s: %d tolerated defects (%s), e.g. %s", source, len(tolerated),
+                       summarize_defects(tolerated), tolerated[0])
+    if dropped:
+        gone = {d.annotation for d in dropped}
+        logger.warning("%s: dropped %d of %d annotations (%s)", source, len(gone), len(data["annotations"]),
+                       summarize_defects(dropped))
+        data = {**data, "annotations": [a for i, a in enumerate(data["annotations"]) if i not in gone]}
+    return data
