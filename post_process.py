@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from coco_tools.checker import validate_coco
 from coco_tools.pseudo_labels import SPLIT_ANNOTATIONS, select_pseudo_labels, split_annotation_path
 from utils.cli import reports_errors, run_cli
 from utils.config import number
@@ -54,11 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         raise DataError("give --gt_annotations PATH (or --dataset NAME --split SPLIT) for the image list")
     results = load_json(pred_path, "scored results file")
     gt = load_json(gt_path, "image-list annotation file")
-    if not isinstance(gt, dict):
-        raise DataError(f"image-list annotation file {gt_path} is not a COCO dataset")
+    gt = validate_coco(gt, f"image-list annotation file {gt_path}", require_annotations=False)
     out = select_pseudo_labels(results, gt, args.existence_score_thres, args.center_score_thres,
                                args.boundary_score_thres, source=str(pred_path),
                                gt_source=f"image-list annotation file {gt_path}")
+    out = validate_coco(out, f"pseudo labels selected from {pred_path}")
     out_path = (Path(args.output_path) if args.output_path
                 else pred_path.parent / "selected_training_annotations.json")
     config = dict(vars(args), gt_annotations=str(gt_path), output_path=str(out_path))

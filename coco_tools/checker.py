@@ -146,7 +146,11 @@ def check_coco(data: Any, tolerance: float = 1.0, check_rle_counts: bool = True,
         images[img["id"]] = img
         for dim in ("height", "width"):
             if not _is_num(img.get(dim)) or img[dim] <= 0:
-                add("image_size", where, f"{dim} {img.get(dim)!r} is not a positive number")
+                add("image_size", where, f"{dim} {str(img.get(dim))[:40]} is not a positive number")
+        if (max_pixels is not None and _is_num(img.get("height")) and _is_num(img.get("width"))
+                and img["height"] * img["width"] > max_pixels):
+            add("image_too_large", where, f"size {img['width']}x{img['height']} is above the limit of "
+                f"{max_pixels:,} pixels (raise it with UNMORE_MAX_IMAGE_PIXELS)")
 
     cat_ids = Counter(c.get("id") for c in data["categories"]
                       if isinstance(c, dict) and _hashable_id(c.get("id")))
@@ -232,7 +236,7 @@ def summarize_defects(defects: list[Defect]) -> str:
 # Defects after which no stage can compute the right thing: refused unless a stage drops them.
 FATAL_DEFECTS = frozenset({"structure", "image_id", "duplicate_image_id", "image_size", "missing_image",
                            "bbox", "negative_size", "iscrowd", "rle", "rle_too_large", "polygon",
-                           "segmentation"})
+                           "image_too_large", "segmentation"})
 
 
 def validate_coco(data: Any, source: str, *, require_annotations: bool = True,
@@ -274,3 +278,33 @@ def validate_coco(data: Any, source: str, *, require_annotations: bool = True,
                        summarize_defects(dropped))
         data = {**data, "annotations": [a for i, a in enumerate(data["annotations"]) if i not in gone]}
     return data
+
+
+MAX_COORDINATE = 1e5  # no image is this large: a larger box coordinate is not a pixel position
+
+
+def validate_discoveries(data: Any, source: str) -> dict:
+    """A discovery file `{image_id: [[x1, y1, x2, y2], ...]}` (object_reasoning.py output) checked: each box
+    4 finite pixel coordinates (else DataError naming the image and box); boxes with x2 <= x1 or y2 <= y1
+    (zero area or inverted) are dropped with a warning counting them. Returns the checked dict."""
+    if not isinstance(data, dict):
+        raise DataError(f"{source}: expected {{image_id: [[x1, y1, x2, y2], ...]}}")
+    out, degenerate = {}, 0
+    for key, boxes in data.items():
+        if not isinstance(boxes, list):
+            raise DataError(f"{source}: image {key}: boxes must be a list, got {str(boxes)[:60]}")
+        kept = []
+        for k, box in enumerate(boxes):
+            if not (isinstance(box, list) and len(box) == 4 and all(_is_num(v) for v in box)):
+                raise DataError(f"{source}: image {key} box {k}: {str(box)[:80]} is not 4 finite numbers "
+                                "[x1, y1, x2, y2]")
+            if max(abs(v) for v in box) > MAX_COORDINATE:
+                raise DataError(f"{source}: image {key} box {k}: {box} is not in pixel coordinates")
+            if box[2] <= box[0] or box[3] <= box[1]:
+                degenerate += 1
+                continue
+            kept.append(box)
+        out[key] = kept
+    if degenerate:
+        logger.warning("%s: dropped %d boxes with zero area or x2 < x1 / y2 < y1", source, degenerate)
+    return out

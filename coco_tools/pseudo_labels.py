@@ -14,6 +14,7 @@ under the COCO image folder by the id prefix. Images come ImageNet first, then C
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,13 @@ def select_pseudo_labels(
         if missing:
             raise DataError(f"{source}: result #{i} (image {r['image_id']!r}) lacks {', '.join(missing)}; "
                             "post-processing needs object_scoring.py output")
+        not_finite = [f for f in SCORE_FIELDS if not math.isfinite(r[f])]
+        if not_finite:
+            raise DataError(f"{source}: result #{i} (image {r['image_id']!r}): {', '.join(not_finite)} not a "
+                            "finite number")
+        if isinstance(r["image_id"], bool) or not isinstance(r["image_id"], int | str):
+            raise DataError(f"{source}: result #{i}: image_id {r['image_id']!r} is not an integer or a "
+                            "string")
         if (r["existence_score"] < existence_thres or r["center_score"] < center_thres
                 or r["boundary_score"] < boundary_thres):
             continue
@@ -94,6 +102,9 @@ def select_pseudo_labels(
             elif "bbox" in ann:
                 ann["area"] = float(ann["bbox"][2]) * float(ann["bbox"][3])
         kept.append(ann)
+    if unknown and not kept:
+        raise DataError(f"{source}: none of the {unknown} selected results is on an image of {gt_source} "
+                        "(wrong image list?)")
     if unknown:
         logger.warning("%d selected results refer to images absent from the image list and were dropped",
                        unknown)

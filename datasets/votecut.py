@@ -126,7 +126,12 @@ def parse_votecut(data: dict, path: str | os.PathLike = "<memory>") -> list[Vote
 
 def load_votecut(path: str | os.PathLike) -> list[VoteCutImage]:
     """Load and parse a VoteCut JSON file (DataError naming the file when it is missing or malformed)."""
-    return parse_votecut(load_json(path, "VoteCut JSON"), path)
+    from coco_tools.checker import validate_coco
+
+    data = load_json(path, "VoteCut JSON")
+    if isinstance(data, dict) and isinstance(data.get("images"), list):
+        data = validate_coco(data, f"VoteCut JSON {path}")
+    return parse_votecut(data, path)
 
 
 def mask_output_path(out_dir: str | os.PathLike, file_name: str) -> Path:

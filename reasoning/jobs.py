@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from coco_tools.checker import validate_discoveries
 from reasoning.algorithm import Reasoner, ReasoningConfig
 from reasoning.images import ImageRecord
 from reasoning.networks import PredictorConfig, build_predictor
@@ -149,9 +150,8 @@ def run_scoring(job: ScoringJob, networks: PredictorConfig, cfg: ScoringConfig,
     """Score the discoveries of every image; returns the merged results' path (None until all shards are
     done)."""
     run = Run.start(job, "object_scoring")
-    raw = load_json(job.raw_annotations_path, "discovery results")
-    if not isinstance(raw, dict):
-        raise DataError(f"{job.raw_annotations_path}: expected {{image_id: [[x1, y1, x2, y2], ...]}}")
+    raw = validate_discoveries(load_json(job.raw_annotations_path, "discovery results"),
+                               f"discovery results {job.raw_annotations_path}")
     records = [r for r in resolve_inputs(job) if r.key in raw]
     run.logger.info("%d images with discoveries (of %d in the results file)", len(records), len(raw))
     out_dir = Path(job.output_dir) if job.output_dir else Path(job.raw_annotations_path).resolve().parent

@@ -82,7 +82,8 @@ def load_coco_records(json_path: str | os.PathLike, image_dirs: list[Path] | lis
                       imagenet_root: str | os.PathLike | None = None, coco_repeat: int = 1) -> list[dict]:
     """Load a COCO JSON into records. ``coco_repeat`` sets ``record["repeat"]`` of COCO images of a merged
     COCO+ImageNet file (other images get 1); the training sampler repeats them, evaluation ignores it."""
-    data = load_coco_json(json_path)
+    # as Detectron2: annotations with an empty box or no valid polygon are left out (counted in a warning)
+    data = load_coco_json(json_path, drop=("empty_box", "polygon"))
     image_dirs = [Path(d) for d in image_dirs]
     imagenet_root = Path(imagenet_root) if imagenet_root else None
     anns_by_image: dict = defaultdict(list)
