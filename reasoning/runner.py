@@ -105,7 +105,8 @@ class Run:
         flag = job.device or (f"cuda:{job.gpu_index}" if job.gpu_index is not None else None)
         shard_index, num_shards = parse_shard(job.shard, info)
         logger = get_logger(program, info.rank)
-        return cls(job, info, device_for_rank(flag, info), shard_index, num_shards, logger)
+        option = "--device" if job.device or job.gpu_index is None else "--gpu_index"
+        return cls(job, info, device_for_rank(flag, info, option), shard_index, num_shards, logger)
 
     def results(self, output_dir: Path, name: str) -> ShardedResults:
         self.logger.info("output folder %s (shard %d/%d)", output_dir, self.shard_index, self.num_shards)

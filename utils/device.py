@@ -7,6 +7,12 @@ import contextlib
 import torch
 
 from utils.distributed import DistInfo
+from utils.io import DataError
+
+
+class DeviceUnavailable(DataError, RuntimeError):
+    """A requested device this machine does not have: a one-line input error for every script (DataError),
+    and a RuntimeError as before."""
 
 
 def resolve_device(flag: str | None = None, option: str = "--device") -> torch.device:
@@ -14,9 +20,16 @@ def resolve_device(flag: str | None = None, option: str = "--device") -> torch.d
     machine without it is an error naming ``option`` (the flag or config key the value came from)."""
     if flag in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(flag)
+    try:
+        dev = torch.device(flag)
+    except RuntimeError:
+        raise DeviceUnavailable(f"{option} {flag!r} is not a device (cpu, cuda, cuda:1 ...)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"{option} {flag} requested but CUDA is not available; pass {option} cpu")
+        instead = "--device cpu" if option == "--gpu_index" else f"{option} cpu"
+        raise DeviceUnavailable(f"{option} {flag} requested but CUDA is not available; pass {instead}")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise DeviceUnavailable(f"{option} {flag} requested but this machine has "
+                                f"{torch.cuda.device_count()} GPU(s)")
     return dev
 
 
