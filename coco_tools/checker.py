@@ -145,7 +145,9 @@ def check_coco(data: Any, tolerance: float = 1.0, check_rle_counts: bool = True,
             continue
         images[img["id"]] = img
         for dim in ("height", "width"):
-            if not _is_num(img.get(dim)) or img[dim] <= 0:
+            if dim not in img:
+                add("image_size_missing", where, f"image has no '{dim}'")
+            elif not _is_num(img.get(dim)) or img[dim] <= 0:
                 add("image_size", where, f"{dim} {str(img.get(dim))[:40]} is not a positive number")
         if (max_pixels is not None and _is_num(img.get("height")) and _is_num(img.get("width"))
                 and img["height"] * img["width"] > max_pixels):
@@ -240,8 +242,8 @@ FATAL_DEFECTS = frozenset({"structure", "image_id", "duplicate_image_id", "image
 
 
 def validate_coco(data: Any, source: str, *, require_annotations: bool = True,
-                  drop: Iterable[str] = (), tolerance: float = 1.0, check_rle_counts: bool = True,
-                  max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> dict:
+                  drop: Iterable[str] = (), tolerate: Iterable[str] = (), tolerance: float = 1.0,
+                  check_rle_counts: bool = True, max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> dict:
     """`data` (a COCO dataset dict read from `source`) checked with `check_coco`; returns it, without the
     annotations that have a defect of a kind in `drop` (a warning counts them by kind).
 
@@ -251,7 +253,7 @@ def validate_coco(data: Any, source: str, *, require_annotations: bool = True,
     category checks.
     """
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise DataError(f"{source}: not a COCO dataset (no 'images' list)")
+        raise DataError(f"{source}: has no 'images' list")
     if "annotations" not in data and not require_annotations:
         data = {**data, "annotations": []}
     if not isinstance(data.get("annotations"), list):
@@ -263,12 +265,13 @@ def validate_coco(data: Any, source: str, *, require_annotations: bool = True,
         defects = [d for d in defects if d.kind != "missing_category"]
     drop = set(drop)
     dropped = [d for d in defects if d.kind in drop and d.annotation is not None]
-    fatal = [d for d in defects if d.kind in FATAL_DEFECTS and d not in dropped]
+    fatal_kinds = FATAL_DEFECTS - set(tolerate)
+    fatal = [d for d in defects if d.kind in fatal_kinds and d not in dropped]
     if fatal:
         more = (f" ({len(fatal)} such defects: {summarize_defects(fatal)}; list them with "
                 "utils/check_coco_json.py)") if len(fatal) > 1 else ""
         raise DataError(f"{source}: {fatal[0].where}: {fatal[0].message}{more}")
-    tolerated = [d for d in defects if d.kind not in FATAL_DEFECTS and d.kind not in drop]
+    tolerated = [d for d in defects if d.kind not in fatal_kinds and d.kind not in drop]
     if tolerated:
         logger.warning("%s: %d tolerated defects (%s), e.g. %s", source, len(tolerated),
                        summarize_defects(tolerated), tolerated[0])

@@ -129,9 +129,10 @@ def load_votecut(path: str | os.PathLike) -> list[VoteCutImage]:
     from coco_tools.checker import validate_coco
 
     data = load_json(path, "VoteCut JSON")
-    if isinstance(data, dict) and isinstance(data.get("images"), list):
-        data = validate_coco(data, f"VoteCut JSON {path}")
-    return parse_votecut(data, path)
+    images = parse_votecut(data, path)  # the fields VoteCut needs, then every COCO check
+    # an undecodable mask is a counted per-image skip, as before; an RLE above the pixel limit is an error
+    validate_coco(data, f"VoteCut JSON {path}", tolerate=("rle", "polygon", "segmentation"))
+    return images
 
 
 def mask_output_path(out_dir: str | os.PathLike, file_name: str) -> Path:
