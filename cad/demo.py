@@ -21,9 +21,10 @@ runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # re
 
 import torch  # noqa: E402
 
+from reasoning.results import SETTINGS_NAME, file_identity  # noqa: E402
 from utils.cli import CliError, input_errors, reports_errors, run_cli  # noqa: E402
 from utils.config import number  # noqa: E402
-from utils.io import DataError, JsonlWriter, atomic_write_json, read_jsonl  # noqa: E402
+from utils.io import DataError, JsonlWriter, atomic_write_json, load_json, read_jsonl  # noqa: E402
 from utils.logging_utils import get_logger  # noqa: E402
 
 logger = get_logger("cad.demo")
@@ -40,6 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--confidence-threshold", type=number(float, min=0, max=1), default=0.5,
                    help="keep detections with score >= this value")
     p.add_argument("--no-masks", action="store_true", help="leave masks out of the overlays and the JSON")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard results in --output made with other weights or settings (default: refuse)")
     p.add_argument("opts", default=None, nargs=argparse.REMAINDER,
                    help="config overrides as KEY VALUE pairs, e.g. MODEL.WEIGHTS unMORE_model.pth")
     args = p.parse_args(argv)
@@ -67,10 +70,24 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
     return out
 
 
-@reports_errors()
+def _check_settings(out_dir: Path, jsonl: Path, settings: dict, overwrite: bool) -> None:
+    """Results in `out_dir` are resumed only when they were made with the same `settings` (weights identity,
+    config, threshold, masks); otherwise refused, or discarded with `overwrite`."""
+    saved_path = out_dir / SETTINGS_NAME
+    saved = load_json(saved_path, "demo settings") if saved_path.is_file() else None
+    if jsonl.exists() and saved != settings:
+        if not overwrite:
+            changed = sorted(k for k in settings if saved is None or saved.get(k) != settings[k])
+            raise CliError(f"--output {out_dir} holds results of other settings ({', '.join(changed)}); "
+                           "pass --overwrite to discard them, or another --output")
+        jsonl.unlink()
+    atomic_write_json(saved_path, settings)
+
+
+@reports_errors(DataError)
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from cad.checkpoint import load_weights
+    from cad.checkpoint import INFERENCE_MIN_LOADED, load_weights
     from cad.config import check_implemented, get_cfg
     from cad.data.mapper import DatasetMapper
     from cad.engine.defaults import resolve_model_device
@@ -93,14 +110,19 @@ def main(argv: list[str] | None = None) -> int:
     with input_errors(RuntimeError):  # CUDA requested but not available
         device = resolve_model_device(cfg, DistInfo())
     model = build_model(cfg).to(device).eval()
-    with input_errors(FileNotFoundError):
-        load_weights(model, cfg.MODEL.WEIGHTS)
+    if not str(cfg.MODEL.WEIGHTS):
+        raise CliError("the demo needs MODEL.WEIGHTS (a trained detector; empty would run a random network)")
+    with input_errors(FileNotFoundError, DataError):
+        load_weights(model, cfg.MODEL.WEIGHTS, min_loaded=INFERENCE_MIN_LOADED)
     mapper = DatasetMapper.from_config(cfg, is_train=False)
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     jsonl = out_dir / "results.jsonl"
-    done = {r["file_name"]: r for r in read_jsonl(jsonl)}
     with_masks = bool(cfg.MODEL.MASK_ON) and not args.no_masks
+    _check_settings(out_dir, jsonl, {"weights": file_identity(cfg.MODEL.WEIGHTS), "config": cfg.dump(),
+                                     "confidence_threshold": args.confidence_threshold, "masks": with_masks},
+                    args.overwrite)
+    done = {r["file_name"]: r for r in read_jsonl(jsonl)}
     bad = 0
     with JsonlWriter(jsonl) as writer, torch.no_grad():
         for path in files:
@@ -129,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             writer.write(rec)
             done[str(path)] = rec
             logger.info(f"{path}: {len(results)} detections")
+    if bad == len(files):
+        raise CliError(f"none of the {len(files)} input images could be read (see the warnings above)")
     all_results = [r for f in files if str(f) in done for r in done[str(f)]["results"]]
     atomic_write_json(out_dir / "coco_instances_results.json", all_results)
     logger.info(f"wrote {len(all_results)} detections for {len(files) - bad} images to {out_dir}")

@@ -32,6 +32,7 @@ from utils.io import DataError  # noqa: E402
 
 def main(args):
     """Per-process entry point: evaluation-only or training (+ final evaluation)."""
+    from cad.checkpoint import INFERENCE_MIN_LOADED
     from cad.engine.checkpointer import Checkpointer
     from cad.engine.trainer import Trainer, run_evaluation
     from cad.modeling import build_model
@@ -45,7 +46,8 @@ def main(args):
     model = build_model(cfg)
     if args.eval_only:
         model = model.to(device)
-        Checkpointer(model, cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        Checkpointer(model, cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume,
+                                                           min_loaded=INFERENCE_MIN_LOADED)
         return run_evaluation(cfg, model, device, info)
     return Trainer(cfg, model, device, info, resume=args.resume).train()
 
@@ -55,8 +57,9 @@ def cli(argv: list[str] | None = None):
     args = default_argument_parser().parse_args(argv)
     with input_errors(FileNotFoundError, DataError, KeyError, ValueError, RuntimeError):
         preflight(args)
-    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-           dist_url=args.dist_url, args=(args,))
+    with input_errors(DataError):  # bad data found while loading (a file, its field and the problem)
+        launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+               dist_url=args.dist_url, args=(args,))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@
 
 from .loader import (
     DOWNLOADS,
+    INFERENCE_MIN_LOADED,
     LoadReport,
     align_state_dict,
     check_weights_path,
@@ -27,6 +28,7 @@ from .loader import (
 
 __all__ = [
     "DOWNLOADS",
+    "INFERENCE_MIN_LOADED",
     "LoadReport",
     "align_state_dict",
     "check_weights_path",

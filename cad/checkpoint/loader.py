@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from utils.checkpoint import unwrap_model
-from utils.io import atomic_torch_save, atomic_write_bytes
+from utils.io import DataError, atomic_torch_save, atomic_write_bytes
 from utils.logging_utils import get_logger
 
 logger = get_logger("cad.checkpoint")
@@ -233,12 +233,19 @@ def align_state_dict(model_keys: list[str], ckpt: dict, matching_heuristics: boo
     return mapped, sorted(unused)
 
 
-def load_weights(model: nn.Module, path: str | os.PathLike, log: bool = True) -> LoadReport | None:
+# --eval-only and the demo evaluate the network as loaded: nearly every tensor must come from MODEL.WEIGHTS
+INFERENCE_MIN_LOADED = 0.9
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike, log: bool = True,
+                 min_loaded: float = 0.0) -> LoadReport | None:
     """Load MODEL.WEIGHTS into ``model`` (the one entry point for it): a Detectron2 ``.pth``/``.pkl``, one of
     our checkpoints or a torchvision ResNet, names aligned onto the model (wrappers such as DDP unwrapped).
 
     ``""`` keeps the random initialisation and returns None. A URL or a missing file raises FileNotFoundError
     with a download hint. Tensors with a different shape are skipped and listed in the returned report.
+    Weights of which no tensor fits the model (another network), or that fill less than `min_loaded` of the
+    model's tensors, raise DataError.
     """
     if not os.fspath(path):
         logger.info("MODEL.WEIGHTS is empty: starting from random initialisation")
@@ -264,6 +271,11 @@ def load_weights(model: nn.Module, path: str | os.PathLike, log: bool = True) ->
     for k in own:
         if k not in to_load:
             (report.missing_counters if k.endswith("num_batches_tracked") else report.missing).append(k)
+    wanted = len(report.loaded) + len(report.missing)
+    if not to_load or len(report.loaded) < min_loaded * wanted:
+        raise DataError(f"MODEL.WEIGHTS {os.fspath(path)}: only {len(report.loaded)} of the model's "
+                        f"{wanted} tensors match ({len(report.shape_mismatch)} of another shape, "
+                        f"{len(unused)} unused): these are not weights of this network")
     if log:
         logger.info(report.summary())
     return report

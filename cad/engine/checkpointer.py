@@ -65,14 +65,15 @@ class Checkpointer:
         path = self.output_dir / f.read_text().strip()
         return path if path.is_file() else None
 
-    def resume_or_load(self, weights: str, resume: bool) -> int:
+    def resume_or_load(self, weights: str, resume: bool, min_loaded: float = 0.0) -> int:
         """With ``resume`` and a ``last_checkpoint`` in output_dir: restore the full state and return the
-        iteration to start at. Otherwise load ``weights`` (model only) and return 0."""
+        iteration to start at. Otherwise load ``weights`` (model only; ``load_weights``'s ``min_loaded``)
+        and return 0."""
         last = self.last_checkpoint() if resume else None
         if last is None:
             if resume:
                 logger.info(f"--resume: no checkpoint in {self.output_dir}; starting from MODEL.WEIGHTS")
-            load_weights(self.model, weights)
+            load_weights(self.model, weights, min_loaded=min_loaded)
             return 0
         state = torch.load(last, map_location="cpu", weights_only=True)
         unwrap_model(self.model).load_state_dict(state["model"])

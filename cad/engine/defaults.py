@@ -152,6 +152,9 @@ def preflight(args: argparse.Namespace) -> None:
     resumable = args.resume and (Path(cfg.OUTPUT_DIR) / LAST_CHECKPOINT).is_file()
     if weights and not resumable:
         check_weights_path(weights)
+    if args.eval_only and not weights and not resumable:
+        raise DataError("--eval-only needs MODEL.WEIGHTS (a trained detector; empty would evaluate a random "
+                        "network)")
     names = list(cfg.DATASETS.TEST) + ([] if args.eval_only else list(cfg.DATASETS.TRAIN))
     for name in names:
         if name not in registered_names():
