@@ -219,10 +219,10 @@ class PeriodicCheckpointer(HookBase):
         self.saved_iter: int | None = None
 
     def save(self, numbered: bool) -> None:
+        state = self.state()  # in every process: a state may gather from all of them (per-rank RNGs)
         if not self.enabled:
             return
         it = self.trainer.iter
-        state = self.state()
         atomic_torch_save(state, self.directory / self.latest)
         if numbered and self.keep != 0:
             atomic_torch_save(state, self.directory / f"{self.prefix}{it:07d}.pth")

@@ -30,7 +30,7 @@ from training.engine import (
     TrainerBase,
     restore_training_state,
 )
-from utils.checkpoint import capture_rng_state
+from utils.checkpoint import capture_rng_state, restore_rng_state
 from utils.device import autocast
 from utils.distributed import DistInfo, barrier
 from utils.io import atomic_write_json, read_jsonl, remove_stale_temp_files
@@ -110,9 +110,13 @@ class RMONetTrainer(TrainerBase):
         resume_path = Path(resume) if isinstance(resume, str) else out_dir / CHECKPOINT_NAME
         if resume and resume_path.is_file():
             ckpt = load_checkpoint(resume_path)
+            per_rank = ckpt.get("rng_states") or []
+            own_rng = len(per_rank) == info.world_size
             self.start_iter = restore_training_state(
-                ckpt, model, self.optimizer, self.scheduler, self.scaler, rng=info.rank == 0
+                ckpt, model, self.optimizer, self.scheduler, self.scaler, rng=info.rank == 0 and not own_rng
             )
+            if own_rng:
+                restore_rng_state(per_rank[info.rank])
             self.log.info("resumed from %s at iteration %d", resume_path, self.start_iter)
         elif isinstance(resume, str):
             raise FileNotFoundError(f"--resume {resume}: checkpoint not found")
@@ -164,7 +168,12 @@ class RMONetTrainer(TrainerBase):
         raise ValueError("set train.max_iters, train.max_epochs or train.max_minutes")
 
     def state(self) -> dict:
-        extra = {"config": config_dict(self.cfg), "rng_state": capture_rng_state()}
+        rng = capture_rng_state()
+        extra = {"config": config_dict(self.cfg), "rng_state": rng}
+        if self.info.enabled:  # every process's RNGs, so that each resumes its own stream
+            states: list = [None] * self.info.world_size
+            torch.distributed.all_gather_object(states, rng)
+            extra["rng_states"] = states
         if self.scaler.is_enabled():
             extra["scaler_state_dict"] = self.scaler.state_dict()
         return checkpoint_state(self.model, self.optimizer, self.scheduler, self.iter, **extra)
@@ -175,6 +184,9 @@ class RMONetTrainer(TrainerBase):
         if batch is None:
             epoch, offset = divmod(self.iter, self.batches_per_epoch)
             self.sampler.set_position(epoch, offset * self.per_rank)
+            # the loader's own generator (workers' seeds), seeded by position: creating it mid-epoch after a
+            # resume must not draw from the global torch RNG, which the uninterrupted run did not do there
+            seed = (self.cfg.train.seed * 100003 + epoch) * 1009 + self.info.rank
             loader = DataLoader(
                 self.train_set,
                 batch_size=self.per_rank,
@@ -183,6 +195,7 @@ class RMONetTrainer(TrainerBase):
                 num_workers=self.cfg.data.num_workers,
                 pin_memory=self.device.type == "cuda",
                 persistent_workers=False,
+                generator=torch.Generator().manual_seed(seed),
             )
             self.batches = iter(loader)
             batch = next(self.batches)
