@@ -150,9 +150,10 @@ def run_scoring(job: ScoringJob, networks: PredictorConfig, cfg: ScoringConfig,
     """Score the discoveries of every image; returns the merged results' path (None until all shards are
     done)."""
     run = Run.start(job, "object_scoring")
-    raw = validate_discoveries(load_json(job.raw_annotations_path, "discovery results"),
-                               f"discovery results {job.raw_annotations_path}")
-    records = [r for r in resolve_inputs(job) if r.key in raw]
+    raw = load_json(job.raw_annotations_path, "discovery results")
+    inputs = resolve_inputs(job)
+    raw = validate_discoveries(raw, f"discovery results {job.raw_annotations_path}")
+    records = [r for r in inputs if r.key in raw]
     run.logger.info("%d images with discoveries (of %d in the results file)", len(records), len(raw))
     out_dir = Path(job.output_dir) if job.output_dir else Path(job.raw_annotations_path).resolve().parent
     results = run.results(out_dir, "scoring")
