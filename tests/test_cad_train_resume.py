@@ -1,6 +1,8 @@
 """Detector: kill + --resume gives the uninterrupted run's weights exactly; a fixed SEED reproduces a run;
 config keys that are not implemented are refused (issue 11)."""
 
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -34,6 +36,18 @@ def _train(out, *extra):
     return torch.load(out / "model_final.pth", map_location="cpu", weights_only=True)
 
 
+def _killed_writer_temp(directory, target: str):
+    """A temp file of an atomic save whose writer is gone (the pid of a finished process on this host)."""
+    from utils.io import _temp_prefix
+
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    prefix = _temp_prefix(target).rsplit("~", 2)[0]
+    path = directory / f"{prefix}~{done.pid}~k1ll.tmp"
+    path.write_bytes(b"partial")
+    return path
+
+
 def _same_tensors(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
@@ -62,7 +76,9 @@ def test_kill_and_resume_equals_the_uninterrupted_run_and_seed_reproduces(data_r
     ckpt = torch.load(out / "model_0000002.pth", map_location="cpu", weights_only=True)
     assert ckpt["trainer"]["seed"] == 3 and ckpt["trainer"]["ranks"][0]["data"]["next_position"] >= 6
     monkeypatch.setattr(Trainer, "train_step", original)
+    leftover = _killed_writer_temp(out, "model_0000005.pth")  # what a kill -9 during a save leaves
     resumed = _train(out, "--resume")
+    assert not leftover.exists() and not list(out.glob(".*.tmp"))
     assert resumed["iteration"] == full["iteration"] == 5
     assert _same_tensors(resumed["model"], full["model"])
     moments = [(s["momentum_buffer"], t["momentum_buffer"])
