@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="post_process.py output on COCO train2017 (selected_training_annotations.json)")
     p.add_argument("--imagenet_annotations_training_format_path", required=True,
                    help="VoteCut COCO-style JSON of ImageNet train (scores in 'weight')")
-    p.add_argument("--min_weight", type=number(float), default=0.5,
+    p.add_argument("--min_weight", type=number(float, min=0, max=1), default=0.5,
                    help="keep VoteCut annotations with weight >= this")
     p.add_argument("--output_path", default=None,
                    help="default: <coco dir>/merged_with_imagenet/COCO_merged_IN_training_format.json")

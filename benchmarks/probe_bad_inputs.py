@@ -181,6 +181,24 @@ def coco_mutations(fx: dict) -> list[tuple[str, object]]:
     ]
 
 
+# (script, case description) -> the warning of a stage that keeps the original's tolerance: these inputs are
+# valid edge cases there (what was dropped or ignored is counted), not errors
+TOLERATED = {
+    ("COCO_evaluator/main.py", "COCO JSON: image_id unknown"): "refer to images absent",
+    ("cad/train_net.py", "COCO JSON: odd-length polygon"): "dropped 1 of",
+    ("cad/train_net.py", "COCO JSON: polygon of strings"): "dropped 1 of",
+    ("COCO_evaluator/main.py", "predictions: bbox NaN"): "negative or non-finite",
+}
+
+
+def _tolerated(cases: list[Case]) -> list[Case]:
+    for c in cases:
+        warning = TOLERATED.get((c.script, c.what))
+        if warning:
+            c.expect, c.warning = "ok", warning
+    return cases
+
+
 def coco_cases(fx: dict, tmp: Path) -> list[Case]:
     cases = []
     out = tmp / "out"
@@ -761,7 +779,6 @@ def misc_cases(fx: dict, tmp: Path) -> list[Case]:
             [*stage1, "--mask_root", mask_root, "--device", "cpu", "--resume", garbage],
             "garbage --resume checkpoint",
         ),
-        Case("train_objectness_net.py", [*stage1, "--device", "cpu"], "no --mask_root nor --votecut_json"),
         Case(
             "eval_objectness_net.py",
             ["--checkpoint", garbage, "--imagenet_root", str(fx["single"])],
@@ -954,13 +971,15 @@ def misc_cases(fx: dict, tmp: Path) -> list[Case]:
 
 
 def all_cases(fx: dict, tmp: Path) -> list[Case]:
-    return [
-        *flag_cases(fx, tmp),
-        *key_cases(fx, tmp),
-        *coco_cases(fx, tmp),
-        *result_cases(fx, tmp),
-        *misc_cases(fx, tmp),
-    ]
+    return _tolerated(
+        [
+            *flag_cases(fx, tmp),
+            *key_cases(fx, tmp),
+            *coco_cases(fx, tmp),
+            *result_cases(fx, tmp),
+            *misc_cases(fx, tmp),
+        ]
+    )
 
 
 # --------------------------------------------------------------------------------------------- running

@@ -172,7 +172,10 @@ def check_coco(data: Any, tolerance: float = 1.0, check_rle_counts: bool = True,
             ann_ids[ann["id"]] += 1
             where = f"annotation {ann['id']!r}"
         img = images.get(ann.get("image_id")) if _hashable_id(ann.get("image_id")) else None
-        if img is None:
+        if not _hashable_id(ann.get("image_id")):
+            add("image_id", where, f"image_id {str(ann.get('image_id'))[:40]} is not an integer or a string",
+                i)
+        elif img is None:
             add("missing_image", where, f"image_id {ann.get('image_id')!r} is not in 'images'", i)
         category = ann.get("category_id")
         if not (_hashable_id(category) and category in cat_ids):

@@ -19,7 +19,7 @@ from torch import nn
 
 from models.objectness_net import RELEASED_OBJECTNESS
 from utils.checkpoint import unwrap_model
-from utils.io import atomic_torch_save
+from utils.io import DataError, atomic_torch_save
 
 log = logging.getLogger("unmore.models")
 # Construction messages ("randomly initialised") are noise when weights come from a checkpoint right after.
@@ -105,6 +105,26 @@ def save_checkpoint(
     atomic_torch_save(checkpoint_state(model, optimizer, scheduler, iteration, **extra), path)
 
 
+class CheckpointError(DataError, RuntimeError):
+    """A checkpoint that cannot be read, or whose weights are not those of the network: a one-line input error
+    in every script (DataError), a RuntimeError as torch's own errors were."""
+
+
+def load_strict(net: nn.Module, state: Mapping[str, Any], source: str, assign: bool = False) -> None:
+    """`net.load_state_dict(state, strict=True)`; weights of another network raise CheckpointError naming
+    `source` with the count and first of the missing, unexpected and mis-shaped tensors."""
+    own = unwrap_model(net).state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shaped = [k for k in own if k in state and hasattr(state[k], "shape")
+              and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shaped:
+        parts = [f"{len(v)} {what} (e.g. {v[0]})" for what, v in
+                 (("missing", missing), ("unexpected", unexpected), ("of another shape", shaped)) if v]
+        raise CheckpointError(f"{source}: not weights of this network: {'; '.join(parts)} tensors")
+    unwrap_model(net).load_state_dict(state, strict=True, assign=assign)
+
+
 def load_checkpoint(path: str | os.PathLike, what: str = "checkpoint", map_location: Any = "cpu") -> dict:
     """Read a checkpoint dict; a missing file raises FileNotFoundError saying what to download.
 
@@ -122,14 +142,15 @@ def load_checkpoint(path: str | os.PathLike, what: str = "checkpoint", map_locat
             return torch.load(path, map_location=map_location, **kwargs)
         except Exception as e:  # noqa: BLE001 - legacy (non-zip) files cannot be mapped; pickled objects
             error = e
-    raise RuntimeError(f"cannot read {what} checkpoint {path}: {error}") from error
+    name = what if what == "checkpoint" else f"{what} checkpoint"
+    raise CheckpointError(f"cannot read {name} {path}: {str(error).splitlines()[0]}") from error
 
 
 def model_state_from_checkpoint(ckpt: Mapping[str, Any]) -> dict[str, Any]:
     """The model weights of a checkpoint dict (released layout, or a bare state dict), prefixes stripped."""
     state = ckpt.get("model_state_dict", ckpt.get("state_dict", ckpt))
     if not isinstance(state, Mapping) or not state:
-        raise ValueError("checkpoint holds no model_state_dict")
+        raise DataError("checkpoint holds no model_state_dict")
     return strip_module_prefix(state)
 
 
@@ -142,7 +163,7 @@ def load_model_weights(
     prefixes are stripped. A missing file raises FileNotFoundError naming what to download and the flag.
     """
     ckpt = load_checkpoint(path, what, map_location)
-    unwrap_model(model).load_state_dict(model_state_from_checkpoint(ckpt), strict=True)
+    load_strict(model, model_state_from_checkpoint(ckpt), f"{what} checkpoint {path}")
     return ckpt
 
 
@@ -173,7 +194,7 @@ def crop_size_from_checkpoint(ckpt: Mapping[str, Any], default: int = 128) -> in
     return int(args.get("crop_size") or args.get("image_size") or default)
 
 
-def _build_with_state(factory, state: Mapping[str, Any]) -> nn.Module:
+def _build_with_state(factory, state: Mapping[str, Any], source: str = "checkpoint") -> nn.Module:
     """`factory()` on the meta device (no random init of large backbones), then take over `state` strictly.
 
     Falls back to a normal construction if the network has non-persistent buffers besides the input
@@ -181,14 +202,14 @@ def _build_with_state(factory, state: Mapping[str, Any]) -> nn.Module:
     """
     with torch.device("meta"):
         net = factory()
-    net.load_state_dict(state, strict=True, assign=True)
+    load_strict(net, state, source, assign=True)
     from models.objectness_net import InputNormalisation
 
     if isinstance(getattr(net, "normalise", None), InputNormalisation):  # rebuilt outside the meta context
         net.normalise = InputNormalisation(*net.normalise.values)
     if any(t.is_meta for t in net.buffers()) or any(p.is_meta for p in net.parameters()):
         net = factory()
-        net.load_state_dict(state, strict=True)
+        load_strict(net, state, source)
     return net
 
 
@@ -209,7 +230,8 @@ def build_objectness_net_from_checkpoint(
     ckpt = load_checkpoint(path, what, "cpu")
     cfg = objectness_config_from_checkpoint(ckpt)
     cfg.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    net = _build_with_state(lambda: ObjectnessNet(**cfg, logger=_QUIET), model_state_from_checkpoint(ckpt))
+    net = _build_with_state(lambda: ObjectnessNet(**cfg, logger=_QUIET), model_state_from_checkpoint(ckpt),
+                            f"{what} checkpoint {path}")
     log.info("%s: %s network loaded from %s (iter %s)", what, cfg["backbone_type"], path, ckpt.get("iter"))
     return net.to(device).eval()
 
@@ -239,6 +261,7 @@ def build_existence_net_from_checkpoint(
             arch = "resnet34"
         else:
             arch = "resnet18"
-    net = _build_with_state(lambda: ExistenceNet(arch=arch, logger=_QUIET), state)
+    source = f"{what} checkpoint {path}"
+    net = _build_with_state(lambda: ExistenceNet(arch=arch, logger=_QUIET), state, source)
     log.info("%s: %s existence network loaded from %s (iter %s)", what, arch, path, ckpt.get("iter"))
     return net.to(device).eval()

@@ -70,6 +70,7 @@ def build_predictor(cfg: PredictorConfig, device: torch.device, batch_size: int)
         build_existence_net_from_checkpoint,
         crop_size_from_checkpoint,
         load_checkpoint,
+        load_strict,
         model_state_from_checkpoint,
         objectness_config_from_checkpoint,
     )
@@ -93,7 +94,8 @@ def build_predictor(cfg: PredictorConfig, device: torch.device, batch_size: int)
     if cfg.use_bg_sdf:
         net_cfg["use_bg_sdf"] = True
     objectness = ObjectnessNet(**net_cfg)
-    objectness.load_state_dict(model_state_from_checkpoint(ckpt), strict=True)
+    load_strict(objectness, model_state_from_checkpoint(ckpt),
+                f"center_boundary_model checkpoint {cfg.objectness_resume}")
     existence = build_existence_net_from_checkpoint(cfg.binary_classifier_resume, "cpu", ckpt=ex_ckpt)
     for net in (objectness, existence):
         net.requires_grad_(False)

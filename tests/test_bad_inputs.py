@@ -230,7 +230,7 @@ COCO_CASES = [
     ("negative box", _put(["annotations", 1, "bbox"], [1, 1, -5, 5]), "annotation 11: bbox width/height"),
     ("negative area", _put(["annotations", 1, "area"], -3), "area -3 is not a non-negative number"),
     ("unknown image id", _put(["annotations", 1, "image_id"], 99), "image_id 99 is not in 'images'"),
-    ("list image id", _put(["annotations", 1, "image_id"], [2]), "image_id [2] is not in 'images'"),
+    ("list image id", _put(["annotations", 1, "image_id"], [2]), "image_id [2] is not an integer or a"),
     ("duplicate image id", _put(["images", 1, "id"], 1), "image 1: image id used more than once"),
     ("zero image height", _put(["images", 0, "height"], 0), "height 0 is not a positive number"),
     ("odd polygon", _put(["annotations", 1, "segmentation"], [[1, 1, 6, 1, 6]]), "polygon 0 must have"),
