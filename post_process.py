@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="object_scoring.py output (object_discovery_with_scores.json)")
     p.add_argument("--existence_score_thres", type=number(float, min=0, max=1), default=0.5)
     p.add_argument("--center_score_thres", type=number(float, min=0, max=1), default=0.8)
-    p.add_argument("--boundary_score_thres", type=number(float, min=-1, max=1), default=0.75)
+    p.add_argument("--boundary_score_thres", type=number(float), default=0.75)
     p.add_argument("--gt_annotations", default=None,
                    help="COCO JSON whose 'images' become the training image list "
                         "(the class-agnostic GT of the split)")

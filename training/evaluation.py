@@ -26,6 +26,7 @@ from models.checkpoint import (
     build_objectness_net_from_checkpoint,
     crop_size_from_checkpoint,
     load_checkpoint,
+    model_state_from_checkpoint,
 )
 from training.args import Stage1Config
 
@@ -157,7 +158,8 @@ def evaluate_checkpoint(
     ckpt = load_checkpoint(checkpoint, "evaluated", "cpu")
     args, trained = ckpt.get("args") or {}, Stage1Config()  # older checkpoints: the training defaults
     task = ckpt.get("task") or (
-        "existence" if "binary_classification_head.weight" in ckpt["model_state_dict"] else "center_boundary"
+        "existence" if "binary_classification_head.weight" in model_state_from_checkpoint(ckpt)
+        else "center_boundary"
     )
     size = image_size or crop_size_from_checkpoint(ckpt)
     result: dict = {

@@ -108,8 +108,11 @@ def load_checkpoint_file(path: str | os.PathLike) -> dict:
     path = os.fspath(path)
     check_weights_path(path)
     if path.endswith(".pkl"):
-        with open(path, "rb") as f:
-            data = pickle.load(f, encoding="latin1")
+        try:
+            with open(path, "rb") as f:
+                data = pickle.load(f, encoding="latin1")
+        except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError) as e:
+            raise DataError(f"cannot read checkpoint {path}: {e}") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a dict in the pickle, got {type(data).__name__}")
         if "model" in data and "__author__" in data:
@@ -131,7 +134,12 @@ def load_checkpoint_file(path: str | os.PathLike) -> dict:
                 "(only do this for files you trust)",
                 path,
             )
-            data = torch.load(path, map_location="cpu", weights_only=False)
+            try:
+                data = torch.load(path, map_location="cpu", weights_only=False)
+            except Exception as e:  # noqa: BLE001 - any unreadable file is the same input error
+                raise DataError(f"cannot read checkpoint {path}: {str(e).splitlines()[0]}") from None
+        except (RuntimeError, EOFError, OSError) as e:  # not a torch file at all, or truncated
+            raise DataError(f"cannot read checkpoint {path}: {str(e).splitlines()[0]}") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a dict checkpoint, got {type(data).__name__}")
         out = _unwrap_weights(data)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from models.checkpoint import CheckpointError
+
 CHECKPOINT_NAME = "checkpoint_last.pth"
 
 
@@ -14,4 +16,10 @@ def load_checkpoint(path: str | Path) -> dict:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"checkpoint not found: {p} (train one with train_rmonet.py --config ...)")
-    return torch.load(p, map_location="cpu", weights_only=False)
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - not a checkpoint, or truncated: the same input error
+        raise CheckpointError(f"cannot read checkpoint {p}: {str(e).splitlines()[0]}") from None
+    if not isinstance(ckpt, dict) or "model_state_dict" not in ckpt:
+        raise CheckpointError(f"{p} is not an R-MONet checkpoint (no model_state_dict)")
+    return ckpt
