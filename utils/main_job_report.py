@@ -21,6 +21,7 @@ from COCO_evaluator.report import evaluate_rows, markdown_table, text_table  # n
 from reasoning.vis import save_comparison_overlays  # noqa: E402
 from training.evaluation import stage1_summary  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
+from utils.config import number  # noqa: E402
 from utils.io import DataError, atomic_write_bytes, atomic_write_json, load_json  # noqa: E402
 
 
@@ -42,8 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="held-out JSON of eval_objectness_net.py (either network); repeat")
     p.add_argument("--pseudo_labels", default=None, help="post_process.py output, to count pseudo labels")
     p.add_argument("--out_dir", required=True)
-    p.add_argument("--num_overlays", type=int, default=4, help="scenes drawn (the first ones by file name)")
-    p.add_argument("--overlay_score", type=float, default=0.5,
+    p.add_argument("--num_overlays", type=number(int, min=0), default=4,
+                   help="scenes drawn (the first ones by file name)")
+    p.add_argument("--overlay_score", type=number(float, min=0, max=1), default=0.5,
                    help="draw a row's results scoring at least this fraction of its best score on the image")
     return p
 
