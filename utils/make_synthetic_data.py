@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             if name.startswith("scenes/") and per_scene < (args.min_objects + args.max_objects) / 4:
                 log.warning("%s: %.1f objects per scene for --min_objects %d --max_objects %d: scenes of %s "
                             "are too small for that many (objects that find no place are left out)", name,
-                            per_scene, args.min_objects, args.max_objects, "x".join(map(str, args.scene_size)))
+                            per_scene, args.min_objects, args.max_objects,
+                            "x".join(map(str, args.scene_size)))
     return 0
 
 
