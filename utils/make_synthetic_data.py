@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             log.info("%s: %d images, %d annotations -> %s (%.1fs)", name, summary["images"],
                      summary["annotations"], summary["json"], time.perf_counter() - t0)
             per_scene = summary["annotations"] / max(summary["images"], 1)
-            if name.startswith("scenes/") and per_scene < (args.min_objects + args.max_objects) / 4:
+            crowded = per_scene < (args.min_objects + args.max_objects) / 4
+            if name.startswith("scenes/") and summary["images"] and crowded:
                 log.warning("%s: %.1f objects per scene for --min_objects %d --max_objects %d: scenes of %s "
                             "are too small for that many (objects that find no place are left out)", name,
                             per_scene, args.min_objects, args.max_objects,
