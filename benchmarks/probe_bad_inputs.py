@@ -89,9 +89,7 @@ def build_fixtures(root: Path) -> dict:
         {"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"], "score": 0.9}
         for a in gt["annotations"]
     ]
-    raw = {str(img["id"]): [[4, 4, 30, 30]] for img in gt["images"]}
-    by_name = {str(Path(img["file_name"]).stem): img for img in gt["images"]}
-    raw = {stem: [[4, 4, 30, 30]] for stem in by_name}
+    raw = {str(img["id"]): [[4, 4, 30, 30]] for img in gt["images"]}  # object_reasoning.py's layout
     mask = np.zeros((64, 64), bool)
     mask[10:20, 10:30] = True
     rle = mask_to_rle(mask)
@@ -377,8 +375,8 @@ def result_cases(fx: dict, tmp: Path) -> list[Case]:
         ("string box", {stem: [["1", "1", "20", "20"]]}, "error", ""),
         ("boxes a string", {stem: "1 1 20 20"}, "error", ""),
         ("a list, not a dict", [[1, 1, 20, 20]], "error", ""),
-        ("zero-area box", {stem: [[5, 5, 5, 20], [4, 4, 30, 30]]}, "ok", "dropped 1 boxes"),
-        ("inverted box", {stem: [[30, 30, 4, 4], [4, 4, 30, 30]]}, "ok", "dropped 1 boxes"),
+        ("zero-area box", {stem: [[5, 5, 5, 20], [4, 4, 30, 30]]}, "ok", "dropped 1 boxes with zero area"),
+        ("inverted box", {stem: [[30, 30, 4, 4], [4, 4, 30, 30]]}, "ok", "dropped 1 boxes with zero area"),
     ]
     for k, (what, content, expect, warning) in enumerate(raws):
         path = _write(tmp / "raw" / f"raw_{k}.json", json.dumps(content))
@@ -388,6 +386,8 @@ def result_cases(fx: dict, tmp: Path) -> list[Case]:
                 [
                     "--image_dir",
                     str(fx["scenes"]),
+                    "--annotations",
+                    fx["gt_path"],
                     "--oracle_annotations",
                     fx["gt_path"],
                     "--raw_annotations_path",
@@ -428,6 +428,8 @@ def flag_cases(fx: dict, tmp: Path) -> list[Case]:
     scoring = [
         "--image_dir",
         str(fx["scenes"]),
+        "--annotations",
+        fx["gt_path"],
         "--oracle_annotations",
         fx["gt_path"],
         "--device",
