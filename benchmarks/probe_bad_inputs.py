@@ -418,6 +418,8 @@ def flag_cases(fx: dict, tmp: Path) -> list[Case]:
     reasoning = [
         "--image_dir",
         str(fx["scenes"]),
+        "--annotations",
+        fx["gt_path"],
         "--oracle_annotations",
         fx["gt_path"],
         "--device",
@@ -568,6 +570,7 @@ def flag_cases(fx: dict, tmp: Path) -> list[Case]:
         "--max_shrink_threshold",
         "--proposal_area_thres",
         "--merge_iou",
+        "--class_score_thres",
         "--nms_iou",
         "--existence_score_thres",
         "--center_score_thres",
@@ -691,6 +694,7 @@ def misc_cases(fx: dict, tmp: Path) -> list[Case]:
     empty_dir = root / "no_images"
     empty_dir.mkdir(exist_ok=True)
     reasoning = ["--oracle_annotations", fx["gt_path"], "--output_dir", str(out / "rm"), "--num_workers", "0"]
+    listed = ["--annotations", fx["gt_path"]]
     stage1 = [
         "--train_center_and_boundary",
         "--imagenet_root",
@@ -767,7 +771,16 @@ def misc_cases(fx: dict, tmp: Path) -> list[Case]:
         ),
         Case(
             "object_reasoning.py",
-            ["--image_dir", str(fx["scenes"]), *reasoning, "--device", "cpu", "--max_image_pixels", "100"],
+            [
+                "--image_dir",
+                str(fx["scenes"]),
+                *listed,
+                *reasoning,
+                "--device",
+                "cpu",
+                "--max_image_pixels",
+                "100",
+            ],
             "every image above --max_image_pixels",
         ),
         Case(
@@ -874,12 +887,12 @@ def misc_cases(fx: dict, tmp: Path) -> list[Case]:
             [
                 "--config-file",
                 tiny_cfg,
-                "MODEL.DEVICE",
-                "cuda",
                 "--train-json",
                 fx["gt_path"],
                 "--train-image-root",
                 str(fx["scenes"]),
+                "MODEL.DEVICE",
+                "cuda",
             ],
             "MODEL.DEVICE cuda without a GPU",
         ),
