@@ -406,3 +406,24 @@ def test_out_of_range_config_value_is_refused_even_when_built_in_code():
 
     with pytest.raises(DataError, match="train.batch_size must be >= 1, got 0"):
         check_config(TrainConfig(batch_size=0), prefix="train.")
+
+
+def test_demo_refuses_to_resume_results_of_other_weights(tmp_path):
+    import importlib.util
+
+    from utils.cli import CliError
+
+    spec = importlib.util.spec_from_file_location("cad_demo", "cad/demo.py")
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    jsonl = tmp_path / "results.jsonl"
+    first = {"weights": {"size": 1, "sha256_head_tail": "a"}, "config": "c", "confidence_threshold": 0.5,
+             "masks": True}
+    demo._check_settings(tmp_path, jsonl, first, overwrite=False)  # a fresh folder
+    jsonl.write_text('{"file_name": "a.jpg", "results": []}\n')
+    demo._check_settings(tmp_path, jsonl, first, overwrite=False)  # same settings: resumed
+    other = {**first, "weights": {"size": 2, "sha256_head_tail": "b"}}
+    with pytest.raises(CliError, match=r"holds results of other settings \(weights\)"):
+        demo._check_settings(tmp_path, jsonl, other, overwrite=False)
+    demo._check_settings(tmp_path, jsonl, other, overwrite=True)
+    assert not jsonl.exists()
