@@ -1161,7 +1161,7 @@ def table(results: list[dict]) -> str:
     for script in sorted(by_script):
         c = by_script[script]
         lines.append(
-            f"| {script} | {sum(c.values())} | " + " | ".join(str(c.get(o, 0)) for o in OUTCOMES) + " |"
+            f"| `{script}` | {sum(c.values())} | " + " | ".join(str(c.get(o, 0)) for o in OUTCOMES) + " |"
         )
     return "\n".join(lines)
 

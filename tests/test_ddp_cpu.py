@@ -41,8 +41,8 @@ def test_stage1_center_boundary_under_torchrun(tmp_path):
     assert [r["iter"] for r in log] == [1, 2, 3]  # one writer: no duplicated records
     state = torch.load(out / "checkpoint_latest.pth", weights_only=True)
     assert state["iter"] == 3
-    assert not any(k.startswith("module.") for k in state["model_state_dict"])
-    assert len(state["rng_states"]) == 2  # each process's RNGs, restored per rank on resume  # saved unwrapped
+    assert not any(k.startswith("module.") for k in state["model_state_dict"])  # saved unwrapped
+    assert len(state["rng_states"]) == 2  # each process's RNGs, restored per rank on resume
 
 
 @pytest.mark.parametrize("variant", ["unet", "monet_fpn"])  # monet_fpn leaves FPN levels unused
