@@ -42,7 +42,6 @@ def test_stage1_center_boundary_under_torchrun(tmp_path):
     state = torch.load(out / "checkpoint_latest.pth", weights_only=True)
     assert state["iter"] == 3
     assert not any(k.startswith("module.") for k in state["model_state_dict"])  # saved unwrapped
-    assert len(state["rng_states"]) == 2  # each process's RNGs, restored per rank on resume
 
 
 @pytest.mark.parametrize("variant", ["unet", "monet_fpn"])  # monet_fpn leaves FPN levels unused
