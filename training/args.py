@@ -1,6 +1,6 @@
 """Command line of `train_objectness_net.py`: `Stage1Config`, one typed field per flag (see utils/config.py).
 
-The seed README's flags plus data roots and run control. The network fields (backbone, boundary-field
+The original README's flags plus data roots and run control. The network fields (backbone, boundary-field
 activation, background distance) are `models.objectness_net.ObjectnessConfig`'s, defined there once for the
 constructor and this command line.
 """
@@ -8,11 +8,13 @@ constructor and this command line.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
 from datasets.existence import NEGATIVE_RULES, POSITIVE_RULES
 from datasets.objectness_targets import MASK_RESIZE_MODES
+from models.backbones.weights import training_weights
 from models.objectness_net import EXISTENCE_ARCHS, ObjectnessConfig
 from utils.config import add_arguments, add_original_switch, deviation_fields, from_namespace, option
 
@@ -74,7 +76,13 @@ class Stage1Config(ObjectnessConfig):
         "bilinearly resized crop mask, so a sliver under one output pixel is labelled empty although the "
         "crop shows part of the object.")
 
-    backbone_weights: str | None = option(None, "local file with pretrained backbone weights", group=MODEL)
+    backbone_weights: str | None = option(
+        None, "initial backbone weights: a local file, `packaged` (efficientnet_lite0: the pip package's "
+        "ImageNet weights) or `none` (random init). Unset: dpt_large / dpt_hybrid start, as in the original, "
+        "from timm's ImageNet vit_large_patch16_384 / vit_base_r50_s16_384 weights read from "
+        "weights/<timm name>.safetensors or .pth (training stops, saying how to get the file, when it is "
+        "missing); the other backbones start random; the existence network starts random, as the "
+        "original's torchvision resnet50(pretrained=False), unless a file is given", group=MODEL)
     existence_arch: str = option(EXISTENCE_ARCHS[0], "classifier of the existence network", group=MODEL,
                                  choices=EXISTENCE_ARCHS)
 
@@ -134,6 +142,11 @@ def check_train_args(args: argparse.Namespace) -> Stage1Config:
     cfg = from_namespace(Stage1Config, args)
     if cfg.train_center_and_boundary == cfg.train_existence:
         raise ConfigError("specify exactly one of --train_center_and_boundary and --train_existence")
+    if cfg.train_center_and_boundary and cfg.backbone_weights is None and cfg.resume in (None, "auto"):
+        try:  # the original's ImageNet initialisation, or a stop in seconds saying how to get the file
+            cfg = dataclasses.replace(cfg, backbone_weights=training_weights(None, cfg.backbone_type))
+        except FileNotFoundError as e:
+            raise ConfigError(str(e)) from None
     if not cfg.imagenet_root:
         raise ConfigError("--imagenet_root is required (the folder holding train/<wnid>/<name>.JPEG)")
     for name in ("batch_size", "max_iters", "crop_size", "ckpt_interval", "vis_interval", "log_interval"):
