@@ -1,6 +1,6 @@
 """Train the unMORE stage-1 networks: `--train_center_and_boundary` (objectness) or `--train_existence`.
 
-Example (seed README command plus the data root):
+Example (the original README's command plus the data root):
     python train_objectness_net.py --dataset ImageNet_votecut_top1_Dataset --imagenet_root data/imagenet \
         --backbone_type dpt_large --optimizer adam --lr_scheduler_gamma 0.1 --learning_rate 0.0001 \
         --batch_size 20 --sdf_loss_type l1 --center_field_loss_type l2 --use_sdf_binary_mask_loss \

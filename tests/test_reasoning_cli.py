@@ -113,7 +113,7 @@ def test_malformed_annotations_raise_one_clear_error(data, tmp_path):
                             str(data[1]), "--output_dir", str(tmp_path / "o")])
 
 
-def test_seed_readme_commands_on_the_default_synthetic_data(tmp_path, monkeypatch):
+def test_original_readme_commands_on_the_default_synthetic_data(tmp_path, monkeypatch):
     """Random resnet18 checkpoints; no input/output flags: the embedded synthetic data and default folders."""
     import dataclasses
 
