@@ -56,6 +56,10 @@ class Stage1Config(ObjectnessConfig):
     random_crop_scale_max: float = option(1.0, "largest random crop, as a fraction of the image area",
                                           group=DATA)
     num_workers: int = option(4, "DataLoader worker processes per rank", group=DATA)
+    eval_imagenet_root: str | None = option(
+        None, "held-out folder train/<wnid>/<name>.JPEG (masks under it, as for --imagenet_root): validated "
+        "every --evaluate_every iterations, and the folder --eval_mode evaluates; unset: no validation",
+        group=DATA)
 
     mask_resize: str = option(
         "nearest_exact", "Nearest-neighbour rule of the objectness mask resizes.", group=DEVIATIONS,
@@ -102,6 +106,16 @@ class Stage1Config(ObjectnessConfig):
     seed: int = option(0, "seed of the weights' initialisation and of the data stream", group=OPTIMISATION)
     device: str | None = option(None, "cpu, cuda, cuda:1 ... (default: cuda when available)",
                                 group=OPTIMISATION)
+    gpu_index: int | None = option(None, "the original's GPU flag: same as --device cuda:INDEX",
+                                   group=OPTIMISATION)
+    lr_scheduler_type: str = option(
+        "multi_step_lr", "the original's scheduler flag: multi_step_lr (MultiStepLR over --lr_milestones "
+        "with --lr_scheduler_gamma); its other value, exponential_lr, is refused: the original built "
+        "ExponentialLR() without a gamma, which cannot run", group=OPTIMISATION,
+        choices=("multi_step_lr", "exponential_lr"))
+    ema_lr: float | None = option(
+        None, "the original's flag, refused when given: the original parses it but never reads it (its "
+        "training has no weight EMA), so there is no behaviour to reproduce", group=OPTIMISATION)
     amp: bool = option(False, "mixed precision on CUDA (see --amp_dtype)", group=OPTIMISATION)
     amp_dtype: Literal["bf16", "fp16"] = option("bf16", "mixed-precision type", group=OPTIMISATION)
 
@@ -118,7 +132,17 @@ class Stage1Config(ObjectnessConfig):
                                group=RUN)
     log_interval: int = option(50, "iterations per loss_log.jsonl record", aliases=("--log_every",),
                                group=RUN)
-    num_vis: int = option(4, "samples per visualisation", group=RUN)
+    num_vis: int = option(4, "samples per visualisation", aliases=("--N_vis",), group=RUN)
+    evaluate_every: int = option(
+        5000, "iterations between validations on --eval_imagenet_root (existence: accuracy and BCE, as the "
+        "original's evaluation; objectness: the center/boundary errors and mask IoU of "
+        "eval_objectness_net.py on random crops); written to eval_log.jsonl and TensorBoard (val/...)",
+        group=RUN)
+    eval_batch_size: int = option(16, "batch size of the validation", aliases=("--test_batch_size",),
+                                  group=RUN)
+    eval_mode: bool = option(
+        False, "the original's evaluation-only run: evaluate the --resume checkpoint on --eval_imagenet_root "
+        "(as eval_objectness_net.py), write eval_<folder>.json next to it and stop", group=RUN)
     no_progress: bool = option(False, "disable the tqdm progress bar", group=RUN)
 
 
@@ -140,8 +164,23 @@ def build_train_parser() -> argparse.ArgumentParser:
 def check_train_args(args: argparse.Namespace) -> Stage1Config:
     """The config of parsed arguments (deviations resolved); ConfigError (one line) if inconsistent."""
     cfg = from_namespace(Stage1Config, args)
+    if cfg.gpu_index is not None:
+        if cfg.device is not None:
+            raise ConfigError("give --device or --gpu_index, not both")
+        cfg = dataclasses.replace(cfg, device=f"cuda:{cfg.gpu_index}")
+    if cfg.eval_mode:
+        if not cfg.resume or cfg.resume == "auto" or not cfg.eval_imagenet_root:
+            raise ConfigError("--eval_mode evaluates a checkpoint: give --resume PATH and "
+                              "--eval_imagenet_root (the held-out folder)")
+        return cfg
     if cfg.train_center_and_boundary == cfg.train_existence:
         raise ConfigError("specify exactly one of --train_center_and_boundary and --train_existence")
+    if cfg.lr_scheduler_type != "multi_step_lr":
+        raise ConfigError(f"--lr_scheduler_type {cfg.lr_scheduler_type}: the original built ExponentialLR() "
+                          "without a gamma, which cannot run; multi_step_lr (the default) is the scheduler")
+    if cfg.ema_lr is not None:
+        raise ConfigError("--ema_lr: the original code parses this flag but never reads it (no weight EMA); "
+                          "there is no behaviour to reproduce, so it is refused rather than ignored")
     if cfg.train_center_and_boundary and cfg.backbone_weights is None and cfg.resume in (None, "auto"):
         try:  # the original's ImageNet initialisation, or a stop in seconds saying how to get the file
             cfg = dataclasses.replace(cfg, backbone_weights=training_weights(None, cfg.backbone_type))
@@ -149,7 +188,8 @@ def check_train_args(args: argparse.Namespace) -> Stage1Config:
             raise ConfigError(str(e)) from None
     if not cfg.imagenet_root:
         raise ConfigError("--imagenet_root is required (the folder holding train/<wnid>/<name>.JPEG)")
-    for name in ("batch_size", "max_iters", "crop_size", "ckpt_interval", "vis_interval", "log_interval"):
+    for name in ("batch_size", "max_iters", "crop_size", "ckpt_interval", "vis_interval", "log_interval",
+                 "evaluate_every", "eval_batch_size"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"--{name} must be >= 1")
     if not 0 < cfg.random_crop_scale_min <= cfg.random_crop_scale_max <= 1:
