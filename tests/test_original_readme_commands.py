@@ -1,8 +1,9 @@
-"""The original unMORE README's stage-2 commands, as written, on a COCO-layout tree under a temporary `data/`.
+"""The original unMORE README's commands, as written, on a COCO/ImageNet-layout tree in a temporary `data/`.
 
 The tree holds two synthetic scenes as COCO val2017 (`data/coco/val2017`, `instances_val2017.json` and its
-class-agnostic copy); the networks are random resnet18 checkpoints. Only the `{...}` placeholders of the
-original commands are filled in; `--n_round 3 --num_workers 0` keep the run small.
+class-agnostic copy) and synthetic single-object images in the ImageNet/VoteCut layout (`data/imagenet`); the
+stage-2 networks are random resnet18 checkpoints. Only the `{...}` placeholders of the original commands are
+filled in, plus the data root where the original hard-coded one; size flags keep the runs small.
 """
 
 import dataclasses
@@ -17,8 +18,9 @@ import torch
 import merge_coco_and_imagenet
 import post_process
 import reasoning.cli as cli
+import train_objectness_net
 from COCO_evaluator import main as coco_evaluator
-from datasets.synthetic import make_scene_dataset
+from datasets.synthetic import make_scene_dataset, make_single_object_dataset
 from models.checkpoint import save_checkpoint
 from models.objectness_net import RELEASED_OBJECTNESS, ExistenceNet, ObjectnessNet
 from utils.io import DataError
@@ -48,6 +50,8 @@ def coco_tree(tmp_path, monkeypatch):
     arch = dataclasses.replace(RELEASED_OBJECTNESS, backbone_type="resnet18")
     save_checkpoint(nets / "center_boundary_model.pth", ObjectnessNet.from_config(arch), None, None, 0)
     save_checkpoint(nets / "existence_model.pth", ExistenceNet(arch="resnet18"), None, None, 0)
+    make_single_object_dataset(tmp_path / "data" / "imagenet", num_classes=2, images_per_class=3,
+                               image_size=48, seed=0)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -108,3 +112,26 @@ def test_missing_default_data_is_one_line_with_the_download(tmp_path, monkeypatc
                                 "--binary_classifier_resume", "y"])
         message = str(info.value)
         assert "\n" not in message and url in message and "README.md#downloads" in message
+
+
+def test_stage1_existence_command_as_written(coco_tree):
+    """The original's existence command (it names dpt_large, which the existence task does not use)."""
+    summary = train_objectness_net.main(shlex.split(
+        "--dataset ImageNet_votecut_top1_Dataset --backbone_type dpt_large --optimizer adam "
+        "--lr_scheduler_gamma 0.1 --learning_rate 0.0001 --batch_size 20 --lr_scheduler_gamma 0.1 "
+        "--sdf_loss_type l1 --center_field_loss_type l2 --use_sdf_binary_mask_loss --use_sdf_gradient_loss "
+        "--sdf_activation tanh --use_bg_sdf --train_existence"
+        " --imagenet_root data/imagenet --train_iter 2 --image_size 32 --num_workers 0 --no_progress"))
+    assert summary["iter"] == 2
+    assert (coco_tree / "outputs/objectness/existence_resnet50/checkpoint_latest.pth").is_file()
+
+
+def test_check_setup_finds_the_tree(coco_tree, capsys):
+    from utils import check_setup
+
+    assert check_setup.main(["--steps", "stage 1", "stage 2"]) == 0
+    out = capsys.readouterr().out
+    for name in ("imagenet_train", "votecut_imagenet_train", "votecut_top1_masks", "coco_val2017",
+                 "coco_instances_val2017", "coco_val"):
+        line = next(row for row in out.splitlines() if f" {name} " in row)
+        assert " ok " in line, line
