@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from models.backbones import BACKBONE_SPECS
-from models.backbones.dpt import resize_pos_embed
 
 _WRAPPER_KEYS = ("teacher", "model", "state_dict", "model_state_dict", "student")
 _PREFIXES = ("module.", "backbone.")
@@ -222,6 +221,8 @@ def load_backbone_weights(
             unexpected.append(name)
             continue
         if name == "pos_embed" and value.shape != own[name].shape and value.shape[-1] == own[name].shape[-1]:
+            from models.backbones.dpt import resize_pos_embed  # imports timm: only when a ViT file is read
+
             n_grid = own[name].shape[1] - 1
             side = int(round(n_grid**0.5))
             value = resize_pos_embed(value, (side, side))
