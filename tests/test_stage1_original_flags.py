@@ -67,7 +67,16 @@ def test_validation_during_training_and_eval_mode(roots, tmp_path, task):
     assert [r["iter"] for r in log] == [2, 4]
     key = "accuracy" if "existence" in task else "sdf_mae"
     assert all(0 <= r[key] <= 2 and r["num_samples"] > 0 for r in log)
-    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    events = list((out / "tensorboard").glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = set()
+    for path in events:
+        acc = EventAccumulator(str(path))
+        acc.Reload()
+        tags |= set(acc.Tags()["scalars"]) | set(acc.Tags()["images"])
+    picture = "vis/existence" if "existence" in task else "vis/center_boundary"
+    assert {f"val/{key}", "train/loss/total", picture} <= tags
 
     result = train_objectness_net.main(shlex.split(
         f"--eval_mode --resume {out / 'checkpoint_latest.pth'} --eval_imagenet_root {heldout} "

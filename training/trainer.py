@@ -5,9 +5,9 @@ Outputs in `<output_dir>`: `configs.json` (the config), `loss_log.jsonl` (one re
 iterations: `iter`, `lr`, `loss/<term>` averaged over the window and the ranks, `skipped` files so far),
 `loss_curve.png`, `vis/iter_<n>.png` (fields or existence predictions on fixed samples),
 `checkpoint_latest.pth` every `--ckpt_interval` iterations (atomic), plus the newest `--keep_checkpoints`
-`checkpoint_iter_<n>.pth` files; `tensorboard/` (the logged scalars as `train/...`; with
-`--eval_imagenet_root` also `val/...`) and `eval_log.jsonl` (held-out figures every `--evaluate_every`
-iterations, training/validation.py).
+`checkpoint_iter_<n>.pth` files; `tensorboard/` (the logged scalars as `train/...`, the pictures as
+`vis/...`; with `--eval_imagenet_root` also `val/...`) and `eval_log.jsonl` (held-out figures every
+`--evaluate_every` iterations, training/validation.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -112,10 +113,11 @@ class Trainer(TrainerBase):
             self.output_dir.mkdir(parents=True, exist_ok=True)
             remove_stale_temp_files(self.output_dir)
             atomic_write_json(self.output_dir / "configs.json", to_dict(cfg), indent=2)
+        self.log_writer = PeriodicWriter(self.output_dir / LOG_NAME, cfg.log_interval, enabled=main,
+                                         tensorboard_dir=self.output_dir / "tensorboard")
         self.register_hooks(
             [
-                PeriodicWriter(self.output_dir / LOG_NAME, cfg.log_interval, enabled=main,
-                               tensorboard_dir=self.output_dir / "tensorboard"),
+                self.log_writer,
                 ProgressBar(
                     self.task.name,
                     enabled=main and not cfg.no_progress,
@@ -255,6 +257,9 @@ class Trainer(TrainerBase):
                 f"{self.cfg.run_name} iter {self.iter}",
             )
         self.model.train(was_training)
+        if self.log_writer.tb is not None:  # the same picture in TensorBoard
+            picture = np.asarray(Image.open(path).convert("RGB"))
+            self.log_writer.tb.add_image(f"vis/{self.task.name}", picture, self.iter, dataformats="HWC")
 
     def validate(self) -> dict[str, float]:
         """Held-out figures of the current weights (`--eval_imagenet_root`); training mode is restored."""
