@@ -47,6 +47,7 @@ def test_original_flags_map_onto_ours():
 @pytest.mark.parametrize("flags, message", [
     ("--train_existence --lr_scheduler_type exponential_lr", r"ExponentialLR\(\) without a gamma"),
     ("--train_existence --ema_lr 0.001", "never reads it"),
+    ("--train_existence --evaluate_loss_every 1000", "no held-out loss"),
     ("--train_existence --gpu_index 0 --device cpu", "not both"),
     ("--eval_mode --resume ckpt.pth", "--eval_imagenet_root"),
 ])

@@ -138,6 +138,8 @@ class Stage1Config(ObjectnessConfig):
         "original's evaluation; objectness: the center/boundary errors and mask IoU of "
         "eval_objectness_net.py on random crops); written to eval_log.jsonl and TensorBoard (val/...)",
         group=RUN)
+    evaluate_loss_every: int | None = option(
+        None, "the original's flag, refused when given: the original parses it but never reads it", group=RUN)
     eval_batch_size: int = option(16, "batch size of the validation", aliases=("--test_batch_size",),
                                   group=RUN)
     eval_mode: bool = option(
@@ -178,9 +180,10 @@ def check_train_args(args: argparse.Namespace) -> Stage1Config:
     if cfg.lr_scheduler_type != "multi_step_lr":
         raise ConfigError(f"--lr_scheduler_type {cfg.lr_scheduler_type}: the original built ExponentialLR() "
                           "without a gamma, which cannot run; multi_step_lr (the default) is the scheduler")
-    if cfg.ema_lr is not None:
-        raise ConfigError("--ema_lr: the original code parses this flag but never reads it (no weight EMA); "
-                          "there is no behaviour to reproduce, so it is refused rather than ignored")
+    for flag, what in (("ema_lr", "no weight EMA"), ("evaluate_loss_every", "no held-out loss")):
+        if getattr(cfg, flag) is not None:
+            raise ConfigError(f"--{flag}: the original code parses this flag but never reads it ({what}); "
+                              "there is no behaviour to reproduce, so it is refused rather than ignored")
     if cfg.train_center_and_boundary and cfg.backbone_weights is None and cfg.resume in (None, "auto"):
         try:  # the original's ImageNet initialisation, or a stop in seconds saying how to get the file
             cfg = dataclasses.replace(cfg, backbone_weights=training_weights(None, cfg.backbone_type))
