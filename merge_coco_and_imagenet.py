@@ -3,7 +3,7 @@
     python merge_coco_and_imagenet.py \
         --coco_annotations_training_format_path RUN/selected_training_annotations.json \
         --imagenet_annotations_training_format_path \
-            imagenet/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json
+            data/imagenet/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json
 
 Writes `<coco dir>/merged_with_imagenet/COCO_merged_IN_training_format.json` unless `--output_path` is
 given. Image ids become `imagenet_<id>` / `coco_<id>`; `file_name` stays relative to each dataset's image

@@ -1,6 +1,6 @@
 """unMORE stage 2: discover objects in images by multi-object reasoning -> discovery_results.json.
 
-Example (seed README flags):
+Example (the original README's flags):
     python object_reasoning.py --sdf_activation tanh --use_bg_sdf \
         --objectness_resume CKPT --binary_classifier_resume CKPT --start_idx 0 --end_idx 20 --analyze_cc
 See `python object_reasoning.py --help` and the README.

@@ -2,9 +2,10 @@
 
     python post_process.py --pred_annotations_path RUN/object_discovery_with_scores.json \
         --existence_score_thres 0.5 --center_score_thres 0.8 --boundary_score_thres 0.75 \
-        --gt_annotations coco/annotations/coco_cls_agnostic_instances_train2017.json
+        --gt_annotations data/coco/annotations/coco_cls_agnostic_instances_train2017.json
 
-`--dataset COCO --split {test,train}` (seed README) is an alias for `--gt_annotations` under `--data_root`.
+`--dataset COCO --split {test,train}` (the original README's flags) is an alias for `--gt_annotations`
+under `--data_root`.
 Writes `selected_training_annotations.json` (and `configs_post_process.json`) next to the input.
 """
 

@@ -1,6 +1,6 @@
 """Train the unMORE stage-1 networks: `--train_center_and_boundary` (objectness) or `--train_existence`.
 
-Example (seed README command plus the data root):
+Example (the original README's command plus the data root):
     python train_objectness_net.py --dataset ImageNet_votecut_top1_Dataset --imagenet_root data/imagenet \
         --backbone_type dpt_large --optimizer adam --lr_scheduler_gamma 0.1 --learning_rate 0.0001 \
         --batch_size 20 --sdf_loss_type l1 --center_field_loss_type l2 --use_sdf_binary_mask_loss \
@@ -10,18 +10,36 @@ Multi-GPU: `torchrun --nproc_per_node N train_objectness_net.py ...` (DDP; --bat
 
 from __future__ import annotations
 
-from training.args import ConfigError, build_train_parser, check_train_args
+from pathlib import Path
+
+from training.args import ConfigError, Stage1Config, build_train_parser, check_train_args
 from utils.cli import reports_errors, run_cli
-from utils.io import DataError
+from utils.io import DataError, atomic_write_json
 
 
 @reports_errors(ConfigError, DataError, FileNotFoundError, exit_on_error=True)
 def main(argv: list[str] | None = None) -> dict:
     args = build_train_parser().parse_args(argv)
     config = check_train_args(args)
+    if config.eval_mode:
+        return evaluate_only(config)
     from training.trainer import run_training
 
     return run_training(config)
+
+
+def evaluate_only(config: Stage1Config) -> dict:
+    """The original's --eval_mode: evaluate the --resume checkpoint on --eval_imagenet_root."""
+    from training.evaluation import evaluate_checkpoint, format_result
+    from utils.device import resolve_device
+
+    device = resolve_device(config.device)
+    result = evaluate_checkpoint(config.resume, config.eval_imagenet_root, None, config.votecut_json, None,
+                                 config.seed, config.eval_batch_size, device, config.num_workers)
+    out = Path(config.resume).parent / f"eval_{Path(config.eval_imagenet_root).name}.json"
+    atomic_write_json(out, result, indent=2)
+    print(format_result(result))
+    return result
 
 
 if __name__ == "__main__":

@@ -1,7 +1,12 @@
 """Run the class-agnostic detector on images: overlay pictures and a COCO results JSON.
 
     python cad/demo.py --config-file cad/model_zoo/configs/unMORE-IN+COCO/cascade_mask_rcnn_R_50_FPN.yaml \
-        --input 'imgs/*.jpg' --output out/ --confidence-threshold 0.5 MODEL.WEIGHTS unMORE_model.pth
+        --input 'imgs/*.jpg' --output out/ --confidence-threshold 0.35 \
+        --opts MODEL.WEIGHTS weights/unMORE_model.pth
+
+CutLER's demo command line: `--opts KEY VALUE ...` (or the pairs at the end without `--opts`), `--input` paths
+or glob patterns, `--output` folder, `--confidence-threshold` (default 0.35, the test-time score threshold of
+the ROI heads). Without CUDA the model runs on the CPU (one warning) and SyncBN becomes BN, as in CutLER.
 
 Writes ``out/<image stem>.jpg`` (masks, boxes and scores drawn on the image) and
 ``out/coco_instances_results.json`` (COCO results: ``image_id`` = image stem, bbox xywh, RLE segmentation,
@@ -38,14 +43,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--input", nargs="+", required=True,
                    help="image paths or glob patterns (quote them), e.g. 'imgs/*.jpg'")
     p.add_argument("--output", required=True, help="output folder for overlays and the results JSON")
-    p.add_argument("--confidence-threshold", type=number(float, min=0, max=1), default=0.5,
-                   help="keep detections with score >= this value")
+    p.add_argument("--confidence-threshold", type=number(float, min=0, max=1), default=0.35,
+                   help="keep detections with score >= this value (sets MODEL.ROI_HEADS.SCORE_THRESH_TEST)")
     p.add_argument("--no-masks", action="store_true", help="leave masks out of the overlays and the JSON")
     p.add_argument("--overwrite", action="store_true",
                    help="discard results in --output made with other weights or settings (default: refuse)")
+    p.add_argument("--opts", dest="opts_flag", default=[], nargs=argparse.REMAINDER, metavar="KEY VALUE",
+                   help="config overrides as KEY VALUE pairs (CutLER's form), e.g. MODEL.WEIGHTS w.pth")
     p.add_argument("opts", default=None, nargs=argparse.REMAINDER,
-                   help="config overrides as KEY VALUE pairs, e.g. MODEL.WEIGHTS unMORE_model.pth")
+                   help="config overrides as KEY VALUE pairs at the end, without --opts")
     args = p.parse_args(argv)
+    args.opts = list(args.opts or []) + list(args.opts_flag)
     # `--input a.jpg MODEL.WEIGHTS w.pth`: the trailing KEY VALUE pairs were swallowed by --input
     for i, item in enumerate(args.input):
         if _CONFIG_KEY.fullmatch(item) and not Path(item).exists():
@@ -53,6 +61,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             args.input = args.input[:i]
             break
     return args
+
+
+def use_cpu_without_cuda(cfg) -> None:
+    """A CUDA `MODEL.DEVICE` without CUDA becomes `cpu` (one warning); on the CPU SyncBN becomes BN."""
+    if str(cfg.MODEL.DEVICE).startswith("cuda") and not torch.cuda.is_available():
+        logger.warning(f"MODEL.DEVICE {cfg.MODEL.DEVICE}: CUDA is not available, running on the CPU")
+        cfg.MODEL.DEVICE = "cpu"
+    if str(cfg.MODEL.DEVICE) == "cpu":
+        for node in (cfg.MODEL.RESNETS, cfg.MODEL.FPN):
+            if node.NORM == "SyncBN":
+                node.NORM = "BN"
 
 
 def expand_inputs(patterns: list[str]) -> list[Path]:
@@ -103,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg.merge_from_file(args.config_file)
         cfg.merge_from_list(list(args.opts or []))
         check_implemented(cfg)
+    use_cpu_without_cuda(cfg)
+    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = args.confidence_threshold
     cfg.freeze()
     files = expand_inputs(args.input)
     if not files:

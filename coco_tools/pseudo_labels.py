@@ -46,7 +46,7 @@ def default_data_root(dataset: str) -> str:
 
 
 def split_annotation_path(dataset: str, split: str, data_root: str | None = None) -> Path:
-    """Image-list JSON of a named split (the seed README's `--dataset COCO --split test|train`)."""
+    """Image-list JSON of a named split (the original README's `--dataset COCO --split test|train`)."""
     key = (dataset, split)
     if key not in SPLIT_ANNOTATIONS:
         known = ", ".join(f"{d}/{s}" for d, s in SPLIT_ANNOTATIONS)

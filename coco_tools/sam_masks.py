@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from segment_anything import SamPredictor, sam_model_registry
 
 from coco_tools.common import ascii_rle, box_region
+from utils.extras import import_extra
 from utils.io import DataError, JsonlWriter, load_image_rgb, read_jsonl
 from utils.logging_utils import get_logger
 from utils.masks import mask_to_rle
+
+if TYPE_CHECKING:
+    from segment_anything import SamPredictor
 
 logger = get_logger("coco_tools")
 
@@ -59,7 +63,8 @@ def build_sam_predictor(checkpoint: str | os.PathLike, model_type: str | None = 
             f"SAM checkpoint not found: {path}. Download the {mtype} weights from "
             f"{SAM_CHECKPOINT_URLS[mtype]} and pass the file with --sam_checkpoint "
             f"(other types: {', '.join(f'{k}: {v}' for k, v in SAM_CHECKPOINT_URLS.items() if k != mtype)})")
-    sam = sam_model_registry[mtype](checkpoint=None)
+    sam_package = import_extra("segment_anything", "requirements-cocostar.txt")
+    sam = sam_package.sam_model_registry[mtype](checkpoint=None)
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
@@ -72,7 +77,7 @@ def build_sam_predictor(checkpoint: str | os.PathLike, model_type: str | None = 
         raise DataError(f"{path} does not fit SAM {mtype}: {len(missing)} missing keys (e.g. {missing[:3]}), "
                         f"{len(unexpected)} unexpected (e.g. {unexpected[:3]}); check --model_type")
     sam.to(device).eval()
-    return SamPredictor(sam)
+    return sam_package.SamPredictor(sam)
 
 
 def clip_masks_to_boxes(masks: np.ndarray, boxes_xyxy: np.ndarray) -> np.ndarray:

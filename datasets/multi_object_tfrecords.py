@@ -25,12 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from tfrecord import example_pb2
-from tfrecord.reader import tfrecord_iterator
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from utils.cli import run_cli
+from utils.extras import import_extra
 from utils.io import DataError, atomic_write_json
 
 # feature name -> (kind, shape); kind "bytes" = one uint8 per element, "float" = float32.
@@ -88,7 +87,7 @@ def _bytes_feature_to_uint8(bytes_list) -> np.ndarray:
 
 def parse_example(record: bytes | memoryview, features: dict, path: str = "") -> dict[str, np.ndarray]:
     """Serialized tf.Example -> dict of arrays shaped as in `features` (bytes -> uint8, floats -> float32)."""
-    ex = example_pb2.Example()
+    ex = import_extra("tfrecord.example_pb2", "requirements-rmonet.txt").Example()
     ex.ParseFromString(bytes(record))
     out = {}
     for name, (kind, shape) in features.items():
@@ -149,7 +148,8 @@ def _require_tfrecord(path: str | Path) -> Path:
 
 def _iter_raw_records(path: str | Path) -> Iterator[bytes]:
     path = _require_tfrecord(path)
-    for record in tfrecord_iterator(str(path), compression_type="gzip" if _is_gzip(path) else None):
+    reader = import_extra("tfrecord.reader", "requirements-rmonet.txt")
+    for record in reader.tfrecord_iterator(str(path), compression_type="gzip" if _is_gzip(path) else None):
         yield bytes(record)
 
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from models.objectness_net import RELEASED_OBJECTNESS
+from utils.artifacts import BY_NAME
 from utils.checkpoint import unwrap_model
 from utils.io import DataError, atomic_torch_save
 
@@ -29,13 +30,15 @@ _QUIET.setLevel(logging.WARNING)
 # What to download when a checkpoint is missing, per kind of checkpoint.
 CHECKPOINT_HINTS = {
     "center_boundary_model": (
-        "the released unMORE objectness network checkpoint (center_boundary_model, linked in the unMORE "
-        "README) or train one with train_objectness_net.py --train_center_and_boundary",
+        f"the released unMORE objectness network checkpoint center_boundary_model "
+        f"({BY_NAME['center_boundary_model'].url}; README.md#downloads) or train one with "
+        f"train_objectness_net.py --train_center_and_boundary",
         "--objectness_resume",
     ),
     "existence_model": (
-        "the released unMORE existence network checkpoint (existence_model, linked in the unMORE README) "
-        "or train one with train_objectness_net.py --train_existence",
+        f"the released unMORE existence network checkpoint existence_model "
+        f"({BY_NAME['existence_model'].url}; README.md#downloads) or train one with "
+        f"train_objectness_net.py --train_existence",
         "--binary_classifier_resume",
     ),
     "checkpoint": ("a checkpoint written by train_objectness_net.py", "--resume"),

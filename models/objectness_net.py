@@ -19,7 +19,7 @@ from torch import nn
 
 from models.backbones import BACKBONE_SPECS, BACKBONE_TYPES, backbone_weight_target, build_backbone
 from models.backbones.resnet_fpn import EFFICIENTNET_TIMM_NAMES
-from models.backbones.weights import load_backbone_weights
+from models.backbones.weights import is_random_init, load_backbone_weights
 from utils.config import option
 
 log = logging.getLogger("unmore.models")
@@ -32,7 +32,7 @@ class ObjectnessConfig:
     """Architecture of an `ObjectnessNet`: the one definition of its defaults (constructor, training flags).
 
     The defaults are the original training script's (linear boundary output, no background distance); the
-    released center_boundary_model is `RELEASED_OBJECTNESS` (the seed README's training command).
+    released center_boundary_model is `RELEASED_OBJECTNESS` (the original README's training command).
     """
 
     backbone_type: str = option("dpt_large", "backbone of the objectness network", group="model",
@@ -119,7 +119,8 @@ class ObjectnessNet(nn.Module):
     resnet18, resnet34 (small CPU ones).
     head_channels: hidden widths of both heads; default (512, 1024) for DPT backbones as released and
     (32, 64) for the small CPU backbones (the full-width heads cost ~100 GMAC per 128x128 crop).
-    backbone_weights: local file with pretrained backbone weights (see models.backbones.weights).
+    backbone_weights: local file with pretrained backbone weights (see models.backbones.weights); None or
+    `none`: random initialisation (training picks the original's ImageNet file: weights.training_weights).
     """
 
     def __init__(
@@ -145,11 +146,11 @@ class ObjectnessNet(nn.Module):
         )
         self.normalise = InputNormalisation(spec.mean, spec.std)
         logger = logger or log
-        if backbone_weights:
+        if not is_random_init(backbone_weights):
             target, ignore = backbone_weight_target(self.backbone)
             load_backbone_weights(target, backbone_weights, spec.weights_hint, ignore, logger, backbone_type)
         else:
-            logger.info("%s backbone randomly initialised (no --backbone_weights given)", backbone_type)
+            logger.info("%s backbone randomly initialised (no backbone weights)", backbone_type)
 
     @classmethod
     def from_config(cls, config: ObjectnessConfig, **kwargs) -> ObjectnessNet:
@@ -188,7 +189,8 @@ class ExistenceNet(nn.Module):
     pre-sigmoid scores [B, 1] (use them with BCEWithLogitsLoss). `arch="resnet50"` is the released layout
     (torchvision ResNet fed unnormalised input, as trained); resnet18/34 are for CPU work;
     `efficientnet_lite0` (timm, input normalised with mean = std = 0.5) can start from the ImageNet
-    weights of a pip package (`backbone_weights="packaged"`).
+    weights of a pip package (`backbone_weights="packaged"`). Without `backbone_weights` the classifier is
+    randomly initialised, as the original's `torchvision.models.resnet50(pretrained=False)`.
     """
 
     def __init__(
@@ -214,10 +216,10 @@ class ExistenceNet(nn.Module):
             what = f"torchvision {arch} weights"
         self.binary_classification_head = nn.Linear(1000, 1)
         logger = logger or log
-        if backbone_weights:
+        if not is_random_init(backbone_weights):
             load_backbone_weights(self.classifier_backbone, backbone_weights, what, (), logger, arch)
         else:
-            logger.info("existence %s backbone randomly initialised (no --backbone_weights given)", arch)
+            logger.info("existence %s backbone randomly initialised (no backbone weights)", arch)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.binary_classification_head(self.classifier_backbone(self.normalise(x)))

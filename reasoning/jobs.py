@@ -17,7 +17,6 @@ from reasoning.networks import PredictorConfig, build_predictor
 from reasoning.predict import Predictor
 from reasoning.results import file_identity
 from reasoning.runner import (
-    DEFAULT_IMAGE_DIR,
     EXECUTION,
     FAILED_NAME,
     SCORING_FAILED_NAME,
@@ -25,6 +24,7 @@ from reasoning.runner import (
     Process,
     Run,
     image_float,
+    input_paths,
     resolve_inputs,
 )
 from reasoning.scoring import ScoringConfig, score_boxes
@@ -66,7 +66,7 @@ def command_line(*configs: Any, original_behaviour: bool) -> dict:
 
 # -- object_reasoning.py ----------------------------------------------------------------------------------
 def default_run_name(job: ReasoningJob, oracle: bool) -> str:
-    name = Path(job.image_dir or DEFAULT_IMAGE_DIR).name + ("_oracle" if oracle else "")
+    name = input_paths(job)[0].name + ("_oracle" if oracle else "")
     if job.start_idx != -1 and job.end_idx != -1:
         name += f"_{job.start_idx}_{job.end_idx}"
     return name

@@ -39,7 +39,8 @@ class PredictorConfig:
     crop_size: int | None = option(
         None, "side of the crops fed to the networks (default: the training crop size stored in the "
         "objectness checkpoint, 128 for the released ones); the predicted fields are resampled to the "
-        "128x128 grid on which the reasoning thresholds are defined", group=EXECUTION, min=8)
+        "128x128 grid on which the reasoning thresholds are defined", aliases=("--image_size",),
+        group=EXECUTION, min=8)
     crop_mode: str = option(
         "batched", "batched: all crops in one roi_align call on the device; loop: slice + bilinear resize "
         "(no antialias) one crop at a time, the original code's exact crops.", original="loop",

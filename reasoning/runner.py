@@ -15,8 +15,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from coco_tools.pseudo_labels import default_data_root
 from reasoning.images import ImageRecord, image_loader, list_images
 from reasoning.results import ShardedResults
+from utils.artifacts import missing_data_message
 from utils.config import option
 from utils.device import device_for_rank
 from utils.distributed import (
@@ -30,8 +32,15 @@ from utils.distributed import (
 from utils.io import DEFAULT_MAX_IMAGE_PIXELS, DataError, atomic_write_json, remove_stale_temp_files
 from utils.logging_utils import get_logger
 
-DEFAULT_IMAGE_DIR = "data/synthetic/scenes/val"
-DEFAULT_ANNOTATIONS = "data/synthetic/scenes/annotations/val_cls_agnostic.json"
+# --dataset, --dataset_split -> (image folder, image-list JSON) under the data root (COCO: the original's)
+SPLIT_INPUTS = {
+    ("COCO", "test"): ("coco/val2017", "coco/annotations/instances_val2017.json"),
+    ("COCO", "train"): ("coco/train2017", "coco/annotations/instances_train2017.json"),
+    ("synthetic", "test"): ("scenes/val", "scenes/annotations/val_cls_agnostic.json"),
+    ("synthetic", "train"): ("scenes/train", "scenes/annotations/train_cls_agnostic.json"),
+}
+DATASETS = tuple(dict.fromkeys(d for d, _ in SPLIT_INPUTS))
+SPLITS = tuple(dict.fromkeys(s for _, s in SPLIT_INPUTS))
 INPUT = "input images"
 EXECUTION = "execution"
 FAILED_NAME = "failed_images.json"
@@ -45,8 +54,17 @@ Process = Callable[[ImageRecord, torch.Tensor], dict]
 class JobConfig:
     """Which images, where results go, on what hardware."""
 
-    image_dir: str | None = option(
-        None, f"folder of images (default {DEFAULT_IMAGE_DIR} with its annotations)", group=INPUT)
+    dataset: str = option(
+        DATASETS[0], "images when no --image_dir is given: COCO (<data_root>/coco/val2017 or train2017 "
+        "listed by annotations/instances_{val,train}2017.json, as the original) or synthetic "
+        "(data/synthetic/scenes/{val,train}, made by utils/make_synthetic_data.py)", group=INPUT,
+        choices=DATASETS)
+    dataset_split: str = option(SPLITS[0], "split of --dataset: test (COCO val2017) or train", group=INPUT,
+                                choices=SPLITS)
+    data_root: str | None = option(
+        None, "root of --dataset (COCO: $DETECTRON2_DATASETS or data; synthetic: data/synthetic)",
+        group=INPUT)
+    image_dir: str | None = option(None, "folder of images (instead of --dataset)", group=INPUT)
     annotations: str | None = option(
         None, "COCO JSON whose `images` give the image list and ids (else ids are file stems)", group=INPUT)
     start_idx: int = option(-1, "first image (sorted by file name)", group=INPUT)
@@ -69,16 +87,27 @@ class JobConfig:
     vis_dir: str | None = option(None, "write an overlay PNG per image here", group=EXECUTION)
 
 
+def input_paths(job: JobConfig) -> tuple[Path, Path | None]:
+    """(image folder, image-list JSON or None): --image_dir/--annotations, else --dataset's split."""
+    if job.image_dir is not None:
+        return Path(job.image_dir), Path(job.annotations) if job.annotations else None
+    root = Path(job.data_root or default_data_root(job.dataset))
+    images, annotations = SPLIT_INPUTS[(job.dataset, job.dataset_split)]
+    return root / images, Path(job.annotations) if job.annotations else root / annotations
+
+
 def resolve_inputs(job: JobConfig) -> list[ImageRecord]:
-    """The job's images (the default synthetic split without --image_dir); DataError for none."""
-    image_dir, annotations = job.image_dir, job.annotations
-    if image_dir is None:
-        image_dir = DEFAULT_IMAGE_DIR
-        annotations = annotations or DEFAULT_ANNOTATIONS
-        if not Path(image_dir).is_dir():
-            raise DataError(f"default image folder {image_dir} not found: generate the synthetic data with "
-                            "`python utils/make_synthetic_data.py --out data/synthetic --seed 0` "
-                            "or pass --image_dir")
+    """The job's images; DataError (one line: the missing path and where it comes from) for none."""
+    image_dir, annotations = input_paths(job)
+    if job.image_dir is None:
+        flag = f"--dataset {job.dataset} --dataset_split {job.dataset_split}"
+        for path in (image_dir, annotations):
+            if path is not None and not path.exists():
+                if job.dataset == "synthetic":
+                    raise DataError(f"{path} not found ({flag}): generate the synthetic data with `python "
+                                    "utils/make_synthetic_data.py --out data/synthetic --seed 0`")
+                raise DataError(missing_data_message(path, flag, job.data_root or default_data_root("COCO"))
+                                + "; or pass --image_dir")
     if not Path(image_dir).is_dir():
         raise DataError(f"--image_dir {image_dir} is not a folder")
     records = list_images(image_dir, annotations, job.start_idx, job.end_idx)

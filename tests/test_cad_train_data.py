@@ -17,7 +17,7 @@ from cad.data.transforms import masks_to_boxes, shortest_edge_size
 from utils.io import DataError
 from utils.masks import mask_to_rle
 
-# name -> (annotation file, first image folder), relative to the dataset root (seed README layout)
+# name -> (annotation file, first image folder), relative to the dataset root (the original README's layout)
 EXPECTED = {
     "coco_train_with_imagenet_train": ("coco/annotations/COCO_merged_IN_training_format.json",
                                        "coco/train2017"),

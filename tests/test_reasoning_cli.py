@@ -113,8 +113,8 @@ def test_malformed_annotations_raise_one_clear_error(data, tmp_path):
                             str(data[1]), "--output_dir", str(tmp_path / "o")])
 
 
-def test_seed_readme_commands_on_the_default_synthetic_data(tmp_path, monkeypatch):
-    """Random resnet18 checkpoints; no input/output flags: the embedded synthetic data and default folders."""
+def test_original_readme_commands_on_the_named_synthetic_split(tmp_path, monkeypatch):
+    """Random resnet18 checkpoints; `--dataset synthetic`: the embedded synthetic data and default folders."""
     import dataclasses
 
     from models.checkpoint import save_checkpoint
@@ -128,7 +128,8 @@ def test_seed_readme_commands_on_the_default_synthetic_data(tmp_path, monkeypatc
     make_scene_dataset(tmp_path / "data" / "synthetic" / "scenes", "val", 2, 96, seed=1, max_objects=3)
     monkeypatch.chdir(tmp_path)
     common = ["--sdf_activation", "tanh", "--use_bg_sdf", "--objectness_resume", str(obj),
-              "--binary_classifier_resume", str(ex), "--start_idx", "0", "--end_idx", "1"]
+              "--binary_classifier_resume", str(ex), "--start_idx", "0", "--end_idx", "1",
+              "--dataset", "synthetic"]
     path = cli.main_reasoning(common + ["--analyze_cc", "--n_round", "3", "--num_workers", "0",
                                         "--vis_dir", "vis", "--vis_gif"])
     assert path.resolve() == tmp_path / "results_reasoning" / "val_0_1" / "discovery_results.json"

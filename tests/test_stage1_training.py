@@ -12,7 +12,7 @@ import train_objectness_net
 from datasets.synthetic import make_single_object_dataset
 from training.args import build_train_parser, check_train_args
 
-SEED_README_FLAGS = (
+ORIGINAL_README_FLAGS = (
     "--dataset ImageNet_votecut_top1_Dataset --backbone_type dpt_large --optimizer adam "
     "--lr_scheduler_gamma 0.1 --learning_rate 0.0001 --batch_size 20 --lr_scheduler_gamma 0.1 "
     "--sdf_loss_type l1 --center_field_loss_type l2 "
@@ -54,15 +54,15 @@ def records(out):
     return [json.loads(line) for line in (out / "loss_log.jsonl").read_text().splitlines()]
 
 
-def test_help_and_seed_readme_command_lines(capsys):
+def test_help_and_original_readme_command_lines(capsys):
     for main in (train_objectness_net.main, eval_objectness_net.main):
         with pytest.raises(SystemExit) as e:
             main(["--help"])
         assert e.value.code == 0
     assert "--train_center_and_boundary" in capsys.readouterr().out
     parser = build_train_parser()
-    for task in ("--train_center_and_boundary", "--train_existence"):
-        args = parser.parse_args(shlex.split(f"{SEED_README_FLAGS} {task} --imagenet_root data/imagenet"))
+    for task in ("--train_center_and_boundary --backbone_weights none", "--train_existence"):
+        args = parser.parse_args(shlex.split(f"{ORIGINAL_README_FLAGS} {task} --imagenet_root data/imagenet"))
         check_train_args(args)
         assert args.batch_size == 20 and args.lr_scheduler_gamma == 0.1 and args.sdf_activation == "tanh"
 

@@ -1,6 +1,6 @@
 """Command line of `train_objectness_net.py`: `Stage1Config`, one typed field per flag (see utils/config.py).
 
-The seed README's flags plus data roots and run control. The network fields (backbone, boundary-field
+The original README's flags plus data roots and run control. The network fields (backbone, boundary-field
 activation, background distance) are `models.objectness_net.ObjectnessConfig`'s, defined there once for the
 constructor and this command line.
 """
@@ -8,11 +8,13 @@ constructor and this command line.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
 from datasets.existence import NEGATIVE_RULES, POSITIVE_RULES
 from datasets.objectness_targets import MASK_RESIZE_MODES
+from models.backbones.weights import training_weights
 from models.objectness_net import EXISTENCE_ARCHS, ObjectnessConfig
 from utils.config import add_arguments, add_original_switch, deviation_fields, from_namespace, option
 
@@ -54,6 +56,10 @@ class Stage1Config(ObjectnessConfig):
     random_crop_scale_max: float = option(1.0, "largest random crop, as a fraction of the image area",
                                           group=DATA, gt=0, max=1)
     num_workers: int = option(4, "DataLoader worker processes per rank", group=DATA, min=0)
+    eval_imagenet_root: str | None = option(
+        None, "held-out folder train/<wnid>/<name>.JPEG (masks under it, as for --imagenet_root): validated "
+        "every --evaluate_every iterations, and the folder --eval_mode evaluates; unset: no validation",
+        group=DATA)
 
     mask_resize: str = option(
         "nearest_exact", "Nearest-neighbour rule of the objectness mask resizes.", group=DEVIATIONS,
@@ -74,7 +80,13 @@ class Stage1Config(ObjectnessConfig):
         "bilinearly resized crop mask, so a sliver under one output pixel is labelled empty although the "
         "crop shows part of the object.")
 
-    backbone_weights: str | None = option(None, "local file with pretrained backbone weights", group=MODEL)
+    backbone_weights: str | None = option(
+        None, "initial backbone weights: a local file, `packaged` (efficientnet_lite0: the pip package's "
+        "ImageNet weights) or `none` (random init). Unset: dpt_large / dpt_hybrid start, as in the original, "
+        "from timm's ImageNet vit_large_patch16_384 / vit_base_r50_s16_384 weights read from "
+        "weights/<timm name>.safetensors or .pth (training stops, saying how to get the file, when it is "
+        "missing); the other backbones start random; the existence network starts random, as the "
+        "original's torchvision resnet50(pretrained=False), unless a file is given", group=MODEL)
     existence_arch: str = option(EXISTENCE_ARCHS[0], "classifier of the existence network", group=MODEL,
                                  choices=EXISTENCE_ARCHS)
 
@@ -95,6 +107,16 @@ class Stage1Config(ObjectnessConfig):
     seed: int = option(0, "seed of the weights' initialisation and of the data stream", group=OPTIMISATION)
     device: str | None = option(None, "cpu, cuda, cuda:1 ... (default: cuda when available)",
                                 group=OPTIMISATION)
+    gpu_index: int | None = option(None, "the original's GPU flag: same as --device cuda:INDEX",
+                                   group=OPTIMISATION)
+    lr_scheduler_type: str = option(
+        "multi_step_lr", "the original's scheduler flag: multi_step_lr (MultiStepLR over --lr_milestones "
+        "with --lr_scheduler_gamma); its other value, exponential_lr, is refused: the original built "
+        "ExponentialLR() without a gamma, which cannot run", group=OPTIMISATION,
+        choices=("multi_step_lr", "exponential_lr"))
+    ema_lr: float | None = option(
+        None, "the original's flag, refused when given: the original parses it but never reads it (its "
+        "training has no weight EMA), so there is no behaviour to reproduce", group=OPTIMISATION)
     amp: bool = option(False, "mixed precision on CUDA (see --amp_dtype)", group=OPTIMISATION)
     amp_dtype: Literal["bf16", "fp16"] = option("bf16", "mixed-precision type", group=OPTIMISATION)
 
@@ -111,7 +133,19 @@ class Stage1Config(ObjectnessConfig):
                                group=RUN, min=1)
     log_interval: int = option(50, "iterations per loss_log.jsonl record", aliases=("--log_every",),
                                group=RUN, min=1)
-    num_vis: int = option(4, "samples per visualisation", group=RUN, min=0)
+    num_vis: int = option(4, "samples per visualisation", aliases=("--N_vis",), group=RUN, min=0)
+    evaluate_every: int = option(
+        5000, "iterations between validations on --eval_imagenet_root (existence: accuracy and BCE, as the "
+        "original's evaluation; objectness: the center/boundary errors and mask IoU of "
+        "eval_objectness_net.py on random crops); written to eval_log.jsonl and TensorBoard (val/...)",
+        group=RUN, min=1)
+    evaluate_loss_every: int | None = option(
+        None, "the original's flag, refused when given: the original parses it but never reads it", group=RUN)
+    eval_batch_size: int = option(16, "batch size of the validation", aliases=("--test_batch_size",),
+                                  group=RUN, min=1)
+    eval_mode: bool = option(
+        False, "the original's evaluation-only run: evaluate the --resume checkpoint on --eval_imagenet_root "
+        "(as eval_objectness_net.py), write eval_<folder>.json next to it and stop", group=RUN)
     no_progress: bool = option(False, "disable the tqdm progress bar", group=RUN)
 
 
@@ -133,8 +167,29 @@ def build_train_parser() -> argparse.ArgumentParser:
 def check_train_args(args: argparse.Namespace) -> Stage1Config:
     """The config of parsed arguments (deviations resolved); ConfigError (one line) if inconsistent."""
     cfg = from_namespace(Stage1Config, args)
+    if cfg.gpu_index is not None:
+        if cfg.device is not None:
+            raise ConfigError("give --device or --gpu_index, not both")
+        cfg = dataclasses.replace(cfg, device=f"cuda:{cfg.gpu_index}")
+    if cfg.eval_mode:
+        if not cfg.resume or cfg.resume == "auto" or not cfg.eval_imagenet_root:
+            raise ConfigError("--eval_mode evaluates a checkpoint: give --resume PATH and "
+                              "--eval_imagenet_root (the held-out folder)")
+        return cfg
     if cfg.train_center_and_boundary == cfg.train_existence:
         raise ConfigError("specify exactly one of --train_center_and_boundary and --train_existence")
+    if cfg.lr_scheduler_type != "multi_step_lr":
+        raise ConfigError(f"--lr_scheduler_type {cfg.lr_scheduler_type}: the original built ExponentialLR() "
+                          "without a gamma, which cannot run; multi_step_lr (the default) is the scheduler")
+    for flag, what in (("ema_lr", "no weight EMA"), ("evaluate_loss_every", "no held-out loss")):
+        if getattr(cfg, flag) is not None:
+            raise ConfigError(f"--{flag}: the original code parses this flag but never reads it ({what}); "
+                              "there is no behaviour to reproduce, so it is refused rather than ignored")
+    if cfg.train_center_and_boundary and cfg.backbone_weights is None and cfg.resume in (None, "auto"):
+        try:  # the original's ImageNet initialisation, or a stop in seconds saying how to get the file
+            cfg = dataclasses.replace(cfg, backbone_weights=training_weights(None, cfg.backbone_type))
+        except FileNotFoundError as e:
+            raise ConfigError(str(e)) from None
     if not cfg.imagenet_root:
         raise ConfigError("--imagenet_root is required (the folder holding train/<wnid>/<name>.JPEG)")
     if cfg.random_crop_scale_min > cfg.random_crop_scale_max:  # each one's range is checked by its option

@@ -20,6 +20,7 @@ from datasets.imagenet_votecut import ImageNetVoteCutDataset
 from losses.objectness import center_boundary_loss, existence_loss
 from models.objectness_net import ExistenceNet, ObjectnessNet
 from training.args import Stage1Config
+from training.evaluation import evaluate_existence, evaluate_objectness
 from training.visualize import plot_center_boundary_fields, plot_existence_predictions
 
 
@@ -41,6 +42,14 @@ class Task:
         raise NotImplementedError
 
     def build_model(self, logger: logging.Logger) -> nn.Module:
+        raise NotImplementedError
+
+    def build_eval_dataset(self, root: str) -> Dataset:
+        """Seeded samples of the held-out folder `root`, drawn as in training."""
+        raise NotImplementedError
+
+    def validate(self, model: nn.Module, dataset: Dataset, device: torch.device) -> dict[str, float]:
+        """The held-out figures of `model` (eval mode, no gradients)."""
         raise NotImplementedError
 
     def trainable(self, model: nn.Module) -> nn.Module:
@@ -94,6 +103,15 @@ class CenterBoundaryTask(Task):
 
     def build_model(self, logger: logging.Logger) -> nn.Module:
         return ObjectnessNet.from_config(self.cfg, backbone_weights=self.cfg.backbone_weights, logger=logger)
+
+    def build_eval_dataset(self, root: str) -> Dataset:
+        c = self.cfg
+        return ImageNetVoteCutDataset(root, None, c.crop_size, c.use_bg_sdf, self._crop_scale(),
+                                      random_crop=True, seed=c.seed, mask_resize=c.mask_resize)
+
+    def validate(self, model: nn.Module, dataset: Dataset, device: torch.device) -> dict[str, float]:
+        result = evaluate_objectness(model, dataset, self.cfg.eval_batch_size, device)
+        return {**result["model"], "num_samples": result["num_samples"]}
 
     def loss(
         self, net: nn.Module, batch: dict, device: torch.device
@@ -164,6 +182,15 @@ class ExistenceTask(Task):
         return ExistenceNet(
             self.cfg.existence_arch, backbone_weights=self.cfg.backbone_weights, logger=logger
         )
+
+    def build_eval_dataset(self, root: str) -> Dataset:
+        c = self.cfg
+        return ExistenceDataset(root, None, None, c.crop_size, self._crop_scale(), seed=c.seed,
+                                negatives=c.existence_negatives, positive_rule=c.existence_positive_rule)
+
+    def validate(self, model: nn.Module, dataset: Dataset, device: torch.device) -> dict[str, float]:
+        result = evaluate_existence(model, dataset, self.cfg.eval_batch_size, device)
+        return {k: result[k] for k in ("accuracy", "bce", "majority_label_accuracy", "num_samples")}
 
     def trainable(self, model: nn.Module) -> nn.Module:
         return ExistenceLogits(model)

@@ -5,7 +5,9 @@ Outputs in `<output_dir>`: `configs.json` (the config), `loss_log.jsonl` (one re
 iterations: `iter`, `lr`, `loss/<term>` averaged over the window and the ranks, `skipped` files so far),
 `loss_curve.png`, `vis/iter_<n>.png` (fields or existence predictions on fixed samples),
 `checkpoint_latest.pth` every `--ckpt_interval` iterations (atomic), plus the newest `--keep_checkpoints`
-`checkpoint_iter_<n>.pth` files.
+`checkpoint_iter_<n>.pth` files; `tensorboard/` (the logged scalars as `train/...`, the pictures as
+`vis/...`; with `--eval_imagenet_root` also `val/...`) and `eval_log.jsonl` (held-out figures every
+`--evaluate_every` iterations, training/validation.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -37,6 +40,7 @@ from training.engine import (
 )
 from training.sampler import StreamSampler
 from training.tasks import task_for
+from training.validation import PeriodicValidation
 from training.visualize import plot_loss_curve
 from utils.checkpoint import capture_rng_state
 from utils.config import to_dict
@@ -70,6 +74,8 @@ class Trainer(TrainerBase):
         torch.manual_seed(cfg.seed)
 
         self.dataset = self.task.build_dataset()
+        root = cfg.eval_imagenet_root
+        self.eval_dataset = self.task.build_eval_dataset(root) if root else None
         try:
             self.model = self.task.build_model(self.logger).to(device)
         except ValueError as e:  # e.g. a --backbone_weights file that fits no parameter
@@ -107,9 +113,11 @@ class Trainer(TrainerBase):
             self.output_dir.mkdir(parents=True, exist_ok=True)
             remove_stale_temp_files(self.output_dir)
             atomic_write_json(self.output_dir / "configs.json", to_dict(cfg), indent=2)
+        self.log_writer = PeriodicWriter(self.output_dir / LOG_NAME, cfg.log_interval, enabled=main,
+                                         tensorboard_dir=self.output_dir / "tensorboard")
         self.register_hooks(
             [
-                PeriodicWriter(self.output_dir / LOG_NAME, cfg.log_interval, enabled=main),
+                self.log_writer,
                 ProgressBar(
                     self.task.name,
                     enabled=main and not cfg.no_progress,
@@ -127,6 +135,10 @@ class Trainer(TrainerBase):
                 PeriodicCallback(cfg.vis_interval, self.visualize),
             ]
         )
+        if self.eval_dataset is not None:
+            self.register_hooks([PeriodicValidation(cfg.evaluate_every, self.validate, self.output_dir,
+                                                    self.output_dir / "tensorboard", enabled=main,
+                                                    log=self.logger.info)])
 
     # ------------------------------------------------------------------ checkpoints
     def _resume(self, path: Path) -> None:
@@ -245,6 +257,18 @@ class Trainer(TrainerBase):
                 f"{self.cfg.run_name} iter {self.iter}",
             )
         self.model.train(was_training)
+        if self.log_writer.tb is not None:  # the same picture in TensorBoard
+            picture = np.asarray(Image.open(path).convert("RGB"))
+            self.log_writer.tb.add_image(f"vis/{self.task.name}", picture, self.iter, dataformats="HWC")
+
+    def validate(self) -> dict[str, float]:
+        """Held-out figures of the current weights (`--eval_imagenet_root`); training mode is restored."""
+        was_training = self.model.training
+        self.model.eval()
+        with torch.no_grad(), autocast(self.device, self.precision):
+            metrics = self.task.validate(self.model, self.eval_dataset, self.device)
+        self.model.train(was_training)
+        return metrics
 
     def plot(self) -> None:
         if self.dist.is_main:

@@ -1,7 +1,7 @@
 """Convert any COCO-style instance JSON (COCO, LVIS, Objects365, OpenImages, KITTI, VOC) to class-agnostic.
 
-    python utils/convert_to_cls_agnostic.py --input coco/annotations/instances_val2017.json \
-        --output coco/annotations/coco_cls_agnostic_instances_val2017.json [--drop_crowd]
+    python utils/convert_to_cls_agnostic.py --input data/coco/annotations/instances_val2017.json \
+        --output data/coco/annotations/coco_cls_agnostic_instances_val2017.json [--drop_crowd]
 
 Every category becomes `{id: 1, name: fg}`; images and other annotation fields are kept.
 """

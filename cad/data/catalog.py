@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from utils.artifacts import BY_NAME
 from utils.io import DataError
 from utils.logging_utils import get_logger
 
@@ -127,7 +128,7 @@ def gt_json_path(name: str) -> Path:
     return get_spec(name).json_path()
 
 
-# Built-in names (seed README layout first, original unMORE spellings as fall-backs).
+# Built-in names (the original README's layout first, original unMORE spellings as fall-backs).
 _CUTLER = "http://dl.fbaipublicfiles.com/cutler"
 _BUILTIN = [
     DatasetSpec(
@@ -138,7 +139,7 @@ _BUILTIN = [
          "COCO_merged_IN_training_format.json"],
         ["coco/train2017", "COCO/train2017"],
         imagenet_root="imagenet/train", coco_repeat=UNMORE_COCO_REPEAT,
-        download="Make it with merge_coco_and_imagenet.py or download 'cad_training_data' (seed README).",
+        download="Make it with merge_coco_and_imagenet.py or download 'cad_training_data' (README.md#downloads).",
     ),
     DatasetSpec(
         "coco_2017_val",
@@ -163,7 +164,7 @@ _BUILTIN = [
         ["coco/annotations/coco_cls_agnostic_instances_val2017.json",
          "coco/annotation/coco_cls_agnostic_instances_val2017.json"],
         ["coco/val2017", "COCO/val2017"],
-        download="Download 'coco val' class-agnostic annotations (seed README section 2).",
+        download=f"Download 'coco val' class-agnostic annotations: {BY_NAME['coco_val'].url} (README.md#downloads).",
     ),
     DatasetSpec(
         "cls_agnostic_coco",
@@ -176,7 +177,8 @@ _BUILTIN = [
         ["coco/annotations/COCO_star_val2017_cls_agnostic.json",
          "coco/annotation/COCO_star_val2017_cls_agnostic.json"],
         ["coco/val2017", "COCO/val2017"],
-        download="Download 'COCO*_Val Class Agnostic' (seed README section 2), or build it with COCO*/.",
+        download=f"Download 'COCO*_Val_Class_Agnostic': {BY_NAME['COCO*_Val_Class_Agnostic'].url} "
+                 "(README.md#downloads), or build it with COCO*/.",
     ),
     DatasetSpec(
         "cls_agnostic_coco20k",

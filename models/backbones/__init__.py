@@ -26,6 +26,7 @@ class BackboneSpec:
     std: tuple[float, float, float]
     head_channels: tuple[int, int]  # hidden widths of the prediction heads (3x3 conv width, last 1x1 width)
     weights_hint: str  # what to download for --backbone_weights
+    original_timm: str | None = None  # timm model the original code built with pretrained=True (ImageNet)
 
 
 BACKBONE_SPECS = {
@@ -39,6 +40,7 @@ BACKBONE_SPECS = {
         (512, 1024),
         "timm vit_large_patch16_384 weights (e.g. model.safetensors of the Hugging Face repo "
         "timm/vit_large_patch16_384.augreg_in21k_ft_in1k) or a DINO ViT-L/16 checkpoint",
+        "vit_large_patch16_384",
     ),
     "dpt_hybrid": BackboneSpec(
         "dpt_hybrid",
@@ -48,6 +50,7 @@ BACKBONE_SPECS = {
         (512, 1024),
         "timm vit_base_r50_s16_384 weights (e.g. model.safetensors of the Hugging Face repo "
         "timm/vit_base_r50_s16_384.orig_in21k_ft_in1k)",
+        "vit_base_r50_s16_384",
     ),
     "vit_small": BackboneSpec(
         "vit_small",

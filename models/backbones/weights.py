@@ -6,7 +6,10 @@ checkpoints whose weights sit under `teacher`, `student`, `model`, `state_dict` 
 EfficientNet-Lite files in `efficientnet_pytorch` naming (`_conv_stem`, `_blocks.N`) are renamed to timm's.
 
 `--backbone_weights packaged` takes the ImageNet weights that a pip package ships for the backbone
-(`PACKAGED_WEIGHTS`); nothing is ever downloaded at run time.
+(`PACKAGED_WEIGHTS`); `--backbone_weights none` starts from random weights; nothing is ever downloaded at
+run time. Backbones that the original code built from timm's ImageNet weights (`BackboneSpec.original_timm`:
+dpt_large, dpt_hybrid) read `weights/<timm name>.safetensors` or `.pth` when no file is named
+(`training_weights`), and training stops with `missing_original_weights_message` when it is absent.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from models.backbones.dpt import resize_pos_embed
+from models.backbones import BACKBONE_SPECS
 
 _WRAPPER_KEYS = ("teacher", "model", "state_dict", "model_state_dict", "student")
 _PREFIXES = ("module.", "backbone.")
@@ -27,6 +30,8 @@ _PREFIXES = ("module.", "backbone.")
 log = logging.getLogger("unmore.models")
 
 PACKAGED = "packaged"
+NONE = "none"  # --backbone_weights none: random initialisation, asked for explicitly
+WEIGHTS_DIR = Path("weights")  # default folder of backbone weight files, relative to the repository root
 # backbone -> (pip package, importable module, file inside the module's folder)
 PACKAGED_WEIGHTS = {
     "efficientnet_lite0": (
@@ -35,6 +40,60 @@ PACKAGED_WEIGHTS = {
         "models/efficientnet-lite0-57934424.pth",
     ),
 }
+
+
+def is_random_init(value: str | os.PathLike | None) -> bool:
+    """True when a `--backbone_weights` value asks for no pretrained weights (unset or `none`)."""
+    return value is None or str(value) in ("", NONE)
+
+
+def original_weight_files(backbone: str, weights_dir: str | os.PathLike = WEIGHTS_DIR) -> tuple[Path, ...]:
+    """Where the timm ImageNet weights of `backbone` are looked for; () when the original used none."""
+    name = BACKBONE_SPECS[backbone].original_timm
+    if name is None:
+        return ()
+    return tuple(Path(weights_dir) / f"{name}{ext}" for ext in (".safetensors", ".pth"))
+
+
+def save_weights_command(timm_name: str) -> str:
+    """One Python command that saves timm's ImageNet weights of `timm_name` (run where there is internet)."""
+    return (
+        f"python -c \"import timm, torch; torch.save(timm.create_model('{timm_name}', pretrained=True)"
+        f".state_dict(), '{timm_name}.pth')\""
+    )
+
+
+def missing_original_weights_message(backbone: str, weights_dir: str | os.PathLike = WEIGHTS_DIR) -> str:
+    """One line: which file the original's initialisation needs, how to save it, where to put it."""
+    name = BACKBONE_SPECS[backbone].original_timm
+    files = original_weight_files(backbone, weights_dir)
+    return (
+        f"--backbone_type {backbone} starts, as in the original code, from timm's ImageNet {name} weights, "
+        f"and neither {files[0]} nor {files[1]} exists (nothing is downloaded at run time). "
+        f"Save them once on a machine with internet: {save_weights_command(name)}; "
+        f"put {name}.pth in {Path(weights_dir)}/ "
+        f"(or pass --backbone_weights PATH); --backbone_weights none trains from random weights instead"
+    )
+
+
+def training_weights(
+    value: str | None, backbone: str, weights_dir: str | os.PathLike = WEIGHTS_DIR
+) -> str | None:
+    """The weight file a training run's `backbone` starts from; None for random initialisation.
+
+    `value` is `--backbone_weights`: a path or `packaged` is returned as given, `none` gives None. Unset, a
+    backbone with `original_timm` takes the first of `original_weight_files` that exists and raises
+    FileNotFoundError (`missing_original_weights_message`) when none does; other backbones start random.
+    """
+    if value is not None:
+        return None if is_random_init(value) else value
+    files = original_weight_files(backbone, weights_dir)
+    if not files:
+        return None
+    found = next((f for f in files if f.is_file()), None)
+    if found is None:
+        raise FileNotFoundError(missing_original_weights_message(backbone, weights_dir))
+    return str(found)
 
 
 def resolve_weight_path(value: str | os.PathLike, backbone: str) -> Path:
@@ -149,8 +208,8 @@ def load_backbone_weights(
     if not path.is_file():
         raise FileNotFoundError(
             f"--backbone_weights {path} not found. Download {what} and pass its local path with "
-            f"--backbone_weights PATH (nothing is downloaded automatically), or omit the flag to start from "
-            f"a randomly initialised backbone."
+            f"--backbone_weights PATH (nothing is downloaded automatically), or pass --backbone_weights none "
+            f"to start from a randomly initialised backbone."
         )
     weights = read_weight_file(path)
     own = target.state_dict()
@@ -162,6 +221,8 @@ def load_backbone_weights(
             unexpected.append(name)
             continue
         if name == "pos_embed" and value.shape != own[name].shape and value.shape[-1] == own[name].shape[-1]:
+            from models.backbones.dpt import resize_pos_embed  # imports timm: only when a ViT file is read
+
             n_grid = own[name].shape[1] - 1
             side = int(round(n_grid**0.5))
             value = resize_pos_embed(value, (side, side))
