@@ -69,32 +69,22 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
 @reports_errors()
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from cad.checkpoint import load_weights
-    from cad.config import check_implemented, get_cfg
-    from cad.data.mapper import DatasetMapper
     from cad.engine.defaults import resolve_model_device
+    from cad.engine.predictor import DetectorPredictor, detector_config
     from cad.engine.visualize import draw_instances, save_image
     from cad.evaluation import instances_to_coco_results
-    from cad.modeling import build_model
     from utils.distributed import DistInfo
     from utils.io import load_image_rgb
 
-    cfg = get_cfg()
     with input_errors(FileNotFoundError, KeyError, ValueError):
-        if args.config_file:
-            cfg.merge_from_file(args.config_file)
-        cfg.merge_from_list(list(args.opts or []))
-        check_implemented(cfg)
-    cfg.freeze()
+        cfg = detector_config(args.config_file, args.opts or [])
     files = expand_inputs(args.input)
     if not files:
         raise CliError("no input images")
     with input_errors(RuntimeError):  # CUDA requested but not available
         device = resolve_model_device(cfg, DistInfo())
-    model = build_model(cfg).to(device).eval()
     with input_errors(FileNotFoundError):
-        load_weights(model, cfg.MODEL.WEIGHTS)
-    mapper = DatasetMapper.from_config(cfg, is_train=False)
+        predictor = DetectorPredictor(cfg, device)
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     jsonl = out_dir / "results.jsonl"
@@ -111,11 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 bad += 1
                 logger.warning(f"skipping {path}: {e} ({bad} skipped so far)")
                 continue
-            h, w = image.shape[:2]
-            record = {"file_name": str(path), "image_id": path.stem, "height": h, "width": w,
-                      "image_candidates": [str(path)], "annotations": []}
-            inp = mapper(record)
-            inst = model([{**inp, "image": inp["image"].to(device)}])[0]["instances"]
+            inst = predictor(image, path.stem, str(path))
             inst = inst[inst.scores >= args.confidence_threshold]
             results = instances_to_coco_results(inst, path.stem, with_masks)
             for r in results:
