@@ -230,7 +230,8 @@ def discover_parser() -> argparse.ArgumentParser:
         "thresholds in one process) and write a page of overlays.")
     p.add_argument("images", nargs="+",
                    help="image files, folders (their image files) or quoted glob patterns")
-    p.add_argument("--out", required=True, help="output folder (a rerun with the same settings resumes)")
+    p.add_argument("--out", "--output_dir", dest="out", required=True,
+                   help="output folder (a rerun with the same settings resumes)")
     groups = {t: p.add_argument_group(t) for t in (NETWORKS, DETECTOR, EXECUTION, THRESHOLDS, SELECTION,
                                                    DEVIATIONS_GROUP)}
     add_original_switch(groups[DEVIATIONS_GROUP])
