@@ -30,6 +30,7 @@ from reasoning.networks import NETWORKS, PredictorConfig, build_predictor
 from reasoning.results import ShardedResults, file_identity
 from reasoning.runner import EXECUTION, FAILED_NAME, JobConfig, Run, image_float
 from reasoning.scoring import ScoringConfig, score_boxes
+from reasoning.stats import CountingPredictor
 from reasoning.vis import save_panels
 from utils.cli import reports_errors
 from utils.config import (
@@ -160,13 +161,15 @@ def check_same_files(results: ShardedResults, records: list[ImageRecord]) -> Non
                             f"{rec.path}: choose another --out or pass --overwrite")
 
 
-def discover_process(predictor, reasoner: Reasoner, scoring: ScoringConfig, selection: SelectionConfig,
-                     detector, detector_threshold: float, out_dir: Path, device: torch.device):
-    """Per image: scored discoveries, which pass the thresholds, detections, the overlay and the timings."""
+def discover_process(predictor: CountingPredictor, reasoner: Reasoner, scoring: ScoringConfig,
+                     selection: SelectionConfig, detector, detector_threshold: float, out_dir: Path,
+                     device: torch.device):
+    """Per image: scored discoveries, which pass the thresholds, detections, the overlay, the network crops
+    and the timings (wall seconds per part, and the process's CPU seconds)."""
     from cad.evaluation import instances_to_coco_results
 
     def process(rec: ImageRecord, image_u8: torch.Tensor) -> dict:
-        t0 = time.perf_counter()
+        t0, cpu0, before = time.perf_counter(), time.process_time(), predictor.snapshot()
         image = image_float(image_u8, device)
         found = reasoner.discover(image, rec.key)
         t1 = time.perf_counter()
@@ -191,9 +194,10 @@ def discover_process(predictor, reasoner: Reasoner, scoring: ScoringConfig, sele
         save_panels(out_dir / OVERLAYS / f"{rec.key}.png", pixels, panels)
         seconds = {"reasoning": t1 - t0, "scoring": t2 - t1, **({"detector": t3 - t2} if detector else {}),
                    "drawing": time.perf_counter() - t3}
+        crops = predictor.since(before)["evaluations"]
         return {"file_name": str(rec.path.resolve()), "height": int(pixels.shape[0]),
                 "width": int(pixels.shape[1]), "results": anns, "kept": kept, "detections": detections,
-                "seconds": seconds}
+                "seconds": seconds, "cpu_seconds": time.process_time() - cpu0, "network_crops": crops}
 
     return process
 
@@ -287,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     check_same_files(results, records)
     predictor = build_predictor(networks, run.device, job.batch_size)
     detector = load_detector(cfg, run.device)
+    predictor = CountingPredictor(predictor)
     process = discover_process(predictor, Reasoner(predictor, reasoning), scoring, selection, detector,
                                cfg.detector_threshold, out_dir, run.device)
     run.process(records, RetryingResults(out_dir, "discover"), process, "discover")
@@ -321,5 +326,10 @@ def summary_lines(records: list[ImageRecord], ok: list[dict], done: dict[str, di
     if ok:
         parts = {k: float(np.mean([r["seconds"][k] for r in ok])) for k in ok[0]["seconds"]}
         detail = ", ".join(f"{k} {v:.2f}" for k, v in parts.items())
-        lines.append(f"time per image on {device}: {sum(parts.values()):.2f} s ({detail})")
+        cpu = float(np.mean([r["cpu_seconds"] for r in ok]))
+        crops = {k: float(np.mean([r["network_crops"].get(k, 0) for r in ok]))
+                 for k in ("existence", "objectness")}
+        lines.append(f"time per image on {device}: {sum(parts.values()):.2f} s ({detail}); CPU time "
+                     f"{cpu:.2f} s; network crops per image: {crops['existence']:.0f} existence, "
+                     f"{crops['objectness']:.0f} objectness")
     return lines
