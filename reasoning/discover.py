@@ -307,7 +307,12 @@ def main(argv: list[str] | None = None) -> int:
     if detector is not None:
         atomic_write_json(out_dir / DETECTIONS, [d for r in ok for d in r["detections"]])
     lines = summary_lines(records, ok, done, selected, run.device, out_dir)
-    write_index(out_dir / INDEX, records, done, f"unMORE discoveries: {len(records)} images", lines,
+    fields = (f"ground-truth fields of {networks.oracle_annotations}" if networks.oracle_annotations else
+              f"networks {cfg.objectness} and {cfg.existence}")
+    about = [f"{fields}; kept: existence >= {selection.existence_score_thres}, center >= "
+             f"{selection.center_score_thres}, boundary >= {selection.boundary_score_thres}"
+             + (f"; detector {cfg.detector} (score >= {cfg.detector_threshold})" if detector else "")]
+    write_index(out_dir / INDEX, records, done, f"unMORE discoveries: {len(records)} images", about + lines,
                 detector is not None)
     for line in lines:
         print(line)
