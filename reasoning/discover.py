@@ -17,6 +17,7 @@ import html
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import numpy as np
@@ -28,7 +29,7 @@ from reasoning.images import IMAGE_EXTENSIONS, ImageRecord
 from reasoning.jobs import command_line
 from reasoning.networks import NETWORKS, PredictorConfig, build_predictor
 from reasoning.results import ShardedResults, file_identity
-from reasoning.runner import EXECUTION, FAILED_NAME, JobConfig, Run, image_float
+from reasoning.runner import EXECUTION, FAILED_NAME, JobConfig, Process, Run, image_float
 from reasoning.scoring import ScoringConfig, score_boxes
 from reasoning.stats import CountingPredictor
 from reasoning.vis import save_panels
@@ -44,6 +45,9 @@ from utils.config import (
 from utils.io import DataError, atomic_write_bytes, atomic_write_json
 from utils.logging_utils import get_logger
 from utils.masks import rle_to_mask, xywh_to_xyxy
+
+if TYPE_CHECKING:
+    from cad.engine.predictor import DetectorPredictor
 
 logger = get_logger("discover")
 
@@ -162,8 +166,8 @@ def check_same_files(results: ShardedResults, records: list[ImageRecord]) -> Non
 
 
 def discover_process(predictor: CountingPredictor, reasoner: Reasoner, scoring: ScoringConfig,
-                     selection: SelectionConfig, detector, detector_threshold: float, out_dir: Path,
-                     device: torch.device):
+                     selection: SelectionConfig, detector: DetectorPredictor | None,
+                     detector_threshold: float, out_dir: Path, device: torch.device) -> Process:
     """Per image: scored discoveries, which pass the thresholds, detections, the overlay, the network crops
     and the timings (wall seconds per part, and the process's CPU seconds)."""
     from cad.evaluation import instances_to_coco_results
@@ -248,7 +252,7 @@ def discover_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_detector(cfg: DiscoverConfig, device: torch.device):
+def load_detector(cfg: DiscoverConfig, device: torch.device) -> DetectorPredictor | None:
     """The detector of `cfg.detector` on `device` (None without it); DataError for a missing config."""
     if not cfg.detector:
         return None
