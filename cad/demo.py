@@ -63,17 +63,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def use_cpu_without_cuda(cfg) -> None:
-    """A CUDA `MODEL.DEVICE` without CUDA becomes `cpu` (one warning); on the CPU SyncBN becomes BN."""
-    if str(cfg.MODEL.DEVICE).startswith("cuda") and not torch.cuda.is_available():
-        logger.warning(f"MODEL.DEVICE {cfg.MODEL.DEVICE}: CUDA is not available, running on the CPU")
-        cfg.MODEL.DEVICE = "cpu"
-    if str(cfg.MODEL.DEVICE) == "cpu":
-        for node in (cfg.MODEL.RESNETS, cfg.MODEL.FPN):
-            if node.NORM == "SyncBN":
-                node.NORM = "BN"
-
-
 def expand_inputs(patterns: list[str]) -> list[Path]:
     files: list[Path] = []
     for pat in patterns:
@@ -106,36 +95,25 @@ def _check_settings(out_dir: Path, jsonl: Path, settings: dict, overwrite: bool)
 @reports_errors(DataError)
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from cad.checkpoint import INFERENCE_MIN_LOADED, load_weights
-    from cad.config import check_implemented, get_cfg
-    from cad.data.mapper import DatasetMapper
     from cad.engine.defaults import resolve_model_device
+    from cad.engine.predictor import DetectorPredictor, detector_config
     from cad.engine.visualize import draw_instances, save_image
     from cad.evaluation import instances_to_coco_results
-    from cad.modeling import build_model
     from utils.distributed import DistInfo
     from utils.io import load_image_rgb
 
-    cfg = get_cfg()
     with input_errors(FileNotFoundError, KeyError, ValueError):
-        if args.config_file:
-            cfg.merge_from_file(args.config_file)
-        cfg.merge_from_list(list(args.opts or []))
-        check_implemented(cfg)
-    use_cpu_without_cuda(cfg)
-    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = args.confidence_threshold
-    cfg.freeze()
+        cfg = detector_config(args.config_file, args.opts or [],
+                              score_thresh=args.confidence_threshold, cpu_fallback=True)
     files = expand_inputs(args.input)
     if not files:
         raise CliError("no input images")
     with input_errors(RuntimeError):  # CUDA requested but not available
         device = resolve_model_device(cfg, DistInfo())
-    model = build_model(cfg).to(device).eval()
     if not str(cfg.MODEL.WEIGHTS):
         raise CliError("the demo needs MODEL.WEIGHTS (a trained detector; empty would run a random network)")
     with input_errors(FileNotFoundError, DataError):
-        load_weights(model, cfg.MODEL.WEIGHTS, min_loaded=INFERENCE_MIN_LOADED)
-    mapper = DatasetMapper.from_config(cfg, is_train=False)
+        predictor = DetectorPredictor(cfg, device)
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     jsonl = out_dir / "results.jsonl"
@@ -155,11 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 bad += 1
                 logger.warning(f"skipping {path}: {e} ({bad} skipped so far)")
                 continue
-            h, w = image.shape[:2]
-            record = {"file_name": str(path), "image_id": path.stem, "height": h, "width": w,
-                      "image_candidates": [str(path)], "annotations": []}
-            inp = mapper(record)
-            inst = model([{**inp, "image": inp["image"].to(device)}])[0]["instances"]
+            inst = predictor(image, path.stem, str(path))
             inst = inst[inst.scores >= args.confidence_threshold]
             results = instances_to_coco_results(inst, path.stem, with_masks)
             for r in results:

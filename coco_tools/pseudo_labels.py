@@ -55,6 +55,13 @@ def split_annotation_path(dataset: str, split: str, data_root: str | None = None
     return Path(data_root or default_data_root(dataset)) / SPLIT_ANNOTATIONS[key]
 
 
+def passes_thresholds(result: dict, existence_thres: float = 0.5, center_thres: float = 0.8,
+                      boundary_thres: float = 0.75) -> bool:
+    """Whether a scored discovery is kept as a pseudo label: each of its three scores >= its threshold."""
+    return (result["existence_score"] >= existence_thres and result["center_score"] >= center_thres
+            and result["boundary_score"] >= boundary_thres)
+
+
 def select_pseudo_labels(
     results: list[dict],
     gt: dict,
@@ -87,8 +94,7 @@ def select_pseudo_labels(
         if isinstance(r["image_id"], bool) or not isinstance(r["image_id"], int | str):
             raise DataError(f"{source}: result #{i}: image_id {r['image_id']!r} is not an integer or a "
                             "string")
-        if (r["existence_score"] < existence_thres or r["center_score"] < center_thres
-                or r["boundary_score"] < boundary_thres):
+        if not passes_thresholds(r, existence_thres, center_thres, boundary_thres):
             continue
         image_id = resolve(r["image_id"])
         if image_id is None:

@@ -20,9 +20,9 @@ PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200],
 
 
 def overlay(image: np.ndarray, boxes: ArrayLike, masks: np.ndarray | None = None,
-            alpha: float = 0.45) -> np.ndarray:
-    """uint8 [H, W, 3] image with coloured masks bool [K, H, W] (optional) and box outlines (boxes [K, 4]
-    x1 y1 x2 y2) -> uint8 [H, W, 3]."""
+            alpha: float = 0.45, labels: list[str] | None = None) -> np.ndarray:
+    """uint8 [H, W, 3] image with coloured masks bool [K, H, W] (optional), box outlines (boxes [K, 4]
+    x1 y1 x2 y2) and a text label at each box's top-left corner (optional) -> uint8 [H, W, 3]."""
     out = image.astype(np.float32).copy()
     if masks is not None:
         for k, m in enumerate(masks):
@@ -32,6 +32,10 @@ def overlay(image: np.ndarray, boxes: ArrayLike, masks: np.ndarray | None = None
     for k, (x1, y1, x2, y2) in enumerate(np.asarray(boxes, dtype=np.float64).reshape(-1, 4).tolist()):
         colour = tuple(int(c) for c in PALETTE[k % len(PALETTE)])
         draw.rectangle([x1, y1, max(x1, x2 - 1), max(y1, y2 - 1)], outline=colour, width=2)
+        if labels is not None:
+            left, top, right, bottom = draw.textbbox((x1 + 2, y1 + 2), labels[k])
+            draw.rectangle([left - 1, top - 1, right + 1, bottom + 1], fill=colour)
+            draw.text((x1 + 2, y1 + 2), labels[k], fill=(0, 0, 0))
     return np.asarray(pil)
 
 
@@ -64,13 +68,15 @@ def save_rounds_gif(path: str | os.PathLike, image: np.ndarray, trace: list, fin
     atomic_write_bytes(path, buf.getvalue())
 
 
-def save_panels(path: str | os.PathLike, image: np.ndarray, panels: list[tuple[str, object, object]],
-                gap: int = 4, title_height: int = 14) -> None:
-    """Side-by-side overlays of one image: panels [(title, boxes [K, 4] xyxy, masks [K, H, W] or None)]."""
+def save_panels(path: str | os.PathLike, image: np.ndarray, panels: list[tuple], gap: int = 4,
+                title_height: int = 14) -> None:
+    """Side-by-side overlays of one image: panels [(title, boxes [K, 4] xyxy, masks [K, H, W] or None)],
+    each optionally with a fourth item, its K box labels."""
     tiles = []
-    for title, boxes, masks in panels:
+    for title, boxes, masks, *labels in panels:
         tile = Image.new("RGB", (image.shape[1], image.shape[0] + title_height), (255, 255, 255))
-        tile.paste(Image.fromarray(overlay(image, boxes, masks)), (0, title_height))
+        tile.paste(Image.fromarray(overlay(image, boxes, masks, labels=labels[0] if labels else None)),
+                   (0, title_height))
         ImageDraw.Draw(tile).text((2, 1), title, fill=(0, 0, 0))
         tiles.append(tile)
     width = sum(t.width for t in tiles) + gap * (len(tiles) - 1)

@@ -10,7 +10,8 @@ from PIL import Image
 
 from cad.config import get_cfg
 from cad.demo import main as demo_main
-from cad.demo import parse_args, use_cpu_without_cuda
+from cad.demo import parse_args
+from cad.engine.predictor import use_cpu_without_cuda
 
 TINY = "cad/model_zoo/configs/tiny/cascade_mask_rcnn_R_18_FPN_tiny.yaml"
 pytestmark = pytest.mark.usefixtures("one_thread")

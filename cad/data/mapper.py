@@ -77,7 +77,10 @@ class DatasetMapper:
         return self.rng.choice(self.min_sizes)
 
     def __call__(self, record: dict) -> dict:
-        image = read_record_image(record)
+        return self.map_image(read_record_image(record), record)
+
+    def map_image(self, image: np.ndarray, record: dict) -> dict:
+        """The model input of a record whose uint8 RGB [H, W, 3] pixels are already decoded."""
         h, w = image.shape[:2]
         if (h, w) != (int(record["height"]), int(record["width"])):
             raise DataError(f"image {record['file_name']} is {h}x{w} but its annotation says "

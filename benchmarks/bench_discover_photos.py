@@ -1,0 +1,148 @@
+"""discover.py on real photos that ship with scikit-image: time per image, and box AP50 / recall on `coins`.
+
+Writes ten scikit-image photos, each scaled to 512 px on its longer side, into `<work>/photos`, runs
+`discover.py` on them (the main job's networks by default: run `bash run_main.sh` first; other flags go to
+discover.py; a rerun resumes) into `<work>/discoveries`, which prints the time per image, and scores the
+discoveries of `coins` against the pseudo ground truth `tests/fixtures/coins_pseudo_gt.json`: 24 coin masks
+made by scikit-image's own region-based recipe for this photo (Sobel elevation map, markers below 30 and
+above 150, watershed, holes filled), checked by eye. `--write_fixture` makes that file again;
+`--figure PNG` draws the README's overlays.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_discover_photos.py --figure docs/images/discover_photos.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import runpy
+from pathlib import Path
+
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from torchvision.ops import box_iou  # noqa: E402
+
+from COCO_evaluator.evaluate import evaluate_class_agnostic  # noqa: E402
+from reasoning import discover  # noqa: E402
+from utils.cli import CliError, run_cli  # noqa: E402
+from utils.io import atomic_write_json, load_json  # noqa: E402
+from utils.masks import mask_to_rle, xywh_to_xyxy  # noqa: E402
+
+PHOTOS = ("coins", "coffee", "astronaut", "chelsea", "rocket", "camera", "immunohistochemistry",
+          "hubble_deep_field", "retina", "cell")
+FIGURE_PHOTOS = ("coins", "coffee", "astronaut", "chelsea", "rocket")
+SIDE = 512
+FIXTURE = Path("tests/fixtures/coins_pseudo_gt.json")
+
+
+def photo(name: str) -> np.ndarray:
+    """scikit-image photo `name` as uint8 RGB [H, W, 3], scaled to SIDE px on its longer side."""
+    from skimage import data
+
+    pixels = getattr(data, name)()
+    if pixels.ndim == 2:
+        pixels = np.repeat(pixels[..., None], 3, axis=2)
+    im = Image.fromarray(pixels[..., :3])
+    scale = SIDE / max(im.size)
+    return np.asarray(im.resize((round(im.width * scale), round(im.height * scale)), Image.BILINEAR))
+
+
+def coins_pseudo_gt(pixels: np.ndarray, min_area: int = 64) -> dict:
+    """scikit-image's region-based segmentation of `coins` -> COCO GT (image id "coins"), a mask per coin."""
+    from scipy import ndimage as ndi
+    from skimage.filters import sobel
+    from skimage.segmentation import watershed
+
+    grey = pixels[..., 0]
+    markers = np.zeros(grey.shape, np.uint8)
+    markers[grey < 30] = 1
+    markers[grey > 150] = 2
+    coins = ndi.binary_fill_holes(watershed(sobel(grey), markers) == 2)
+    labels, n = ndi.label(coins)
+    h, w = grey.shape
+    anns = []
+    for k in range(1, n + 1):
+        m = labels == k
+        if m.sum() < min_area:
+            continue
+        ys, xs = np.nonzero(m)
+        anns.append({"id": len(anns) + 1, "image_id": "coins", "category_id": 1, "iscrowd": 0,
+                     "area": int(m.sum()), "segmentation": mask_to_rle(m),
+                     "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
+                              int(ys.max() - ys.min() + 1)]})
+    return {"images": [{"id": "coins", "file_name": "coins.png", "height": h, "width": w}],
+            "annotations": anns, "categories": [{"id": 1, "name": "coin"}]}
+
+
+def recall50(gt: dict, results: list[dict]) -> float:
+    """Fraction of GT boxes that some result's box overlaps with IoU >= 0.5."""
+    truth = torch.tensor([xywh_to_xyxy(a["bbox"]) for a in gt["annotations"]], dtype=torch.float32)
+    found = torch.tensor([xywh_to_xyxy(r["bbox"]) for r in results], dtype=torch.float32).reshape(-1, 4)
+    if not len(found):
+        return 0.0
+    return float((box_iou(truth, found).amax(1) >= 0.5).float().mean())
+
+
+def figure(overlays: Path, names: tuple[str, ...], path: Path, height: int = 200, width: int = 1040) -> None:
+    """The overlays of `names`, each `height` px high, in rows at most `width` px wide, as a palette PNG."""
+    tiles = [Image.open(overlays / f"{n}.png").convert("RGB") for n in names]
+    tiles = [t.resize((round(t.width * height / t.height), height), Image.LANCZOS) for t in tiles]
+    rows, row = [], []
+    for t in tiles:
+        if row and sum(r.width + 4 for r in row) + t.width > width:
+            rows.append(row)
+            row = []
+        row.append(t)
+    rows.append(row)
+    size = (max(sum(t.width + 4 for t in r) - 4 for r in rows), len(rows) * (height + 4) - 4)
+    canvas = Image.new("RGB", size, (255, 255, 255))
+    for i, r in enumerate(rows):
+        x = 0
+        for t in r:
+            canvas.paste(t, (x, i * (height + 4)))
+            x += t.width + 4
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.quantize(256).save(path, optimize=True)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--work", default="outputs/discover_photos", help="folder for the photos and the results")
+    p.add_argument("--write_fixture", action="store_true", help=f"write {FIXTURE} from the recipe and stop")
+    p.add_argument("--figure", default=None,
+                   help="also draw the overlays of coins, coffee, astronaut, chelsea and rocket here")
+    args, discover_flags = p.parse_known_args()
+    work = Path(args.work)
+    if args.write_fixture:
+        atomic_write_json(FIXTURE, coins_pseudo_gt(photo("coins")))
+        print(f"wrote {FIXTURE}")
+        return 0
+    for name in PHOTOS:
+        path = work / "photos" / f"{name}.png"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(photo(name)).save(path)
+    out = work / "discoveries"
+    photos = [str(work / "photos" / f"{name}.png") for name in PHOTOS]
+    status = discover.main([*photos, "--out", str(out), *discover_flags])  # prints the time per image
+    if status:
+        raise CliError("discover.py failed", status)
+    gt = load_json(FIXTURE, "coins pseudo ground truth")
+    every = [r for r in load_json(out / discover.DISCOVERIES, "discoveries") if r["image_id"] == "coins"]
+    selected = load_json(out / discover.SELECTED, "kept discoveries")["annotations"]
+    kept_masks = {a["segmentation"]["counts"] for a in selected if a["image_id"] == "coins"}
+    kept = [r for r in every if r["segmentation"]["counts"] in kept_masks]  # with their scores, not area's
+    print(f"coins ({len(gt['annotations'])} pseudo-GT coins) | results | box AP50 | box recall@0.5")
+    for title, results in (("all discoveries", every), ("kept by the thresholds", kept)):
+        ap50 = evaluate_class_agnostic(gt, results, tasks=("bbox",))["bbox"]["AP50"] if results else 0.0
+        print(f"{title} | {len(results)} | {ap50:.1f} | {100 * recall50(gt, results):.1f}")
+    if args.figure:
+        figure(out / discover.OVERLAYS, FIGURE_PHOTOS, Path(args.figure))
+        print(f"wrote {args.figure}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
