@@ -56,7 +56,7 @@ def read_source(repo: Path, rel: str) -> str:
     out = subprocess.run(["git", "--git-dir", str(repo), "show", f"HEAD:{rel}"], capture_output=True,
                          text=True)
     if out.returncode != 0:
-        raise FileNotFoundError(f"{rel} not found in {repo} (a checkout or bare git dir of vLAR-group/unMORE)")
+        raise FileNotFoundError(f"{rel} not found in {repo} (checkout or bare git dir of vLAR-group/unMORE)")
     return out.stdout
 
 
