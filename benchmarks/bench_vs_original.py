@@ -5,9 +5,12 @@ Fetch the original yourself (it is never part of this repository), e.g.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_vs_original.py --original_repo /tmp/unMORE
 
-Both code paths get their fields and existence scores from one module: the ground-truth oracle
+Both code paths get their fields and existence scores from one module: by default the ground-truth oracle
 (`reasoning.oracle.OraclePredictor`, from the scenes' GT masks), which answers the original for exactly the
-pixel boxes it crops (`benchmarks/original_harness.py` lists the harness-only shims and crash guards). Per
+pixel boxes it crops; with `--networks random`, the same seeded random-weight objectness and existence
+networks (`--backbone_type`, `--existence_arch`; the original gets its own 128 px crops, ours its
+`--original_behaviour` loop crops or the default batched ones). `benchmarks/original_harness.py` lists the
+harness-only shims and crash guards. Per
 image, alternating which path runs first, three runs: the original code; ours with `--original_behaviour`;
 ours with the defaults. Each is timed (wall seconds) and its network evaluations counted by kind; for our
 runs the least work of their own search (`reasoning.stats.LeastWorkReasoner`) is recorded as well.
@@ -36,6 +39,7 @@ from torchvision.ops import box_iou  # noqa: E402
 from benchmarks.original_harness import OriginalRun, load_original  # noqa: E402
 from reasoning.algorithm import ReasoningConfig  # noqa: E402
 from reasoning.oracle import OraclePredictor  # noqa: E402
+from reasoning.predict import NetworkPredictor, Predictor  # noqa: E402
 from reasoning.stats import CountingPredictor, LeastWorkReasoner  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 from utils.config import deviation_fields  # noqa: E402
@@ -102,8 +106,8 @@ def image_sets(args, tmp: Path) -> dict[str, tuple[Path, Path]]:
     return sets
 
 
-def run_ours(cfg: ReasoningConfig, oracle: OraclePredictor, image: torch.Tensor, image_id) -> dict:
-    counting = CountingPredictor(oracle)
+def run_ours(cfg: ReasoningConfig, predictor: Predictor, image: torch.Tensor, image_id) -> dict:
+    counting = CountingPredictor(predictor)
     reasoner = LeastWorkReasoner(counting, cfg)
     start = time.perf_counter()
     d = reasoner.discover(image, image_id)
@@ -111,6 +115,20 @@ def run_ours(cfg: ReasoningConfig, oracle: OraclePredictor, image: torch.Tensor,
     return {"boxes": d.boxes.numpy(), "scores": d.scores.numpy(), "seconds": seconds,
             "evaluations": {k: counting.counts[k] for k in ("objectness", "existence")},
             "bound": reasoner.least_work()}
+
+
+def random_networks(args) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """Seeded random-weight objectness (the released heads on `--backbone_type`) and existence networks."""
+    import dataclasses
+
+    from models.objectness_net import RELEASED_OBJECTNESS, ExistenceNet, ObjectnessNet
+
+    torch.manual_seed(0)
+    objectness = ObjectnessNet.from_config(dataclasses.replace(RELEASED_OBJECTNESS,
+                                                               backbone_type=args.backbone_type))
+    arch = args.existence_arch or ("resnet50" if args.backbone_type == "dpt_large" else "resnet18")
+    existence = ExistenceNet(arch=arch)
+    return objectness.eval().requires_grad_(False), existence.eval().requires_grad_(False)
 
 
 def fmt_row(cells) -> str:
@@ -126,10 +144,19 @@ def main(argv=None) -> None:
     p.add_argument("--max_images", type=int, default=0, help="per set, 0 = all")
     p.add_argument("--n_round", type=int, default=50)
     p.add_argument("--no_analyze_cc", action="store_true", help="run without --analyze_cc (released: with)")
+    p.add_argument("--max_sdf_thres", type=float, default=0.5,
+                   help="lower it (e.g. -1) with random weights so that boxes survive and move")
+    p.add_argument("--networks", default="oracle", choices=["oracle", "random"],
+                   help="what answers both paths: the GT oracle or seeded random-weight networks")
+    p.add_argument("--backbone_type", default="resnet18", help="with --networks random (released: dpt_large)")
+    p.add_argument("--existence_arch", default=None,
+                   help="with --networks random; default resnet50 with dpt_large (released), else resnet18")
     p.add_argument("--json", default=None, help="also write the rows and summary here")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    thresholds = {"analyze_cc": not args.no_analyze_cc, "n_round": args.n_round}
+    thresholds = {"analyze_cc": not args.no_analyze_cc, "n_round": args.n_round,
+                  "max_sdf_thres": args.max_sdf_thres}
+    networks = random_networks(args) if args.networks == "random" else None
     configs = {PATHS[1]: original_config(**thresholds), PATHS[2]: ReasoningConfig(**thresholds)}
     base = ReasoningConfig(**thresholds)
     original = load_original(args.original_repo)
@@ -141,7 +168,15 @@ def main(argv=None) -> None:
     for set_name, (gt_path, image_dir) in image_sets(args, tmp).items():
         gt = load_json(gt_path)
         oracle = OraclePredictor(gt)
-        runner = OriginalRun(original, oracle, {k: getattr(base, k) for k in THRESHOLDS})
+        if networks is None:
+            predictors = {PATHS[1]: oracle, PATHS[2]: oracle}
+        else:
+            cpu = torch.device("cpu")
+            predictors = {PATHS[1]: NetworkPredictor(*networks, cpu, batch_size=50, precision="fp32",
+                                                     crop_mode="loop"),
+                          PATHS[2]: NetworkPredictor(*networks, cpu, batch_size=64, precision="fp32",
+                                                     crop_mode="batched")}
+        runner = OriginalRun(original, oracle, {k: getattr(base, k) for k in THRESHOLDS}, networks)
         images = gt["images"][: args.max_images or None]
         for n, im in enumerate(images):
             image = torch.from_numpy(load_image_rgb(image_dir / im["file_name"]).copy()).permute(2, 0, 1)
@@ -152,11 +187,11 @@ def main(argv=None) -> None:
             res = {}
             for path in order:
                 if path == PATHS[0]:
-                    r = runner.discover(image, im["id"], oracle=True)
+                    r = runner.discover(image, im["id"], oracle=networks is None)
                     r["scores"] = -np.arange(len(r["boxes"]), dtype=np.float64)  # its NMS order
                     res[path] = r
                 else:
-                    res[path] = run_ours(configs[path], oracle, image, im["id"])
+                    res[path] = run_ours(configs[path], predictors[path], image, im["id"])
             same = (res[PATHS[0]]["boxes"].shape == res[PATHS[1]]["boxes"].shape
                     and np.abs(res[PATHS[0]]["boxes"] - res[PATHS[1]]["boxes"]).max(initial=0) <= 1e-4)
             for path in PATHS:
