@@ -9,6 +9,12 @@ Neither merges near-duplicate boxes (`--merge_duplicates` is off by default: it 
 Prints a markdown table: images/s, crops/s, network evaluations per image and time per phase.
 
     OMP_NUM_THREADS=2 python benchmarks/bench_reasoning.py --num_images 3 --image_size 192 --n_round 10
+
+The released configuration on a GPU (DPT-L objectness + ResNet-50 existence, random weights unless the
+checkpoints are given; prints images/s):
+
+    python benchmarks/bench_reasoning.py --device cuda --backbone_type dpt_large --precision bf16 \
+        --batch_size auto --skip_original
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import torch  # noqa: E402
 
 from reasoning.algorithm import Reasoner, ReasoningConfig  # noqa: E402
 from reasoning.images import list_images  # noqa: E402
-from reasoning.predict import NetworkPredictor  # noqa: E402
+from reasoning.predict import NetworkPredictor, auto_batch_size  # noqa: E402
 from reasoning.stats import CountingPredictor  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
@@ -46,13 +52,22 @@ def load_networks(args):
     if args.binary_classifier_resume:
         existence = build_existence_net_from_checkpoint(args.binary_classifier_resume)
     else:
-        existence = ExistenceNet(arch=args.existence_arch)
+        arch = args.existence_arch or ("resnet50" if args.backbone_type == "dpt_large" else "resnet18")
+        existence = ExistenceNet(arch=arch)
     return objectness.eval().requires_grad_(False), existence.eval().requires_grad_(False)
 
 
+def batch_size(flag: str, networks: list, device: torch.device, args) -> int:
+    """--batch_size: an integer, or `auto` (chosen by memory, `reasoning.predict.auto_batch_size`)."""
+    if flag == "auto":
+        return auto_batch_size(networks, device, args.crop_size, args.precision)
+    return int(flag)
+
+
 def run(name, images, objectness, existence, device, args, batched: bool) -> dict:
-    network = NetworkPredictor(objectness, existence, device, batch_size=args.batch_size if batched else 50,
-                               precision=args.precision, crop_mode="batched" if batched else "loop")
+    size = batch_size(args.batch_size, [objectness, existence], device, args) if batched else 50
+    network = NetworkPredictor(objectness, existence, device, batch_size=size, precision=args.precision,
+                               crop_mode="batched" if batched else "loop", input_size=args.crop_size)
     predictor = CountingPredictor(network)
     cfg = ReasoningConfig(analyze_cc=True, n_round=args.n_round, max_sdf_thres=args.max_sdf_thres,
                           reuse_predictions=batched, merge_duplicates=False)
@@ -65,7 +80,7 @@ def run(name, images, objectness, existence, device, args, batched: bool) -> dic
     n = len(images)
     evals = sum(predictor.counts.values())
     crop, net = network.timer.seconds["crop"], network.timer.seconds["network"]
-    return {"path": name, "images/s": n / total, "crops/s": evals / total,
+    return {"path": name, "batch": float(size), "images/s": n / total, "crops/s": evals / total,
             "objectness crops/img": predictor.counts["objectness"] / n,
             "existence crops/img": predictor.counts["existence"] / n,
             "crop s/img": crop / n, "network s/img": net / n, "bookkeeping s/img": (total - crop - net) / n,
@@ -82,10 +97,12 @@ def main(argv=None):
     p.add_argument("--max_sdf_thres", type=float, default=0.5,
                    help="lower it (e.g. -1) with random weights so boxes survive and move")
     p.add_argument("--backbone_type", default="resnet18")
-    p.add_argument("--existence_arch", default="resnet18")
+    p.add_argument("--existence_arch", default=None,
+                   help="default: resnet50 with dpt_large (the released pair), else resnet18")
     p.add_argument("--objectness_resume", default=None)
     p.add_argument("--binary_classifier_resume", default=None)
-    p.add_argument("--batch_size", type=int, default=256)
+    p.add_argument("--batch_size", default="256", help="crops per network call, or auto (by memory)")
+    p.add_argument("--crop_size", type=int, default=128, help="side of the crops fed to the networks")
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
     p.add_argument("--device", default="cpu")
     p.add_argument("--skip_original", action="store_true")
@@ -107,7 +124,8 @@ def main(argv=None):
         rows.append(run("original-style loop", images, objectness, existence, device, args, batched=False))
     keys = list(rows[0])
     print(f"\n{len(images)} images of about {args.image_size} px, {args.n_round} boundary rounds, "
-          f"{args.backbone_type} objectness + {args.existence_arch} existence on {device}, "
+          f"{args.backbone_type} objectness + {getattr(existence, 'arch', 'checkpoint')} existence on "
+          f"{device}, {args.precision}, {args.crop_size} px crops, "
           f"{torch.get_num_threads()} threads\n")
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))

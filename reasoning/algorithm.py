@@ -25,6 +25,8 @@ NMS_SCORES = ("boundary", "constant")
 
 # pixel box -> (max sdf, edge movements [4]) of its crop
 PredictionCache = dict[tuple[int, int, int, int], tuple[float, torch.Tensor]]
+# pixel box -> existence score of its crop
+ExistenceCache = dict[tuple[int, int, int, int], float]
 
 
 @dataclass
@@ -89,13 +91,26 @@ class Reasoner:
         self.cfg = config or ReasoningConfig()
 
     # -- steps -----------------------------------------------------------------------------------------
-    def existence_filter(self, image: torch.Tensor, boxes: torch.Tensor,
-                         image_id: int | str | None) -> torch.Tensor:
-        """Boxes [N, 4] -> the boxes [M, 4] whose crop the existence network scores >= class_score_thres."""
+    def existence_filter(self, image: torch.Tensor, boxes: torch.Tensor, image_id: int | str | None,
+                         seen: ExistenceCache | None = None) -> torch.Tensor:
+        """Boxes [N, 4] -> the boxes [M, 4] whose crop the existence network scores >= class_score_thres.
+
+        With `seen` (pixel box -> score, filled here) each distinct pixel box is scored once per image.
+        """
         if boxes.shape[0] == 0:
             return boxes
-        ex = self.predictor.predict(image, boxes, {EXISTENCE}, image_id)["existence"].cpu()
-        return boxes[ex >= self.cfg.class_score_thres]
+        if seen is None:
+            ex = self.predictor.predict(image, boxes, {EXISTENCE}, image_id)["existence"].cpu()
+            return boxes[ex >= self.cfg.class_score_thres]
+        _, height, width = image.shape
+        keys = list(map(tuple, pixel_boxes(boxes, height, width).tolist()))
+        missing = list(dict.fromkeys(k for k in keys if k not in seen))
+        if missing:
+            ex = self.predictor.predict(image, torch.tensor(missing, dtype=torch.float64), {EXISTENCE},
+                                        image_id)["existence"].cpu()
+            seen.update(zip(missing, ex.tolist()))
+        keep = torch.tensor([seen[k] >= self.cfg.class_score_thres for k in keys], dtype=torch.bool)
+        return boxes[keep]
 
     def center_reasoning(self, image: torch.Tensor, boxes: torch.Tensor, image_id: int | str | None,
                          cache: PredictionCache | None = None,
@@ -103,29 +118,57 @@ class Reasoner:
         """Boxes [N, 4] -> (boxes that hold one object [P, 4], new boxes [Q, 4] from splits and connected
         components).
 
-        `cache` receives the boundary-reasoning quantities of the passing boxes; `with_new=False` skips
-        building the new boxes (the second center round drops them anyway).
+        `cache` (the image's, before boundary reasoning) receives the boundary-reasoning quantities of the
+        passing boxes; with it each distinct pixel box is predicted once, and with `with_new=False` (the
+        second center round, which drops new boxes) a box already in it is known to pass without a crop.
         """
         cfg = self.cfg
         _, height, width = image.shape
         if boxes.shape[0] == 0:
             return boxes, boxes.new_zeros((0, 4))
+        pix = pixel_boxes(boxes, height, width)
+        if cache is None:
+            pred_boxes, inverse = boxes, None
+        else:  # everything below depends on the pixel box only: predict each distinct one once
+            unique, inverse = torch.unique(pix, dim=0, return_inverse=True)
+            if not with_new:  # only the verdict is needed: the passing boxes are already in the cache
+                known = torch.tensor([tuple(p) in cache for p in unique.tolist()], dtype=torch.bool)
+                fresh = unique[~known]
+                passed = known.clone()
+                if fresh.shape[0] > 0:
+                    passed[~known] = ~self._center_fail(image, fresh, image_id, cache)[0]
+                return boxes[passed[inverse]], boxes.new_zeros((0, 4))
+            pred_boxes = unique.to(torch.float64)
+        fail_u, argmax_u, union_u, size = self._center_fail(image, pred_boxes, image_id, cache, with_new)
+        fail = fail_u if inverse is None else fail_u[inverse]
+        passing = boxes[~fail]
+        if not with_new:
+            return passing, boxes.new_zeros((0, 4))
+        rows = torch.arange(boxes.shape[0]) if inverse is None else inverse
+        new = [split_boxes(boxes[fail], argmax_u[rows[fail].to(argmax_u.device)], size)]
+        if cfg.analyze_cc and passing.shape[0] > 0:
+            masks = union_u[rows[~fail].to(union_u.device)].cpu().numpy()
+            new.append(self._component_boxes(passing, masks, height, width, size))
+        return passing, torch.cat(new, dim=0)
+
+    def _center_fail(self, image: torch.Tensor, boxes: torch.Tensor, image_id: int | str | None,
+                     cache: PredictionCache | None, with_maps: bool = False
+                     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, int]:
+        """Predict boxes [N, 4] -> (fails the singularity check bool [N] on the CPU, split point [N, 2],
+        union masks bool [N, S, S], S); the last three only `with_maps`. The passing boxes' boundary
+        quantities go to `cache`."""
+        _, height, width = image.shape
         pred = self.predictor.predict(image, boxes, {FIELDS}, image_id)
         size = pred["sdf_maps"].shape[-1]
         union = union_masks(pred["center_fields"], pred["sdf_maps"])
         max_val, argmax = split_evidence(pred["center_fields"], union)
-        fail = (max_val > cfg.center_score_max_thres).cpu()
-        passing = boxes[~fail]
-        if cache is not None and passing.shape[0] > 0:
-            pass_sdf = pred["sdf_maps"][~fail.to(union.device)]
-            self._fill_cache(cache, pixel_boxes(passing, height, width), pass_sdf)
-        if not with_new:
-            return passing, boxes.new_zeros((0, 4))
-        new = [split_boxes(boxes[fail], argmax[fail.to(argmax.device)], size)]
-        if cfg.analyze_cc and passing.shape[0] > 0:
-            masks = union[~fail.to(union.device)].cpu().numpy()
-            new.append(self._component_boxes(passing, masks, height, width, size))
-        return passing, torch.cat(new, dim=0)
+        fail = (max_val > self.cfg.center_score_max_thres).cpu()
+        if cache is not None and not bool(fail.all()):
+            self._fill_cache(cache, pixel_boxes(boxes[~fail], height, width),
+                             pred["sdf_maps"][~fail.to(union.device)])
+        if not with_maps:
+            return fail, None, None, size
+        return fail, argmax, union, size
 
     def _component_boxes(self, boxes: torch.Tensor, masks: np.ndarray, height: int, width: int,
                          size: int) -> torch.Tensor:
@@ -239,13 +282,16 @@ class Reasoner:
         trace: list | None = [] if cfg.record_trace else None
         proposals = torch.from_numpy(generate_proposals(height, width))
         stats["proposals"] = int(proposals.shape[0])
-        boxes = self.existence_filter(image, proposals, image_id)
-        stats["after_existence"] = int(boxes.shape[0])
         cache: PredictionCache = {}
+        scores: ExistenceCache | None = {} if cfg.reuse_predictions else None
+        boxes = self.existence_filter(image, proposals, image_id, scores)
+        stats["after_existence"] = int(boxes.shape[0])
         if boxes.shape[0] > 0:
             seed = cache if cfg.reuse_predictions else None
             passing, new = self.center_reasoning(image, boxes, image_id, seed)
-            new = self.existence_filter(image, new, image_id)
+            # boxes of area <= proposal_area_thres would be dropped before the first boundary round
+            new = new[large_boxes(new, cfg.proposal_area_thres)]
+            new = self.existence_filter(image, new, image_id, scores)
             passing2, _ = self.center_reasoning(image, new, image_id, seed, with_new=False)
             boxes = torch.cat([passing, passing2], dim=0)
             stats["after_center"] = int(boxes.shape[0])

@@ -44,6 +44,31 @@ class PhaseTimer:
         return now
 
 
+def auto_batch_size(networks: list[torch.nn.Module], device: torch.device, input_size: int = CROP_SIZE,
+                    precision: str = "fp32", cap: int = 1024, probe: int = 8) -> int:
+    """Crops per network call chosen by memory (`--batch_size auto`).
+
+    CUDA: run each network on `probe` blank crops [probe, 3, input_size, input_size], take the largest
+    peak-memory growth per crop and return the largest power of two (<= `cap`) whose batch uses at most
+    70% of the free device memory. Elsewhere: 64 (CPU batches gain nothing past cache-sized ones).
+    """
+    if device.type != "cuda":
+        return 64
+    synchronize(device)
+    per_crop = 1.0
+    crops = torch.zeros((probe, 3, input_size, input_size), device=device)
+    for net in networks:
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        with torch.no_grad(), autocast(device, precision):
+            net(crops)
+        synchronize(device)
+        per_crop = max(per_crop, (torch.cuda.max_memory_allocated(device) - base) / probe)
+    free, _ = torch.cuda.mem_get_info(device)
+    fits = int(0.7 * free / per_crop)
+    return max(1, min(cap, 1 << max(fits, 1).bit_length() - 1))
+
+
 class Predictor:
     """Interface: `predict(image, boxes, want, image_id)` for boxes [N, 4] (float image pixels).
 

@@ -1,7 +1,8 @@
 """Cost statistics kept outside the algorithm: crops evaluated per model and time spent predicting.
 
 `CountingPredictor` wraps any `Predictor`; `since(snapshot)` gives one image's cost; `summarise_stats`
-averages the per-image statistics of a finished job (reasoning_stats.json).
+averages the per-image statistics of a finished job (reasoning_stats.json); `LeastWorkReasoner` records
+the fewest evaluations a search could have made (the lower bound the benchmarks compare with).
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from reasoning.algorithm import Discovery, Reasoner
+from reasoning.boxes import large_boxes
+from reasoning.crops import pixel_boxes
 from reasoning.predict import EXISTENCE, FIELDS, Prediction, Predictor, synchronize
 
 MODEL_OF = {FIELDS: "objectness", EXISTENCE: "existence"}
@@ -68,3 +72,37 @@ def summarise_stats(records: list[dict]) -> dict:
             "existence_crops_per_image": float(np.mean([s["evaluations"].get("existence", 0) for s in ok])),
             "seconds_per_image": float(np.mean([s["seconds"] for s in ok])),
             "boxes_per_image": float(np.mean([len(r["boxes"]) for r in records if "boxes" in r]))}
+
+
+class LeastWorkReasoner(Reasoner):
+    """A `Reasoner` that also records the least network work of its own search on each image.
+
+    `least_work()` after `discover`: per model, the number of distinct pixel boxes that the search cannot do
+    without, each predicted once: existence, every grid proposal and every new box large enough to reach
+    boundary reasoning (area > proposal_area_thres); objectness, every such box that enters a center pass
+    and every box alive in a boundary round (until it converges or is filtered).
+    """
+
+    def discover(self, image: torch.Tensor, image_id: int | str | None = None) -> Discovery:
+        self._need: dict[str, set] = {"objectness": set(), "existence": set()}
+        return super().discover(image, image_id)
+
+    def least_work(self) -> dict[str, int]:
+        return {kind: len(boxes) for kind, boxes in self._need.items()}
+
+    def _note(self, kind: str, image: torch.Tensor, boxes: torch.Tensor) -> None:
+        _, height, width = image.shape
+        big = boxes[large_boxes(boxes, self.cfg.proposal_area_thres)]
+        self._need[kind].update(map(tuple, pixel_boxes(big, height, width).tolist()))
+
+    def existence_filter(self, image, boxes, image_id, seen=None):
+        self._note("existence", image, boxes)
+        return super().existence_filter(image, boxes, image_id, seen)
+
+    def center_reasoning(self, image, boxes, image_id, cache=None, with_new=True):
+        self._note("objectness", image, boxes)
+        return super().center_reasoning(image, boxes, image_id, cache, with_new)
+
+    def _boundary_fields(self, image, pix, image_id, cache):
+        self._need["objectness"].update(map(tuple, pix.tolist()))
+        return super()._boundary_fields(image, pix, image_id, cache)

@@ -1,0 +1,108 @@
+"""The least work of the reasoning: each distinct pixel box predicted once, nothing predicted that cannot
+change the boxes; the lower bound of the benchmarks; `--batch_size auto`; the benchmark harness's shims."""
+
+import io
+import runpy
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from reasoning.algorithm import Reasoner, ReasoningConfig
+from reasoning.oracle import OraclePredictor
+from reasoning.predict import auto_batch_size
+from reasoning.proposals import generate_proposals
+from reasoning.stats import CountingPredictor, LeastWorkReasoner
+from utils.io import load_image_rgb, load_json
+from utils.masks import mask_to_rle
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "original_reasoning"
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _fixture_image(name: str) -> torch.Tensor:
+    return torch.from_numpy(load_image_rgb(FIXTURE / "images" / name).copy()).permute(2, 0, 1).float() / 255
+
+
+def test_defaults_make_exactly_the_least_work_and_the_boxes_of_predicting_everything():
+    gt = load_json(FIXTURE / "gt.json")
+    image = _fixture_image("val_000010.jpg")
+    counting = CountingPredictor(OraclePredictor(gt))
+    reasoner = LeastWorkReasoner(counting, ReasoningConfig(analyze_cc=True))
+    ours = reasoner.discover(image, 10)
+    assert dict(counting.counts) == reasoner.least_work()        # every evaluation is one the search needs
+    everything = CountingPredictor(OraclePredictor(gt))
+    cfg = ReasoningConfig(analyze_cc=True, reuse_predictions=False)
+    plain = Reasoner(everything, cfg).discover(image, 10)
+    assert torch.equal(ours.boxes, plain.boxes) and torch.equal(ours.scores, plain.scores)
+    assert counting.counts["objectness"] * 3 < everything.counts["objectness"]
+    assert counting.counts["existence"] < everything.counts["existence"]
+
+
+def test_existence_filter_scores_each_pixel_box_once():
+    h, w = 50, 70
+    m = np.zeros((h, w), bool)
+    m[10:30, 20:45] = True
+    gt = {"images": [{"id": 1, "height": h, "width": w, "file_name": "x.png"}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": int(m.sum()),
+                           "bbox": [20, 10, 25, 20], "segmentation": mask_to_rle(m)}],
+          "categories": [{"id": 1, "name": "fg"}]}
+    proposals = torch.from_numpy(generate_proposals(h, w))
+    # clipped grid proposals repeat: the distinct pixel boxes, counted by hand
+    distinct = {(int(np.floor(a)), int(np.floor(b)), int(np.ceil(c)), int(np.ceil(d)))
+                for a, b, c, d in proposals.tolist()}
+    assert len(distinct) < proposals.shape[0]
+    counting = CountingPredictor(OraclePredictor(gt))
+    reasoner = Reasoner(counting, ReasoningConfig())
+    seen: dict = {}
+    kept = reasoner.existence_filter(torch.zeros(3, h, w), proposals, 1, seen)
+    assert counting.counts["existence"] == len(distinct) == len(seen)
+    plain = Reasoner(OraclePredictor(gt)).existence_filter(torch.zeros(3, h, w), proposals, 1)
+    assert torch.equal(kept, plain)
+    reasoner.existence_filter(torch.zeros(3, h, w), proposals, 1, seen)   # known: no new crop
+    assert counting.counts["existence"] == len(distinct)
+
+
+def test_auto_batch_size_on_cpu_is_a_cache_sized_batch():
+    assert auto_batch_size([torch.nn.Identity()], torch.device("cpu")) == 64
+
+
+def test_bench_reasoning_runs_on_cpu_with_a_tiny_size():
+    bench = runpy.run_path(str(ROOT / "benchmarks" / "bench_reasoning.py"))
+    out = io.StringIO()
+    with redirect_stdout(out):
+        bench["main"](["--device", "cpu", "--num_images", "1", "--image_size", "64", "--n_round", "1",
+                       "--crop_size", "32", "--batch_size", "auto", "--skip_original"])
+    table = out.getvalue()
+    assert "| batched (ours) | 64 |" in table and "original-style" not in table
+
+
+def test_original_harness_shims():
+    harness = runpy.run_path(str(ROOT / "benchmarks" / "original_harness.py"))
+    image = torch.rand(3, 20, 30)
+    resize = harness["_Resize"]((8, 8))
+    harness["_Resize"].oracle = True
+    try:
+        assert resize(image[:, 3:10, 5:9]).tolist() == [[[5, 3, 9, 10]]]   # the crop's pixel box
+        assert resize(image[:, 15:40, 25:40]).tolist() == [[[25, 15, 30, 20]]]  # slicing clips at the edge
+    finally:
+        harness["_Resize"].oracle = False
+    crop = resize(image[:, 3:10, 5:9])
+    assert crop.shape == (3, 8, 8)
+    ramp = torch.arange(12.0).view(1, 1, 3, 4)
+    dy, dx = harness["_image_gradients"](ramp)
+    assert dy[0, 0, :2].eq(4).all() and dy[0, 0, 2].eq(0).all()
+    assert dx[0, 0, :, :3].eq(1).all() and dx[0, 0, :, 3].eq(0).all()
+
+
+def test_ap50_of_the_benchmark():
+    bench = runpy.run_path(str(ROOT / "benchmarks" / "bench_vs_original.py"))
+    gt = [np.array([[0.0, 0, 10, 10]])]
+    dets = [(np.array([[0.0, 0, 10, 10], [20, 20, 30, 30]]), np.array([0.9, 0.95]))]
+    assert bench["ap50"](dets, gt) == pytest.approx((0.5, 1.0))   # a false positive ranked first
+    dets = [(np.array([[0.0, 0, 10, 10], [20, 20, 30, 30]]), np.array([0.95, 0.9]))]
+    assert bench["ap50"](dets, gt) == pytest.approx((1.0, 1.0))
