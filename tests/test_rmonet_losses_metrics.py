@@ -146,3 +146,4 @@ def test_evaluated_fg_ari_equals_sklearn_on_the_foreground_pixels():
     assert got["fg_ari"] == pytest.approx(want_all, abs=1e-12) == got["fg_ari_all_slots"]
     assert got["fg_ari_foreground_slots"] == pytest.approx(want_fg, abs=1e-12)
     assert abs(want_all - want_fg) > 1e-3  # the two readings differ on these masks
+    assert got["background_mass_on_objects"] == pytest.approx(float(masks[:, 3][torch.from_numpy(fg)].mean()))
