@@ -147,3 +147,31 @@ def test_evaluated_fg_ari_equals_sklearn_on_the_foreground_pixels():
     assert got["fg_ari_foreground_slots"] == pytest.approx(want_fg, abs=1e-12)
     assert abs(want_all - want_fg) > 1e-3  # the two readings differ on these masks
     assert got["background_mass_on_objects"] == pytest.approx(float(masks[:, 3][torch.from_numpy(fg)].mean()))
+
+
+def test_mask_kl_to_attention_flag_routes_the_gradient():
+    """loss.mask_kl_to_attention: True (eq. 3) sends the mask KL's gradient to m_k and mbar_k; False only to
+    mbar_k (the VAE), with the same value."""
+    from losses.rmonet import LossConfig, scene_loss
+
+    torch.manual_seed(0)
+    b, k, h, w = 2, 3, 4, 4
+    log_m = torch.log_softmax(torch.randn(b, k, h, w), 1).requires_grad_()
+    log_mbar = torch.log_softmax(torch.randn(b, k, h, w), 1).requires_grad_()
+    out = {
+        "log_masks": log_m,
+        "log_masks_decoded": log_mbar,
+        "xbar": torch.rand(b, k, 3, h, w),
+        "mu": torch.zeros(b, k, 2),
+        "logvar": torch.zeros(b, k, 2),
+    }
+    x, sigmas = torch.rand(b, 3, h, w), component_sigmas(k, 0.11, 0.09)
+    grads, values = {}, {}
+    for flag in (True, False):
+        cfg = LossConfig(beta=0.0, gamma=1.0, mask_kl_to_attention=flag)
+        _, terms = scene_loss(out, x, sigmas, cfg)
+        values[flag] = float(terms["kl_mask"].detach())
+        grads[flag] = torch.autograd.grad(terms["kl_mask"], [log_m, log_mbar], allow_unused=True)
+    assert values[True] == pytest.approx(values[False])
+    assert grads[True][0].abs().sum() > 0 and grads[False][0] is None
+    assert torch.allclose(grads[True][1], grads[False][1])
