@@ -24,6 +24,9 @@ class LossConfig:
     gamma: float = option(0.5, "weight of the mask KL", min=0)
     delta: float = option(1.0, "weight of the RPN objectness loss (R-MONet)", min=0)
     lambda_: float = option(1.0, "weight of the RPN box loss (R-MONet; YAML key `lambda`)", min=0)
+    mask_kl_to_attention: bool = option(
+        True, "the mask KL's gradient reaches the attention masks m_k (True, eq. 3) or only the VAE's mbar_k"
+    )
 
 
 def component_sigmas(
@@ -84,7 +87,7 @@ def scene_loss(
     terms = {
         "nll": mixture_nll(x.float(), log_m, out["xbar"], sigmas),
         "kl_z": gaussian_kl(out["mu"].float(), out["logvar"].float()),
-        "kl_mask": mask_kl(log_m, out["log_masks_decoded"]),
+        "kl_mask": mask_kl(log_m if cfg.mask_kl_to_attention else log_m.detach(), out["log_masks_decoded"]),
     }
     weights = {"nll": 1.0, "kl_z": cfg.beta, "kl_mask": cfg.gamma}
     if "rpn_targets" in out:

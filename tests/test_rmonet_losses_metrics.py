@@ -105,3 +105,73 @@ def test_rpn_losses_of_the_sampled_anchors_equal_torchvision():
         props.objectness, props.deltas, labels, rpn.box_coder.encode(matched, props.anchors)
     )
     assert all(torch.equal(a, b) for a, b in zip(ours, reference))
+
+
+class _RandomMasks(torch.nn.Module):
+    """Stub scene model: fixed random masks [N, K, H, W] (K = 4, background last), one image per call."""
+
+    num_slots, background_index, foreground_slots = 4, 3, [0, 1, 2]
+
+    def __init__(self, masks):
+        super().__init__()
+        self.masks, self.calls = masks, 0
+
+    def forward(self, x):
+        m = self.masks[self.calls : self.calls + len(x)]
+        self.calls += len(x)
+        return {
+            "masks": m,
+            "boxes": torch.zeros(len(x), 3, 4),
+            "box_scores": torch.zeros(len(x), 3),
+            "recon": x,
+        }
+
+
+def test_evaluated_fg_ari_equals_sklearn_on_the_foreground_pixels():
+    """`evaluate`'s fg_ari = mean over images of sklearn's ARI between the ground-truth instance ids and
+    argmax_k m_k (all K slots) on the ground-truth foreground pixels only; `fg_ari_foreground_slots` takes
+    the argmax over the K-1 foreground masks."""
+    from training.rmonet.config import EvalConfig
+    from training.rmonet.evaluate import evaluate
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, (5, 12, 12))
+    masks = torch.from_numpy(rng.dirichlet(np.ones(4), size=(5, 12, 12)).transpose(0, 3, 1, 2)).float()
+    dataset = [(torch.zeros(3, 12, 12), torch.from_numpy(g)) for g in labels]
+    got = evaluate(_RandomMasks(masks), dataset, torch.device("cpu"), EvalConfig(batch_size=1), "fp32")
+    pred_all, pred_fg = masks.argmax(1).numpy(), masks[:, :3].argmax(1).numpy()
+    fg = labels != 0
+    want_all = np.mean([adjusted_rand_score(g[f], p[f]) for g, p, f in zip(labels, pred_all, fg)])
+    want_fg = np.mean([adjusted_rand_score(g[f], p[f]) for g, p, f in zip(labels, pred_fg, fg)])
+    assert got["fg_ari"] == pytest.approx(want_all, abs=1e-12) == got["fg_ari_all_slots"]
+    assert got["fg_ari_foreground_slots"] == pytest.approx(want_fg, abs=1e-12)
+    assert abs(want_all - want_fg) > 1e-3  # the two readings differ on these masks
+    assert got["background_mass_on_objects"] == pytest.approx(float(masks[:, 3][torch.from_numpy(fg)].mean()))
+
+
+def test_mask_kl_to_attention_flag_routes_the_gradient():
+    """loss.mask_kl_to_attention: True (eq. 3) sends the mask KL's gradient to m_k and mbar_k; False only to
+    mbar_k (the VAE), with the same value."""
+    from losses.rmonet import LossConfig, scene_loss
+
+    torch.manual_seed(0)
+    b, k, h, w = 2, 3, 4, 4
+    log_m = torch.log_softmax(torch.randn(b, k, h, w), 1).requires_grad_()
+    log_mbar = torch.log_softmax(torch.randn(b, k, h, w), 1).requires_grad_()
+    out = {
+        "log_masks": log_m,
+        "log_masks_decoded": log_mbar,
+        "xbar": torch.rand(b, k, 3, h, w),
+        "mu": torch.zeros(b, k, 2),
+        "logvar": torch.zeros(b, k, 2),
+    }
+    x, sigmas = torch.rand(b, 3, h, w), component_sigmas(k, 0.11, 0.09)
+    grads, values = {}, {}
+    for flag in (True, False):
+        cfg = LossConfig(beta=0.0, gamma=1.0, mask_kl_to_attention=flag)
+        _, terms = scene_loss(out, x, sigmas, cfg)
+        values[flag] = float(terms["kl_mask"].detach())
+        grads[flag] = torch.autograd.grad(terms["kl_mask"], [log_m, log_mbar], allow_unused=True)
+    assert values[True] == pytest.approx(values[False])
+    assert grads[True][0].abs().sum() > 0 and grads[False][0] is None
+    assert torch.allclose(grads[True][1], grads[False][1])

@@ -42,7 +42,8 @@ def evaluate(
     (`cfg.ari_slots="foreground"`) or all K slots ("all"); both readings are also reported
     (`fg_ari_foreground_slots`, `fg_ari_all_slots`). Box AP counts the boxes scoring at least
     `cfg.box_score_thresh` (and > 0: padding boxes score 0). Also the ARI of the one-mask-for-all-objects
-    baseline, with `loss_fn` the mean loss and, for R-MONet, the fraction of the foreground masks' mass
+    baseline, `background_mass_on_objects` (mean background mask m_bg over the ground-truth object pixels),
+    with `loss_fn` the mean loss and, for R-MONet, the fraction of the foreground masks' mass
     outside their enlarged ROIs; optionally saves a figure of `cfg.num_figures` scenes.
     """
     ari_slots, box_score_thresh = cfg.ari_slots, cfg.box_score_thresh
@@ -53,7 +54,7 @@ def evaluate(
     n = len(dataset) if max_images is None else min(len(dataset), max_images)
     loader = DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size=cfg.batch_size, shuffle=False)
     aris = {"foreground": [], "all": []}
-    base_aris, losses, outside = [], [], []
+    base_aris, losses, outside, bg_on_objects = [], [], [], []
     fg_slots = model.foreground_slots
     box_ap = BoxAP()
     fig_data = None
@@ -69,6 +70,8 @@ def evaluate(
         fg_pred = torch.tensor(fg_slots)[masks[:, fg_slots].argmax(1)]  # slot indices of the argmax
         aris["foreground"].append(foreground_ari(gt, fg_pred.numpy()))
         base_aris.append(foreground_ari(gt, np.zeros_like(gt)))
+        objects = torch.from_numpy(gt != 0)
+        bg_on_objects.append(masks[:, model.background_index][objects])
         boxes, scores = out["boxes"].float().cpu().numpy(), out["box_scores"].float().cpu().numpy()
         if isinstance(model, RMONet):
             rois = out["boxes"].float().cpu()
@@ -102,6 +105,8 @@ def evaluate(
     if losses:
         metrics["loss"] = float(np.mean(losses))
     metrics["num_images"] = n
+    bg_mass = torch.cat(bg_on_objects)
+    metrics["background_mass_on_objects"] = float(bg_mass.mean()) if bg_mass.numel() else float("nan")
     if outside:
         metrics["mask_mass_outside_roi"] = float(torch.cat(outside).mean())
     if fig_data is not None:
