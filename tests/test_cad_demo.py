@@ -6,12 +6,14 @@ import logging
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from cad.config import get_cfg
 from cad.demo import main as demo_main
 from cad.demo import parse_args
 from cad.engine.predictor import use_cpu_without_cuda
+from cad.modeling import build_model
 
 TINY = "cad/model_zoo/configs/tiny/cascade_mask_rcnn_R_18_FPN_tiny.yaml"
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -42,11 +44,11 @@ def test_cuda_config_without_cuda_runs_on_cpu_with_syncbn_as_bn(monkeypatch):
     cfg.merge_from_file("cad/model_zoo/configs/unMORE-IN+COCO/cascade_mask_rcnn_R_50_FPN.yaml")
     assert cfg.MODEL.DEVICE == "cuda" and cfg.MODEL.RESNETS.NORM == "SyncBN"
     recorder = Recorder()
-    logging.getLogger("cad.demo").addHandler(recorder)
+    logging.getLogger("cad.predictor").addHandler(recorder)
     try:
         use_cpu_without_cuda(cfg)
     finally:
-        logging.getLogger("cad.demo").removeHandler(recorder)
+        logging.getLogger("cad.predictor").removeHandler(recorder)
     assert cfg.MODEL.DEVICE == "cpu" and cfg.MODEL.RESNETS.NORM == cfg.MODEL.FPN.NORM == "BN"
     assert [m for m in recorder.messages if "CUDA is not available, running on the CPU" in m] == [
         "MODEL.DEVICE cuda: CUDA is not available, running on the CPU"]
@@ -59,9 +61,14 @@ def test_demo_on_a_glob_with_cuda_asked_for(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     for name in ("a.jpg", "b.jpg"):
         Image.fromarray(rng.integers(0, 255, (64, 80, 3), dtype=np.uint8)).save(images / name)
+    cfg = get_cfg()
+    cfg.merge_from_file(TINY)
+    weights = tmp_path / "detector.pth"
+    torch.save({"model": build_model(cfg).state_dict()}, weights)  # the demo refuses to run without weights
     out = tmp_path / "out"
     status = demo_main(["--config-file", TINY, "--input", str(images / "*.jpg"), "--output", str(out),
-                        "--confidence-threshold", "0.0", "--opts", "MODEL.DEVICE", "cuda"])
+                        "--confidence-threshold", "0.0", "--opts", "MODEL.DEVICE", "cuda",
+                        "MODEL.WEIGHTS", str(weights)])
     assert status == 0
     assert (out / "a.jpg").is_file() and (out / "b.jpg").is_file()
     results = json.loads((out / "coco_instances_results.json").read_text())
