@@ -237,8 +237,8 @@ def write_index(path: Path, records: list[ImageRecord], done: dict[str, dict], t
         if detector:
             counts += f"; detector: {len(r['detections'])}"
         src = f"{OVERLAYS}/{quote(rec.key)}.png"
-        rows.append(f'<div class="img"><h3>{name}</h3><p>{counts}</p>'
-                    f'<a href="{src}"><img src="{src}" alt="{html.escape(rec.key)}"></a></div>')
+        img = f'<img src="{src}" alt="{html.escape(rec.key)}" loading="lazy">'
+        rows.append(f'<div class="img"><h3>{name}</h3><p>{counts}</p><a href="{src}">{img}</a></div>')
     head = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
     page = (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             "<style>body{font-family:sans-serif;margin:1em}.img{margin:1em 0}img{max-width:100%}"
