@@ -32,7 +32,7 @@ from utils.masks import mask_to_rle, xywh_to_xyxy  # noqa: E402
 
 PHOTOS = ("coins", "coffee", "astronaut", "chelsea", "rocket", "camera", "immunohistochemistry",
           "hubble_deep_field", "retina", "cell")
-FIGURE_PHOTOS = ("coins", "coffee", "astronaut", "chelsea", "rocket")
+FIGURE_ROWS = (("coins", "coffee", "astronaut"), ("chelsea", "rocket"))
 SIDE = 512
 FIXTURE = Path("tests/fixtures/coins_pseudo_gt.json")
 
@@ -85,22 +85,16 @@ def recall50(gt: dict, results: list[dict]) -> float:
     return float((box_iou(truth, found).amax(1) >= 0.5).float().mean())
 
 
-def figure(overlays: Path, names: tuple[str, ...], path: Path, height: int = 200, width: int = 1040) -> None:
-    """The overlays of `names`, each `height` px high, in rows at most `width` px wide, as a palette PNG."""
-    tiles = [Image.open(overlays / f"{n}.png").convert("RGB") for n in names]
-    tiles = [t.resize((round(t.width * height / t.height), height), Image.LANCZOS) for t in tiles]
-    rows, row = [], []
-    for t in tiles:
-        if row and sum(r.width + 4 for r in row) + t.width > width:
-            rows.append(row)
-            row = []
-        row.append(t)
-    rows.append(row)
-    size = (max(sum(t.width + 4 for t in r) - 4 for r in rows), len(rows) * (height + 4) - 4)
+def figure(overlays: Path, rows: tuple[tuple[str, ...], ...], path: Path, height: int = 230) -> None:
+    """The overlays of each row's photos, `height` px high, side by side, as a palette PNG."""
+    tiles = [[Image.open(overlays / f"{n}.png").convert("RGB") for n in row] for row in rows]
+    tiles = [[t.resize((round(t.width * height / t.height), height), Image.LANCZOS) for t in row]
+             for row in tiles]
+    size = (max(sum(t.width + 4 for t in row) - 4 for row in tiles), len(tiles) * (height + 4) - 4)
     canvas = Image.new("RGB", size, (255, 255, 255))
-    for i, r in enumerate(rows):
+    for i, row in enumerate(tiles):
         x = 0
-        for t in r:
+        for t in row:
             canvas.paste(t, (x, i * (height + 4)))
             x += t.width + 4
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,7 +133,7 @@ def main() -> int:
         ap50 = evaluate_class_agnostic(gt, results, tasks=("bbox",))["bbox"]["AP50"] if results else 0.0
         print(f"{title} | {len(results)} | {ap50:.1f} | {100 * recall50(gt, results):.1f}")
     if args.figure:
-        figure(out / discover.OVERLAYS, FIGURE_PHOTOS, Path(args.figure))
+        figure(out / discover.OVERLAYS, FIGURE_ROWS, Path(args.figure))
         print(f"wrote {args.figure}")
     return 0
 

@@ -116,6 +116,21 @@ def default_networks(cfg: DiscoverConfig, oracle: bool) -> DiscoverConfig:
     return replace(cfg, objectness=picked[0], existence=picked[1])
 
 
+def with_detector_files(cfg: DiscoverConfig) -> DiscoverConfig:
+    """`cfg` with the detector's config defaulting to the `config.yaml` next to its weights; DataError for
+    a missing file."""
+    if not cfg.detector:
+        return cfg
+    if not Path(cfg.detector).is_file():
+        raise DataError(f"detector weights {cfg.detector} not found (cad/train_net.py writes "
+                        "OUTPUT_DIR/model_final.pth)")
+    config = cfg.detector_config or str(Path(cfg.detector).parent / "config.yaml")
+    if not Path(config).is_file():
+        raise DataError(f"detector config {config} not found: pass --detector_config (the YAML the detector "
+                        "was trained with)")
+    return replace(cfg, detector_config=config)
+
+
 def expand_images(inputs: list[str]) -> list[ImageRecord]:
     """Files, folders (their image files, sorted) and glob patterns -> records in input order, each path once.
 
@@ -222,8 +237,8 @@ def write_index(path: Path, records: list[ImageRecord], done: dict[str, dict], t
         if detector:
             counts += f"; detector: {len(r['detections'])}"
         src = f"{OVERLAYS}/{quote(rec.key)}.png"
-        rows.append(f'<div class="img"><h3>{name}</h3><p>{counts}</p>'
-                    f'<a href="{src}"><img src="{src}" alt="{html.escape(rec.key)}"></a></div>')
+        img = f'<img src="{src}" alt="{html.escape(rec.key)}" loading="lazy">'
+        rows.append(f'<div class="img"><h3>{name}</h3><p>{counts}</p><a href="{src}">{img}</a></div>')
     head = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
     page = (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             "<style>body{font-family:sans-serif;margin:1em}.img{margin:1em 0}img{max-width:100%}"
@@ -253,19 +268,16 @@ def discover_parser() -> argparse.ArgumentParser:
 
 
 def load_detector(cfg: DiscoverConfig, device: torch.device) -> DetectorPredictor | None:
-    """The detector of `cfg.detector` on `device` (None without it); DataError for a missing config."""
+    """The detector of `cfg.detector` (with `cfg.detector_config`) on `device`; None without one."""
     if not cfg.detector:
         return None
     from cad.engine.predictor import DetectorPredictor, detector_config
 
-    config = Path(cfg.detector_config or Path(cfg.detector).parent / "config.yaml")
-    if not config.is_file():
-        raise DataError(f"detector config {config} not found: pass --detector_config (the YAML the detector "
-                        "was trained with)")
     try:
-        dcfg = detector_config(config, ["MODEL.WEIGHTS", cfg.detector, "MODEL.DEVICE", str(device)])
+        dcfg = detector_config(cfg.detector_config, ["MODEL.WEIGHTS", cfg.detector, "MODEL.DEVICE",
+                                                     str(device)])
     except KeyError as e:
-        raise DataError(f"detector config {config}: {e}") from None
+        raise DataError(f"detector config {cfg.detector_config}: {e}") from None
     return DetectorPredictor(dcfg, device)
 
 
@@ -276,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     job = from_namespace(JobConfig, args, output_dir=str(out_dir))
     networks = from_namespace(PredictorConfig, args)
     cfg = default_networks(from_namespace(DiscoverConfig, args), bool(networks.oracle_annotations))
+    cfg = with_detector_files(cfg)
     networks = replace(networks, objectness_resume=cfg.objectness, binary_classifier_resume=cfg.existence)
     reasoning, scoring = from_namespace(ReasoningConfig, args), from_namespace(ScoringConfig, args)
     selection = from_namespace(SelectionConfig, args)
@@ -283,8 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     run = Run.start(job, "discover")
     results = run.results(out_dir, "discover")
     detector_files = {"detector": file_identity(cfg.detector),
-                      "detector_config": file_identity(cfg.detector_config or (
-                          Path(cfg.detector).parent / "config.yaml" if cfg.detector else None))}
+                      "detector_config": file_identity(cfg.detector_config)}
     settings = {**networks.settings(), **cli_values(reasoning), **cli_values(scoring),
                 **cli_values(selection), **detector_files, "detector_threshold": cfg.detector_threshold,
                 "original_behaviour": args.original_behaviour}

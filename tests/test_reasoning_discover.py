@@ -196,3 +196,26 @@ def test_inputs_files_folders_and_globs(tmp_path):
                                       str(tmp_path / "a" / "x.png"), str(tmp_path / "missing.png")])
     assert [(r.key, r.path.relative_to(tmp_path).as_posix()) for r in records] == [
         ("x", "a/x.png"), ("y", "a/y.jpg"), ("x-2", "b/x.png"), ("missing", "missing.png")]
+
+
+def test_a_detector_without_its_config_is_one_line(photos, tmp_path, capsys):
+    weights = tmp_path / "model_final.pth"
+    weights.write_bytes(b"")
+    root, gt = photos
+    args = [str(root / "oval.png"), "--out", str(tmp_path / "out"), "--oracle_annotations", str(gt),
+            "--num_workers", "0", "--device", "cpu", "--detector", str(weights)]
+    assert discover.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "config.yaml not found" in err[0] and "--detector_config" in err[0]
+
+
+def test_overlay_labels_sit_at_the_box_corner():
+    from reasoning.vis import PALETTE, overlay
+
+    image = np.zeros((40, 60, 3), np.uint8)
+    plain = overlay(image, [[10, 10, 50, 35]])
+    labelled = overlay(image, [[10, 10, 50, 35]], labels=["0.93"])
+    inside = labelled[13:20, 12:30].reshape(-1, 3)
+    assert (plain[13:20, 12:30] == 0).all()                      # without a label the box is hollow there
+    dark = inside.astype(int).sum(1) < int(PALETTE[0].astype(int).sum()) // 2
+    assert (inside == PALETTE[0]).all(1).any() and dark.any()  # the label box and its dark text
