@@ -57,8 +57,10 @@ ARTIFACTS: tuple[Artifact, ...] = (
              "merge_coco_and_imagenet.py --imagenet_annotations_training_format_path", "coco",
              ("imagenet/train",)),
     Artifact("votecut_top1_masks", STAGE1, "top-1 VoteCut mask per ImageNet image (made, not downloaded)",
-             "python utils/preprocess_votecut.py --votecut_json <VoteCut JSON> --out_dir data/imagenet", DATA,
-             "imagenet/masks_top1_single_component", "train_objectness_net.py (--mask_root)", "images"),
+             "python utils/preprocess_votecut.py --votecut_json "
+             "data/imagenet/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json --out_dir data/imagenet",
+             DATA, "imagenet/masks_top1_single_component", "train_objectness_net.py (default --mask_root)",
+             "images"),
     Artifact("vit_large_patch16_384", STAGE1, "timm ImageNet ViT-L/16-384: initial DPT-L backbone",
              "python -c \"import timm, torch; torch.save(timm.create_model('vit_large_patch16_384', "
              "pretrained=True).state_dict(), 'vit_large_patch16_384.pth')\"", WEIGHTS,
