@@ -176,11 +176,18 @@ def artifact_for(path: str | Path, data_root: str | Path = "data") -> Artifact |
     return next((a for a in ARTIFACTS if a.root == DATA and Path(a.path) == rel), None)
 
 
+def where_to_get(artifact: Artifact) -> str:
+    """`download <name>: <url> (README.md#downloads)`, or the command that makes the file."""
+    if artifact.url.startswith("http"):
+        return f"download {artifact.name} ({artifact.what}): {artifact.url} ({README_DOWNLOADS})"
+    return f"make it ({artifact.what}): {artifact.url}"
+
+
 def missing_data_message(path: str | Path, flag: str, data_root: str | Path = "data") -> str:
     """One line for a default input that is absent: the path, and where it comes from."""
     art = artifact_for(path, data_root)
-    source = f"{art.what}: {art.url}" if art else "see the downloads table"
-    return f"{path} not found ({flag}); download or make it ({source}; {README_DOWNLOADS})"
+    source = where_to_get(art) if art else f"see the downloads table, {README_DOWNLOADS}"
+    return f"{path} not found ({flag}): {source}"
 
 
 def _code_list(text: str) -> str:
