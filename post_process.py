@@ -15,7 +15,13 @@ import argparse
 from pathlib import Path
 
 from coco_tools.checker import validate_coco
-from coco_tools.pseudo_labels import SPLIT_ANNOTATIONS, select_pseudo_labels, split_annotation_path
+from coco_tools.pseudo_labels import (
+    SPLIT_ANNOTATIONS,
+    default_data_root,
+    select_pseudo_labels,
+    split_annotation_path,
+)
+from utils.artifacts import missing_data_message
 from utils.cli import reports_errors, run_cli
 from utils.config import number
 from utils.io import DataError, atomic_write_json, load_json
@@ -52,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         gt_path = Path(args.gt_annotations)
     elif args.dataset:
         gt_path = split_annotation_path(args.dataset, args.split, args.data_root)
+        if not gt_path.is_file():
+            root = args.data_root or default_data_root(args.dataset)
+            flag = f"--dataset {args.dataset} --split {args.split}"
+            raise DataError(missing_data_message(gt_path, flag, root))
     else:
         raise DataError("give --gt_annotations PATH (or --dataset NAME --split SPLIT) for the image list")
     results = load_json(pred_path, "scored results file")

@@ -114,6 +114,26 @@ def test_missing_default_data_is_one_line_with_the_download(tmp_path, monkeypatc
         assert "\n" not in message and url in message and "README.md#downloads" in message
 
 
+def test_missing_post_process_split_names_how_to_make_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DETECTRON2_DATASETS", raising=False)
+    (tmp_path / "scored.json").write_text("[]")
+    assert post_process.main(shlex.split(
+        "--pred_annotations_path scored.json --existence_score_thres 0.5 --center_score_thres 0.8 "
+        "--boundary_score_thres 0.75 --dataset COCO --split train")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "coco_cls_agnostic_instances_train2017.json not found" in err[0]
+    assert "utils/convert_to_cls_agnostic.py --input data/coco/annotations/instances_train2017.json" in err[0]
+
+
+def test_missing_detector_dataset_names_its_download(tmp_path, monkeypatch):
+    from cad.data.catalog import gt_json_path
+
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
+    with pytest.raises(DataError, match="drive.google.com.*1Vam0DamGADy_rClswNCIDpheGhiPKmYf"):
+        gt_json_path("cls_agnostic_coco20k")
+
+
 def test_stage1_existence_command_as_written(coco_tree):
     """The original's existence command (it names dpt_large, which the existence task does not use)."""
     summary = train_objectness_net.main(shlex.split(

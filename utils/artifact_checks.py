@@ -37,7 +37,7 @@ class Roots:
     weights: Path = Path("weights")
     repo: Path = Path(".")
     sample: int = 20  # image files looked up per annotation JSON
-    max_json_mb: float = 1024.0  # larger JSONs are reported present but not parsed
+    max_json_mb: float = 200.0  # larger JSONs are reported present but not parsed
     detector_config: Path = RECIPE  # the layout a detector checkpoint must have
 
 

@@ -57,8 +57,10 @@ ARTIFACTS: tuple[Artifact, ...] = (
              "merge_coco_and_imagenet.py --imagenet_annotations_training_format_path", "coco",
              ("imagenet/train",)),
     Artifact("votecut_top1_masks", STAGE1, "top-1 VoteCut mask per ImageNet image (made, not downloaded)",
-             "python utils/preprocess_votecut.py --votecut_json <VoteCut JSON> --out_dir data/imagenet", DATA,
-             "imagenet/masks_top1_single_component", "train_objectness_net.py (--mask_root)", "images"),
+             "python utils/preprocess_votecut.py --votecut_json "
+             "data/imagenet/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json --out_dir data/imagenet",
+             DATA, "imagenet/masks_top1_single_component", "train_objectness_net.py (default --mask_root)",
+             "images"),
     Artifact("vit_large_patch16_384", STAGE1, "timm ImageNet ViT-L/16-384: initial DPT-L backbone",
              "python -c \"import timm, torch; torch.save(timm.create_model('vit_large_patch16_384', "
              "pretrained=True).state_dict(), 'vit_large_patch16_384.pth')\"", WEIGHTS,
@@ -174,11 +176,18 @@ def artifact_for(path: str | Path, data_root: str | Path = "data") -> Artifact |
     return next((a for a in ARTIFACTS if a.root == DATA and Path(a.path) == rel), None)
 
 
+def where_to_get(artifact: Artifact) -> str:
+    """`download <name>: <url> (README.md#downloads)`, or the command that makes the file."""
+    if artifact.url.startswith("http"):
+        return f"download {artifact.name} ({artifact.what}): {artifact.url} ({README_DOWNLOADS})"
+    return f"make it ({artifact.what}): {artifact.url}"
+
+
 def missing_data_message(path: str | Path, flag: str, data_root: str | Path = "data") -> str:
     """One line for a default input that is absent: the path, and where it comes from."""
     art = artifact_for(path, data_root)
-    source = f"{art.what}: {art.url}" if art else "see the downloads table"
-    return f"{path} not found ({flag}); download or make it ({source}; {README_DOWNLOADS})"
+    source = where_to_get(art) if art else f"see the downloads table, {README_DOWNLOADS}"
+    return f"{path} not found ({flag}): {source}"
 
 
 def _code_list(text: str) -> str:

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.artifacts import BY_NAME
+from utils.artifacts import BY_NAME, artifact_for, where_to_get
 from utils.io import DataError
 from utils.logging_utils import get_logger
 
@@ -64,7 +64,8 @@ class DatasetSpec:
         for p in paths:
             if p.is_file():
                 return p
-        hint = f" {self.download}" if self.download else ""
+        known = next((a for p in paths if (a := artifact_for(p, root)) is not None), None)
+        hint = f" {self.download}" if self.download else (f" To get it: {where_to_get(known)}." if known else "")
         tried = ", ".join(str(p) for p in paths)
         raise DataError(
             f"annotation file of dataset '{self.name}' not found (tried: {tried}). Put the file there or set "
