@@ -16,7 +16,8 @@ ours with the defaults. Each is timed (wall seconds) and its network evaluations
 runs the least work of their own search (`reasoning.stats.LeastWorkReasoner`) is recorded as well.
 Agreement: the original-behaviour boxes must equal the original's (same count and order, within 1e-4 px);
 recall and AP50 of the boxes against the GT boxes (the original outputs boxes only, in its NMS order, which is
-used as their ranking). Images: the original-reasoning fixture scenes and generated synthetic scenes.
+used as their ranking, for ours with `--original_behaviour` too; the defaults rank by boundary score).
+Images: the original-reasoning fixture scenes and generated synthetic scenes.
 Prints one row per image and a summary (totals and ratios); `--json` also writes them.
 """
 
@@ -192,6 +193,8 @@ def main(argv=None) -> None:
                     res[path] = r
                 else:
                     res[path] = run_ours(configs[path], predictors[path], image, im["id"])
+                    if path == PATHS[1]:  # ranked by its NMS order too (constant NMS score)
+                        res[path]["scores"] = -np.arange(len(res[path]["boxes"]), dtype=np.float64)
             same = (res[PATHS[0]]["boxes"].shape == res[PATHS[1]]["boxes"].shape
                     and np.abs(res[PATHS[0]]["boxes"] - res[PATHS[1]]["boxes"]).max(initial=0) <= 1e-4)
             for path in PATHS:
