@@ -76,7 +76,7 @@ class ReasoningConfig:
 class Discovery:
     boxes: torch.Tensor                      # [K, 4] float64 x1 y1 x2 y2, NMS order
     scores: torch.Tensor                     # [K] boundary score (max sdf) of each box
-    stats: dict = field(default_factory=dict)  # number of boxes after each step
+    stats: dict = field(default_factory=dict)  # number of boxes (distinct grid proposals) after each step
     trace: list = field(default_factory=list)  # per round: (live boxes [L, 4], converged boxes [C, 4])
 
 
@@ -284,7 +284,8 @@ class Reasoner:
         stats = result.stats
         trace: list | None = [] if cfg.record_trace else None
         proposals = torch.from_numpy(generate_proposals(height, width))
-        stats["proposals"] = int(proposals.shape[0])
+        # distinct crops: grid boxes clipped at the image border repeat
+        stats["proposals"] = int(torch.unique(pixel_boxes(proposals, height, width), dim=0).shape[0])
         cache: PredictionCache = {}
         scores: ExistenceCache | None = {} if cfg.reuse_predictions else None
         boxes = self.existence_filter(image, proposals, image_id, scores)
