@@ -77,7 +77,7 @@ class ReasoningConfig:
 class Discovery:
     boxes: torch.Tensor                      # [K, 4] float64 x1 y1 x2 y2, NMS order
     scores: torch.Tensor                     # [K] boundary score (max sdf) of each box
-    stats: dict = field(default_factory=dict)  # number of boxes after each step
+    stats: dict = field(default_factory=dict)  # number of boxes (distinct grid proposals) after each step
     trace: list = field(default_factory=list)  # per round: (live boxes [L, 4], converged boxes [C, 4])
 
 
@@ -113,14 +113,15 @@ class Reasoner:
         return boxes[keep]
 
     def center_reasoning(self, image: torch.Tensor, boxes: torch.Tensor, image_id: int | str | None,
-                         cache: PredictionCache | None = None,
-                         with_new: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                         cache: PredictionCache | None = None, with_new: bool = True,
+                         failed: set | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Boxes [N, 4] -> (boxes that hold one object [P, 4], new boxes [Q, 4] from splits and connected
         components).
 
         `cache` (the image's, before boundary reasoning) receives the boundary-reasoning quantities of the
         passing boxes; with it each distinct pixel box is predicted once, and with `with_new=False` (the
-        second center round, which drops new boxes) a box already in it is known to pass without a crop.
+        second center round, which drops new boxes) a box already in it is known to pass without a crop;
+        `failed` (with `cache`) collects the pixel boxes that fail, known without a crop in that round too.
         """
         cfg = self.cfg
         _, height, width = image.shape
@@ -132,15 +133,18 @@ class Reasoner:
         else:  # everything below depends on the pixel box only: predict each distinct one once
             unique, inverse = torch.unique(pix, dim=0, return_inverse=True)
             if not with_new:  # only the verdict is needed: the passing boxes are already in the cache
-                known = torch.tensor([tuple(p) in cache for p in unique.tolist()], dtype=torch.bool)
-                fresh = unique[~known]
-                passed = known.clone()
-                if fresh.shape[0] > 0:
-                    passed[~known] = ~self._center_fail(image, fresh, image_id, cache)[0]
+                keys = list(map(tuple, unique.tolist()))
+                passed = torch.tensor([k in cache for k in keys], dtype=torch.bool)
+                known = passed | torch.tensor([failed is not None and k in failed for k in keys],
+                                              dtype=torch.bool)
+                if not bool(known.all()):
+                    passed[~known] = ~self._center_fail(image, unique[~known], image_id, cache)[0]
                 return boxes[passed[inverse]], boxes.new_zeros((0, 4))
             pred_boxes = unique.to(torch.float64)
         fail_u, argmax_u, union_u, size = self._center_fail(image, pred_boxes, image_id, cache, with_new)
         fail = fail_u if inverse is None else fail_u[inverse]
+        if failed is not None and inverse is not None:
+            failed.update(map(tuple, unique[fail_u].tolist()))
         passing = boxes[~fail]
         if not with_new:
             return passing, boxes.new_zeros((0, 4))
@@ -281,18 +285,20 @@ class Reasoner:
         stats = result.stats
         trace: list | None = [] if cfg.record_trace else None
         proposals = torch.from_numpy(generate_proposals(height, width))
-        stats["proposals"] = int(proposals.shape[0])
+        # distinct crops: grid boxes clipped at the image border repeat
+        stats["proposals"] = int(torch.unique(pixel_boxes(proposals, height, width), dim=0).shape[0])
         cache: PredictionCache = {}
         scores: ExistenceCache | None = {} if cfg.reuse_predictions else None
         boxes = self.existence_filter(image, proposals, image_id, scores)
         stats["after_existence"] = int(boxes.shape[0])
         if boxes.shape[0] > 0:
             seed = cache if cfg.reuse_predictions else None
-            passing, new = self.center_reasoning(image, boxes, image_id, seed)
+            failed: set = set()
+            passing, new = self.center_reasoning(image, boxes, image_id, seed, failed=failed)
             # boxes of area <= proposal_area_thres would be dropped before the first boundary round
             new = new[large_boxes(new, cfg.proposal_area_thres)]
             new = self.existence_filter(image, new, image_id, scores)
-            passing2, _ = self.center_reasoning(image, new, image_id, seed, with_new=False)
+            passing2, _ = self.center_reasoning(image, new, image_id, seed, with_new=False, failed=failed)
             boxes = torch.cat([passing, passing2], dim=0)
             stats["after_center"] = int(boxes.shape[0])
             if boxes.shape[0] > 0:

@@ -99,9 +99,9 @@ class LeastWorkReasoner(Reasoner):
         self._note("existence", image, boxes)
         return super().existence_filter(image, boxes, image_id, seen)
 
-    def center_reasoning(self, image, boxes, image_id, cache=None, with_new=True):
+    def center_reasoning(self, image, boxes, image_id, cache=None, with_new=True, failed=None):
         self._note("objectness", image, boxes)
-        return super().center_reasoning(image, boxes, image_id, cache, with_new)
+        return super().center_reasoning(image, boxes, image_id, cache, with_new, failed)
 
     def _boundary_fields(self, image, pix, image_id, cache):
         self._need["objectness"].update(map(tuple, pix.tolist()))

@@ -24,6 +24,13 @@ FIXTURE = ROOT / "tests" / "fixtures" / "original_reasoning"
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+def _gt(masks: list[np.ndarray], h: int, w: int) -> dict:
+    anns = [{"id": i + 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": int(m.sum()),
+             "bbox": [0, 0, 1, 1], "segmentation": mask_to_rle(m)} for i, m in enumerate(masks)]
+    return {"images": [{"id": 1, "height": h, "width": w, "file_name": "x.png"}], "annotations": anns,
+            "categories": [{"id": 1, "name": "fg"}]}
+
+
 def _fixture_image(name: str) -> torch.Tensor:
     return torch.from_numpy(load_image_rgb(FIXTURE / "images" / name).copy()).permute(2, 0, 1).float() / 255
 
@@ -47,10 +54,7 @@ def test_existence_filter_scores_each_pixel_box_once():
     h, w = 50, 70
     m = np.zeros((h, w), bool)
     m[10:30, 20:45] = True
-    gt = {"images": [{"id": 1, "height": h, "width": w, "file_name": "x.png"}],
-          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": int(m.sum()),
-                           "bbox": [20, 10, 25, 20], "segmentation": mask_to_rle(m)}],
-          "categories": [{"id": 1, "name": "fg"}]}
+    gt = _gt([m], h, w)
     proposals = torch.from_numpy(generate_proposals(h, w))
     # clipped grid proposals repeat: the distinct pixel boxes, counted by hand
     distinct = {(int(np.floor(a)), int(np.floor(b)), int(np.ceil(c)), int(np.ceil(d)))
@@ -106,3 +110,23 @@ def test_ap50_of_the_benchmark():
     assert bench["ap50"](dets, gt) == pytest.approx((0.5, 1.0))   # a false positive ranked first
     dets = [(np.array([[0.0, 0, 10, 10], [20, 20, 30, 30]]), np.array([0.95, 0.9]))]
     assert bench["ap50"](dets, gt) == pytest.approx((1.0, 1.0))
+
+
+def test_second_center_pass_knows_the_verdicts_of_the_first():
+    h, w = 100, 160
+    masks = [np.zeros((h, w), bool), np.zeros((h, w), bool)]
+    masks[0][30:70, 40:80] = True
+    masks[1][30:70, 80:120] = True                       # touching: the seam fails the singularity check
+    gt = _gt(masks, h, w)
+    counting = CountingPredictor(OraclePredictor(gt))
+    reasoner = Reasoner(counting, ReasoningConfig())
+    image = torch.zeros(3, h, w)
+    both = torch.tensor([[35.0, 25.0, 125.0, 75.0]], dtype=torch.float64)
+    one = torch.tensor([[35.0, 25.0, 80.0, 75.0]], dtype=torch.float64)
+    cache, failed = {}, set()
+    passing, new = reasoner.center_reasoning(image, torch.cat([both, one, both]), 1, cache, failed=failed)
+    assert passing.tolist() == one.tolist() and new.shape == (8, 4)   # `both` splits (twice: same box)
+    assert failed == {(35, 25, 125, 75)} and set(cache) == {(35, 25, 80, 75)}
+    assert counting.counts["objectness"] == 2                          # each distinct pixel box once
+    again, _ = reasoner.center_reasoning(image, torch.cat([one, both]), 1, cache, False, failed)
+    assert again.tolist() == one.tolist() and counting.counts["objectness"] == 2   # no new crop
