@@ -316,6 +316,11 @@ def from_mapping(cls: type, data: Mapping | None, what: str = "config", prefix: 
             if value not in choices and not (value is None and optional):
                 raise DataError(f"{what}: {prefix}{key} must be one of {list(choices)}, got {value!r}")
         else:
+            if tp in (int, float) and isinstance(value, str):  # YAML 1.1 reads 1e-4 as a string
+                try:
+                    value = float(value)
+                except ValueError:
+                    pass
             check_value(f"{what}: {prefix}{key}", value, range_of(fields[key]), tp)
             if tp is int and isinstance(value, float):
                 value = int(value)
