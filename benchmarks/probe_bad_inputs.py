@@ -36,7 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+runpy.run_path(str(REPO / "_bootstrap.py"))  # repository root on sys.path
+
+from utils.cli import run_cli  # noqa: E402
 
 OUTCOMES = ("clear error", "handled", "traceback", "silent wrong", "unclear error", "hang", "memory")
 
@@ -1041,7 +1043,7 @@ PRELOAD = (
 
 
 def _child(case: Case, env: dict, out_fd: int, err_fd: int, memory_mb: int) -> None:
-    """In the forked child: `python SCRIPT ARGS` semantics (argv, sys.path[0], exit status, an uncaught
+    """In the forked child: `python SCRIPT ARGS` semantics (argv, `__main__`, exit status, an uncaught
     exception's traceback on stderr) with stdout/stderr on the given files; never returns."""
     code = 1
     try:
@@ -1053,7 +1055,6 @@ def _child(case: Case, env: dict, out_fd: int, err_fd: int, memory_mb: int) -> N
         os.chdir(REPO)
         script = REPO / case.script
         sys.argv = [str(script), *case.args]
-        sys.path[0] = str(script.parent)
         try:
             runpy.run_path(str(script), run_name="__main__")
             code = 0
@@ -1227,4 +1228,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_cli(main)

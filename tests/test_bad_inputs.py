@@ -427,3 +427,10 @@ def test_demo_refuses_to_resume_results_of_other_weights(tmp_path):
         demo._check_settings(tmp_path, jsonl, other, overwrite=False)
     demo._check_settings(tmp_path, jsonl, other, overwrite=True)
     assert not jsonl.exists()
+
+
+def test_yaml_exponent_strings_are_numbers_as_with_set():
+    from training.rmonet.config import build_config
+
+    cfg = build_config({"train": {"lr": "1e-4", "max_iters": "1e3"}})  # what PyYAML reads from `lr: 1e-4`
+    assert cfg.train.lr == 1e-4 and cfg.train.max_iters == 1000 and isinstance(cfg.train.max_iters, int)

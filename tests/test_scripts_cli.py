@@ -29,7 +29,7 @@ SCRIPTS = [
     "cad/tools/convert_checkpoint.py", "utils/check_coco_json.py", "utils/convert_to_cls_agnostic.py",
     "utils/make_synthetic_data.py", "utils/preprocess_votecut.py", "utils/main_job_report.py",
     "benchmarks/bench_original_behaviour.py", "benchmarks/bench_reasoning.py", "benchmarks/bench_rmonet.py",
-    "docs/make_pipeline_figure.py", "utils/check_setup.py", "discover.py",
+    "benchmarks/probe_bad_inputs.py", "docs/make_pipeline_figure.py", "utils/check_setup.py", "discover.py",
     "benchmarks/bench_discover_photos.py",
 ]
 MODULES = ["datasets.multi_object_tfrecords"]  # run with `python -m` from the repository root (README)

@@ -87,16 +87,19 @@ class Range:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return None
         if isinstance(value, float) and not math.isfinite(value):
-            return None if self.finite is False else "must be a finite number"
-        checks = ((self.min, value >= (self.min or 0), ">="), (self.max, value <= (self.max or 0), "<="),
-                  (self.gt, value > (self.gt or 0), ">"), (self.lt, value < (self.lt or 0), "<"))
-        for bound, ok, word in checks:
-            if bound is not None and not ok:
-                return f"must be {word} {bound:g}"
+            return "must be a finite number" if self.finite else None
+        if self.min is not None and value < self.min:
+            return f"must be >= {self.min:g}"
+        if self.max is not None and value > self.max:
+            return f"must be <= {self.max:g}"
+        if self.gt is not None and value <= self.gt:
+            return f"must be > {self.gt:g}"
+        if self.lt is not None and value >= self.lt:
+            return f"must be < {self.lt:g}"
         return None
 
     def text(self) -> str:
-        """The range in words for help texts, e.g. "in [0, 1]" ("" when unbounded)."""
+        """The range in words for help texts, e.g. ">= 0 and <= 1" ("" when unbounded)."""
         parts = [f"{w} {b:g}" for b, w in ((self.min, ">="), (self.gt, ">"), (self.max, "<="), (self.lt, "<"))
                  if b is not None]
         return " and ".join(parts)
@@ -316,6 +319,11 @@ def from_mapping(cls: type, data: Mapping | None, what: str = "config", prefix: 
             if value not in choices and not (value is None and optional):
                 raise DataError(f"{what}: {prefix}{key} must be one of {list(choices)}, got {value!r}")
         else:
+            if tp in (int, float) and isinstance(value, str):  # YAML 1.1 reads 1e-4 as a string
+                try:
+                    value = float(value)
+                except ValueError:
+                    pass
             check_value(f"{what}: {prefix}{key}", value, range_of(fields[key]), tp)
             if tp is int and isinstance(value, float):
                 value = int(value)
