@@ -17,13 +17,14 @@ from pathlib import Path
 from coco_tools.checker import validate_coco
 from coco_tools.pseudo_labels import (
     SPLIT_ANNOTATIONS,
+    PseudoLabelThresholds,
     default_data_root,
     select_pseudo_labels,
     split_annotation_path,
 )
 from utils.artifacts import missing_data_message
 from utils.cli import reports_errors, run_cli
-from utils.config import number
+from utils.config import add_arguments
 from utils.io import DataError, atomic_write_json, load_json
 
 
@@ -34,9 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog="Named splits: " + splits)
     p.add_argument("--pred_annotations_path", required=True,
                    help="object_scoring.py output (object_discovery_with_scores.json)")
-    p.add_argument("--existence_score_thres", type=number(float, min=0, max=1), default=0.5)
-    p.add_argument("--center_score_thres", type=number(float, min=0, max=1), default=0.8)
-    p.add_argument("--boundary_score_thres", type=number(float), default=0.75)
+    add_arguments(p, PseudoLabelThresholds)
     p.add_argument("--gt_annotations", default=None,
                    help="COCO JSON whose 'images' become the training image list "
                         "(the class-agnostic GT of the split)")

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from coco_tools.common import fg_categories, image_id_resolver, segmentation_area
+from utils.config import option
 from utils.io import DataError
 from utils.logging_utils import get_logger
 
@@ -60,6 +62,24 @@ def passes_thresholds(result: dict, existence_thres: float = 0.5, center_thres: 
     """Whether a scored discovery is kept as a pseudo label: each of its three scores >= its threshold."""
     return (result["existence_score"] >= existence_thres and result["center_score"] >= center_thres
             and result["boundary_score"] >= boundary_thres)
+
+
+THRESHOLDS_GROUP = "pseudo-label thresholds (a discovery is kept when each score reaches its threshold)"
+
+
+@dataclass
+class PseudoLabelThresholds:
+    """The thresholds a scored discovery must reach to become a pseudo label (`post_process.py`,
+    `discover.py`): the flags, defaults and ranges of both scripts."""
+
+    existence_score_thres: float = option(0.5, "existence score >= this", min=0, max=1,
+                                          group=THRESHOLDS_GROUP)
+    center_score_thres: float = option(0.8, "center score >= this", min=0, max=1, group=THRESHOLDS_GROUP)
+    boundary_score_thres: float = option(0.75, "boundary score >= this", group=THRESHOLDS_GROUP)
+
+    def passes(self, result: dict) -> bool:
+        return passes_thresholds(result, self.existence_score_thres, self.center_score_thres,
+                                 self.boundary_score_thres)
 
 
 def select_pseudo_labels(

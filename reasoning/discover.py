@@ -23,7 +23,7 @@ from urllib.parse import quote
 import numpy as np
 import torch
 
-from coco_tools.pseudo_labels import passes_thresholds, select_pseudo_labels
+from coco_tools.pseudo_labels import THRESHOLDS_GROUP, PseudoLabelThresholds, select_pseudo_labels
 from reasoning.algorithm import THRESHOLDS, Reasoner, ReasoningConfig
 from reasoning.images import IMAGE_EXTENSIONS, ImageRecord
 from reasoning.jobs import command_line
@@ -60,24 +60,10 @@ SELECTED = "discoveries_selected.json"
 DETECTIONS = "detections.json"
 INDEX = "index.html"
 OVERLAYS = "overlays"
-SELECTION = "pseudo-label thresholds (post_process.py's): kept discoveries are drawn and listed"
 DETECTOR = "detector (optional second overlay column)"
 # JobConfig fields discover.py has no use for (its inputs are positional, its output folder is --out)
 UNUSED_JOB_FIELDS = ("image_dir", "annotations", "start_idx", "end_idx", "output_dir", "gpu_index", "shard",
                      "merge_only", "vis_dir")
-
-
-@dataclass
-class SelectionConfig:
-    """Which scored discoveries count as found objects (the thresholds of `post_process.py`)."""
-
-    existence_score_thres: float = option(0.5, "existence score >= this", group=SELECTION)
-    center_score_thres: float = option(0.8, "center score >= this", group=SELECTION)
-    boundary_score_thres: float = option(0.75, "boundary score >= this", group=SELECTION)
-
-    def passes(self, result: dict) -> bool:
-        return passes_thresholds(result, self.existence_score_thres, self.center_score_thres,
-                                 self.boundary_score_thres)
 
 
 @dataclass
@@ -111,7 +97,7 @@ def default_networks(cfg: DiscoverConfig, oracle: bool) -> DiscoverConfig:
     if None in picked:
         raise DataError("no stage-1 networks: run `bash run_main.sh` (writes outputs/main/center_boundary "
                         "and outputs/main/existence), or put the released center_boundary_model.pth and "
-                        "existence_model.pth (links in the unMORE README) in weights/, or pass "
+                        "existence_model.pth (links in the README's Downloads table) in weights/, or pass "
                         "--objectness CKPT --existence CKPT")
     return replace(cfg, objectness=picked[0], existence=picked[1])
 
@@ -181,7 +167,7 @@ def check_same_files(results: ShardedResults, records: list[ImageRecord]) -> Non
 
 
 def discover_process(predictor: CountingPredictor, reasoner: Reasoner, scoring: ScoringConfig,
-                     selection: SelectionConfig, detector: DetectorPredictor | None,
+                     selection: PseudoLabelThresholds, detector: DetectorPredictor | None,
                      detector_threshold: float, out_dir: Path, device: torch.device) -> Process:
     """Per image: scored discoveries, which pass the thresholds, detections, the overlay, the network crops
     and the timings (wall seconds per part, and the process's CPU seconds)."""
@@ -255,15 +241,15 @@ def discover_parser() -> argparse.ArgumentParser:
                    help="image files, folders (their image files) or quoted glob patterns")
     p.add_argument("--out", "--output_dir", dest="out", required=True,
                    help="output folder (a rerun with the same settings resumes)")
-    groups = {t: p.add_argument_group(t) for t in (NETWORKS, DETECTOR, EXECUTION, THRESHOLDS, SELECTION,
-                                                   DEVIATIONS_GROUP)}
+    titles = (NETWORKS, DETECTOR, EXECUTION, THRESHOLDS, THRESHOLDS_GROUP, DEVIATIONS_GROUP)
+    groups = {t: p.add_argument_group(t) for t in titles}
     add_original_switch(groups[DEVIATIONS_GROUP])
     add_arguments(p, DiscoverConfig, groups)
     add_arguments(p, PredictorConfig, groups, skip=("objectness_resume", "binary_classifier_resume"))
     add_arguments(p, JobConfig, groups, skip=UNUSED_JOB_FIELDS)
     add_arguments(p, ReasoningConfig, groups)
     add_arguments(p, ScoringConfig, groups)
-    add_arguments(p, SelectionConfig, groups)
+    add_arguments(p, PseudoLabelThresholds, groups)
     return p
 
 
@@ -291,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = with_detector_files(cfg)
     networks = replace(networks, objectness_resume=cfg.objectness, binary_classifier_resume=cfg.existence)
     reasoning, scoring = from_namespace(ReasoningConfig, args), from_namespace(ScoringConfig, args)
-    selection = from_namespace(SelectionConfig, args)
+    selection = from_namespace(PseudoLabelThresholds, args)
     records = expand_images(args.images)
     run = Run.start(job, "discover")
     results = run.results(out_dir, "discover")
