@@ -8,8 +8,11 @@ filled in, plus the data root where the original hard-coded one; size flags keep
 
 import dataclasses
 import json
+import os
 import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,7 @@ from models.objectness_net import RELEASED_OBJECTNESS, ExistenceNet, ObjectnessN
 from utils.io import DataError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+REPO = Path(__file__).resolve().parents[1]
 SMALL = ["--n_round", "3", "--num_workers", "0"]
 
 
@@ -155,3 +159,67 @@ def test_check_setup_finds_the_tree(coco_tree, capsys):
                  "coco_instances_val2017", "coco_val"):
         line = next(row for row in out.splitlines() if f" {name} " in row)
         assert " ok " in line, line
+
+
+DETECTOR_ON_CPU = ["MODEL.DEVICE", "cpu", "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "96"]
+
+
+def run_as_written(command: str, tree: Path, extra: list[str]) -> subprocess.CompletedProcess:
+    """`VAR=... python cad/train_net.py ...` run from the tree (its `cad/` links to the repository's), with
+    `extra` options appended: what a CPU machine and a tiny test size need."""
+    words = shlex.split(command)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    while "=" in words[0]:
+        name, value = words.pop(0).split("=", 1)
+        env[name] = value
+    env.pop("DETECTRON2_DATASETS", None)  # the original's data root: data/ under the working directory
+    return subprocess.run([sys.executable, *words[1:], *extra], cwd=tree, env=env, capture_output=True,
+                          text=True, timeout=900)
+
+
+def test_detector_train_and_eval_as_written(coco_tree):
+    """The original's detector commands: train on the merged COCO + ImageNet labels with `--num-gpus 4`, then
+    evaluate the trained weights on COCO* with `--num-gpus 2` (worker processes on the CPU). Appended: the
+    CPU device, random initial weights instead of the DINO file, and small sizes."""
+    (coco_tree / "cad").symlink_to(REPO / "cad", target_is_directory=True)
+    annotations = coco_tree / "data" / "coco" / "annotations"
+    shutil.copytree(coco_tree / "data" / "coco" / "val2017", coco_tree / "data" / "coco" / "train2017")
+    shutil.copy(annotations / "coco_cls_agnostic_instances_val2017.json",
+                annotations / "COCO_star_val2017_cls_agnostic.json")
+    assert merge_coco_and_imagenet.main(shlex.split(
+        "--coco_annotations_training_format_path "
+        "data/coco/annotations/coco_cls_agnostic_instances_val2017.json "
+        "--imagenet_annotations_training_format_path "
+        "data/imagenet/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json")) == 0
+
+    trained = run_as_written(
+        "CUDA_VISIBLE_DEVICES=1,2,3,4 python cad/train_net.py --num-gpus 4 "
+        "--config-file cad/model_zoo/configs/unMORE-IN+COCO/cascade_mask_rcnn_R_50_FPN.yaml", coco_tree,
+        DETECTOR_ON_CPU + ["MODEL.WEIGHTS", "", "SOLVER.MAX_ITER", "1", "SOLVER.IMS_PER_BATCH", "4",
+                           "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "96",
+                           "DATALOADER.NUM_WORKERS", "0", "TEST.PRECISE_BN.ENABLED", "False"])
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    weights = coco_tree / "cad_results" / "coco_train_with_imagenet_train" / "model_final.pth"
+    assert weights.is_file()
+
+    evaluated = run_as_written(
+        "CUDA_VISIBLE_DEVICES=1,2 python cad/train_net.py "
+        "--config-file cad/model_zoo/configs/unMORE-IN+COCO/cascade_mask_rcnn_R_50_FPN.yaml --num-gpus 2 "
+        f"--eval-only --test-dataset 'cls_agnostic_coco*_val_17' MODEL.WEIGHTS {weights} "
+        "OUTPUT_DIR 'cad_eval/cls_agnostic_coco*_val_17'", coco_tree, DETECTOR_ON_CPU)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    out = coco_tree / "cad_eval" / "cls_agnostic_coco*_val_17"
+    assert "AP50" in json.loads((out / "ap_score.json").read_text()).get("bbox", {})
+    assert isinstance(json.loads((out / "inference" / "coco_instances_results.json").read_text()), list)
+
+
+def test_detector_commands_as_written_without_cuda_say_how(coco_tree):
+    """On a machine without CUDA the command as written stops with one line naming the fix."""
+    (coco_tree / "cad").symlink_to(REPO / "cad", target_is_directory=True)
+    ran = run_as_written(
+        "CUDA_VISIBLE_DEVICES=1,2,3,4 python cad/train_net.py --num-gpus 4 "
+        "--config-file cad/model_zoo/configs/unMORE-IN+COCO/cascade_mask_rcnn_R_50_FPN.yaml", coco_tree, [])
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is present: the command would start training")
+    lines = ran.stderr.strip().splitlines()
+    assert ran.returncode != 0 and len(lines) == 1 and "MODEL.DEVICE cpu" in lines[0], ran.stderr
