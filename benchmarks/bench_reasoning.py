@@ -32,7 +32,7 @@ import torch  # noqa: E402
 
 from reasoning.algorithm import Reasoner, ReasoningConfig  # noqa: E402
 from reasoning.images import list_images  # noqa: E402
-from reasoning.predict import NetworkPredictor, auto_batch_size  # noqa: E402
+from reasoning.predict import NetworkPredictor, batch_size_flag  # noqa: E402
 from reasoning.stats import CountingPredictor  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
@@ -57,16 +57,9 @@ def load_networks(args):
     return objectness.eval().requires_grad_(False), existence.eval().requires_grad_(False)
 
 
-def batch_size(flag: str, networks: list, device: torch.device, args) -> int:
-    """--batch_size: an integer, or `auto` (chosen by memory, `reasoning.predict.auto_batch_size`)."""
-    if flag == "auto":
-        return auto_batch_size(networks, device, args.crop_size, args.precision)
-    return int(flag)
-
-
 def run(name, images, objectness, existence, device, args, batched: bool) -> dict:
-    size = batch_size(args.batch_size, [objectness, existence], device, args) if batched else 50
-    network = NetworkPredictor(objectness, existence, device, batch_size=size, precision=args.precision,
+    network = NetworkPredictor(objectness, existence, device, batch_size=args.batch_size if batched else 50,
+                               precision=args.precision,
                                crop_mode="batched" if batched else "loop", input_size=args.crop_size)
     predictor = CountingPredictor(network)
     cfg = ReasoningConfig(analyze_cc=True, n_round=args.n_round, max_sdf_thres=args.max_sdf_thres,
@@ -80,7 +73,7 @@ def run(name, images, objectness, existence, device, args, batched: bool) -> dic
     n = len(images)
     evals = sum(predictor.counts.values())
     crop, net = network.timer.seconds["crop"], network.timer.seconds["network"]
-    return {"path": name, "batch": float(size), "images/s": n / total, "crops/s": evals / total,
+    return {"path": name, "batch": float(network.batch_size), "images/s": n / total, "crops/s": evals / total,
             "objectness crops/img": predictor.counts["objectness"] / n,
             "existence crops/img": predictor.counts["existence"] / n,
             "crop s/img": crop / n, "network s/img": net / n, "bookkeeping s/img": (total - crop - net) / n,
@@ -101,7 +94,8 @@ def main(argv=None):
                    help="default: resnet50 with dpt_large (the released pair), else resnet18")
     p.add_argument("--objectness_resume", default=None)
     p.add_argument("--binary_classifier_resume", default=None)
-    p.add_argument("--batch_size", default="256", help="crops per network call, or auto (by memory)")
+    p.add_argument("--batch_size", default=256, type=batch_size_flag,
+                   help="crops per network call, or auto (by memory)")
     p.add_argument("--crop_size", type=int, default=128, help="side of the crops fed to the networks")
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
     p.add_argument("--device", default="cpu")

@@ -7,6 +7,7 @@ networks or exact fields answer. Counting and timing are `reasoning.stats.Counti
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections import Counter
 
@@ -69,6 +70,19 @@ def auto_batch_size(networks: list[torch.nn.Module], device: torch.device, input
     return max(1, min(cap, 1 << max(fits, 1).bit_length() - 1))
 
 
+def batch_size_flag(text: str | int) -> int | str:
+    """`--batch_size`: a positive integer or `auto` (as an argparse type, a bad value is a usage error)."""
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1 or auto, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 class Predictor:
     """Interface: `predict(image, boxes, want, image_id)` for boxes [N, 4] (float image pixels).
 
@@ -112,7 +126,7 @@ class NetworkPredictor(Predictor):
     """
 
     def __init__(self, objectness: torch.nn.Module | None, existence: torch.nn.Module | None,
-                 device: torch.device, *, batch_size: int, precision: str, crop_mode: str,
+                 device: torch.device, *, batch_size: int | str, precision: str, crop_mode: str,
                  input_size: int = CROP_SIZE):
         super().__init__(device)
         self.input_size = int(input_size)
@@ -123,7 +137,10 @@ class NetworkPredictor(Predictor):
         self.timer = PhaseTimer(device)
         self.objectness = objectness.to(device).eval() if objectness is not None else None
         self.existence = existence.to(device).eval() if existence is not None else None
-        self.batch_size = int(batch_size)
+        size = batch_size_flag(batch_size)
+        networks = [net for net in (self.objectness, self.existence) if net is not None]
+        self.batch_size = (auto_batch_size(networks, device, self.input_size, precision) if size == "auto"
+                           else size)
         self.precision = precision
         self.crop_mode = crop_mode
 

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from coco_tools.pseudo_labels import default_data_root
 from reasoning.images import ImageRecord, image_loader, list_images
+from reasoning.predict import batch_size_flag
 from reasoning.results import ShardedResults
 from utils.artifacts import missing_data_message
 from utils.config import option
@@ -77,7 +78,10 @@ class JobConfig:
         "--raw_annotations_path for scoring)", group=EXECUTION)
     device: str | None = option(None, "cpu, cuda, cuda:1 ... (default: cuda if any)", group=EXECUTION)
     gpu_index: int | None = option(None, "original flag: same as --device cuda:INDEX", group=EXECUTION, min=0)
-    batch_size: int = option(256, "crops per network call", group=EXECUTION, min=1)
+    batch_size: int | str = option(
+        256, "crops per network call, or auto: the largest power of two whose batch fits 70%% of the free "
+        "GPU memory (measured on a few crops; 64 on a CPU)", group=EXECUTION, min=1,
+        type=batch_size_flag)
     num_workers: int = option(2, "DataLoader workers decoding images ahead", group=EXECUTION, min=0)
     shard: str | None = option(None, "i/N: process every N-th image from the i-th", group=EXECUTION)
     merge_only: bool = option(False, "only merge finished shard results", group=EXECUTION)

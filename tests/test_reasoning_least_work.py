@@ -1,6 +1,7 @@
 """The least work of the reasoning: each distinct pixel box predicted once, nothing predicted that cannot
 change the boxes; the lower bound of the benchmarks; `--batch_size auto`; the benchmark harness's shims."""
 
+import argparse
 import io
 import runpy
 from contextlib import redirect_stdout
@@ -73,6 +74,22 @@ def test_existence_filter_scores_each_pixel_box_once():
 
 def test_auto_batch_size_on_cpu_is_a_cache_sized_batch():
     assert auto_batch_size([torch.nn.Identity()], torch.device("cpu")) == 64
+
+
+def test_batch_size_auto_reaches_the_predictor_of_the_reasoning_command():
+    import reasoning.cli as cli
+    from reasoning.predict import NetworkPredictor, batch_size_flag
+    from reasoning.runner import JobConfig
+
+    assert cli.reasoning_parser().parse_args(["--batch_size", "auto"]).batch_size == "auto"
+    assert batch_size_flag("16") == 16
+    for bad in ("0", "x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            batch_size_flag(bad)
+    assert JobConfig().batch_size == 256
+    net = NetworkPredictor(torch.nn.Identity(), None, torch.device("cpu"), batch_size="auto",
+                           precision="fp32", crop_mode="batched")
+    assert net.batch_size == auto_batch_size([torch.nn.Identity()], torch.device("cpu")) == 64
 
 
 def test_bench_reasoning_runs_on_cpu_with_a_tiny_size():
