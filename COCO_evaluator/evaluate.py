@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import math
 import os
 from collections.abc import Sequence
@@ -41,13 +42,12 @@ from pycocotools.cocoeval import COCOeval
 from coco_tools.checker import check_coco, check_segmentation, summarize_defects
 from coco_tools.common import compressed_rle, fg_categories, image_id_resolver, segmentation_area
 from utils.io import DataError, load_json
-from utils.logging_utils import get_logger
 
 DEFAULT_SCORE = 1.0
 STANDARD_MAX_DETS = (1, 10, 100)
 TASKS = ("bbox", "segm")
 
-logger = get_logger("evaluator")
+logger = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- ground truth

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import logging
 import re
 import runpy
 from pathlib import Path
@@ -30,9 +31,8 @@ from reasoning.results import SETTINGS_NAME, file_identity  # noqa: E402
 from utils.cli import CliError, input_errors, reports_errors, run_cli  # noqa: E402
 from utils.config import number  # noqa: E402
 from utils.io import DataError, JsonlWriter, atomic_write_json, load_json, read_jsonl  # noqa: E402
-from utils.logging_utils import get_logger  # noqa: E402
 
-logger = get_logger("cad.demo")
+logger = logging.getLogger("cad.demo")
 
 _CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)*")
 

@@ -16,6 +16,7 @@ are removed with a warning counting them.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -23,9 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from utils.io import DEFAULT_MAX_IMAGE_PIXELS, DataError
-from utils.logging_utils import get_logger
 
-logger = get_logger("coco_tools.checker")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

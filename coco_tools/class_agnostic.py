@@ -8,11 +8,12 @@ unless `drop_crowd`. Annotation ids are kept unless missing or duplicated, then 
 
 from __future__ import annotations
 
+import logging
+
 from coco_tools.common import fg_categories, segmentation_area
 from utils.io import DataError
-from utils.logging_utils import get_logger
 
-logger = get_logger("coco_tools")
+logger = logging.getLogger(__name__)
 
 
 def to_class_agnostic(data: dict, drop_crowd: bool = False, source: str = "input") -> dict:

@@ -14,6 +14,7 @@ under the COCO image folder by the id prefix. Images come ImageNet first, then C
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -23,9 +24,8 @@ from typing import Any
 from coco_tools.common import fg_categories, image_id_resolver, segmentation_area
 from utils.config import option
 from utils.io import DataError
-from utils.logging_utils import get_logger
 
-logger = get_logger("coco_tools")
+logger = logging.getLogger(__name__)
 
 SCORE_FIELDS = ("existence_score", "center_score", "boundary_score", "area_score")
 

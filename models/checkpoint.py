@@ -22,9 +22,9 @@ from utils.artifacts import BY_NAME
 from utils.checkpoint import unwrap_model
 from utils.io import DataError, atomic_torch_save
 
-log = logging.getLogger("unmore.models")
+log = logging.getLogger(__name__)
 # Construction messages ("randomly initialised") are noise when weights come from a checkpoint right after.
-_QUIET = logging.getLogger("unmore.models.quiet")
+_QUIET = logging.getLogger(f"{__name__}.quiet")
 _QUIET.setLevel(logging.WARNING)
 
 # What to download when a checkpoint is missing, per kind of checkpoint.

@@ -22,7 +22,7 @@ from models.backbones.resnet_fpn import EFFICIENTNET_TIMM_NAMES
 from models.backbones.weights import is_random_init, load_backbone_weights
 from utils.config import option
 
-log = logging.getLogger("unmore.models")
+log = logging.getLogger(__name__)
 
 SDF_ACTIVATIONS = ("tanh", "sine", "relu", "none")
 

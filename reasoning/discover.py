@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import glob
 import html
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -43,13 +44,12 @@ from utils.config import (
     option,
 )
 from utils.io import DataError, atomic_write_bytes, atomic_write_json
-from utils.logging_utils import get_logger
 from utils.masks import rle_to_mask, xywh_to_xyxy
 
 if TYPE_CHECKING:
     from cad.engine.predictor import DetectorPredictor
 
-logger = get_logger("discover")
+logger = logging.getLogger(__name__)
 
 # default networks: the main job's (bash run_main.sh), else the released files put under weights/
 MAIN_JOB_NETWORKS = ("outputs/main/center_boundary/checkpoint_latest.pth",

@@ -30,7 +30,6 @@ from utils.distributed import (
     shard_items,
 )
 from utils.io import DEFAULT_MAX_IMAGE_PIXELS, DataError, atomic_write_json, remove_stale_temp_files
-from utils.logging_utils import get_logger
 
 # --dataset, --dataset_split -> (image folder, image-list JSON) under the data root (COCO: the original's)
 SPLIT_INPUTS = {
@@ -133,7 +132,7 @@ class Run:
         info = init_distributed(job.device)
         flag = job.device or (f"cuda:{job.gpu_index}" if job.gpu_index is not None else None)
         shard_index, num_shards = parse_shard(job.shard, info)
-        logger = get_logger(program, info.rank)
+        logger = logging.getLogger(program)
         option = "--device" if job.device or job.gpu_index is None else "--gpu_index"
         return cls(job, info, device_for_rank(flag, info, option), shard_index, num_shards, logger)
 

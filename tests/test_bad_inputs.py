@@ -8,7 +8,6 @@ import copy
 import json
 import logging
 import re
-import sys
 
 import numpy as np
 import pytest
@@ -24,8 +23,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture
 def logged():
-    """Messages logged by the project's loggers during the test (they do not propagate to caplog); their
-    handlers are pointed at this test's stdout, not at a closed stream of an earlier test."""
+    """Messages logged by the project's loggers during the test (they propagate to the root logger)."""
     records: list[str] = []
 
     class Collect(logging.Handler):
@@ -33,15 +31,9 @@ def logged():
             records.append(record.getMessage())
 
     collect = Collect()
-    loggers = [logging.getLogger(n) for n in list(logging.root.manager.loggerDict)]
-    for lg in loggers:
-        for h in lg.handlers:
-            if type(h) is logging.StreamHandler:
-                h.stream = sys.stdout  # setStream would flush the old, closed stream
-        lg.addHandler(collect)
+    logging.getLogger().addHandler(collect)
     yield records
-    for lg in loggers:
-        lg.removeHandler(collect)
+    logging.getLogger().removeHandler(collect)
 
 
 # ------------------------------------------------------------------------------------------ flags and keys

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.downloads:
         print(markdown_table())
         return 0
-    logging.getLogger("unmore").setLevel(logging.WARNING)
+    logging.getLogger("models").setLevel(logging.WARNING)
     roots = Roots(Path(args.data_root), Path(args.weights_dir), Path(args.repo), args.sample,
                   args.max_json_mb, Path(args.detector_config))
     rows = [(a, check_artifact(a, roots)) for a in ARTIFACTS if a.stage in args.steps]

@@ -11,6 +11,7 @@ annotations gets an empty mask. Existing PNGs are skipped (resume) unless --over
 from __future__ import annotations
 
 import argparse
+import logging
 import multiprocessing as mp
 import runpy
 from pathlib import Path
@@ -23,7 +24,6 @@ from datasets.votecut import VoteCutImage, load_votecut, mask_output_path, write
 from utils.cli import input_errors, reports_errors, run_cli  # noqa: E402
 from utils.distributed import parse_shard, shard_items  # noqa: E402
 from utils.io import DataError  # noqa: E402
-from utils.logging_utils import get_logger  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +57,7 @@ def _process(image: VoteCutImage) -> tuple[str, str]:
 @reports_errors()
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    log = get_logger("preprocess_votecut")
+    log = logging.getLogger("preprocess_votecut")
     with input_errors(DataError, ValueError, code=1):
         shard_index, num_shards = parse_shard(args.shard)
         if args.num_workers < 0:

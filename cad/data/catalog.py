@@ -16,15 +16,15 @@ unMORE README layout (``coco/annotations/...``, ``coco/val2017`` ...); the origi
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from utils.artifacts import BY_NAME, artifact_for, where_to_get
 from utils.io import DataError
-from utils.logging_utils import get_logger
 
-logger = get_logger("cad.data")
+logger = logging.getLogger(__name__)
 
 DEFAULT_DATASET_ROOT = "data"
 
