@@ -27,10 +27,10 @@ runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # re
 
 import torch  # noqa: E402
 
-from reasoning.results import SETTINGS_NAME, file_identity  # noqa: E402
 from utils.cli import CliError, input_errors, reports_errors, run_cli  # noqa: E402
 from utils.config import number  # noqa: E402
 from utils.io import DataError, JsonlWriter, atomic_write_json, load_json, read_jsonl  # noqa: E402
+from utils.resume import SETTINGS_NAME, file_identity  # noqa: E402
 
 logger = logging.getLogger("cad.demo")
 

@@ -402,7 +402,7 @@ def make_single_object_dataset(root: str | os.PathLike, num_classes: int, images
     """Write a single-object dataset in the ImageNet/VoteCut layout under `root`.
 
     Files: `train/<wnid>/<wnid>_<k>.JPEG`, `masks_top1_single_component/<wnid>/<wnid>_<k>.png` (0/255,
-    exactly what `utils/preprocess_votecut.py` derives from the JSON), and
+    exactly what `tools/preprocess_votecut.py` derives from the JSON), and
     `annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json` (COCO-style, 2-3 scored masks per image,
     score in `weight`, RLE segmentation). Class folders are `n00000001`, `n00000002`, ...
 

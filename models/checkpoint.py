@@ -23,9 +23,17 @@ from utils.checkpoint import unwrap_model
 from utils.io import DataError, atomic_torch_save
 
 log = logging.getLogger(__name__)
-# Construction messages ("randomly initialised") are noise when weights come from a checkpoint right after.
-_QUIET = logging.getLogger(f"{__name__}.quiet")
-_QUIET.setLevel(logging.WARNING)
+
+
+class _WarningsOnly(logging.LoggerAdapter):
+    """This module's logger without its INFO lines: construction messages ("randomly initialised") are noise
+    when weights come from a checkpoint right after."""
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level >= logging.WARNING and super().isEnabledFor(level)
+
+
+_QUIET = _WarningsOnly(log, {})
 
 # What to download when a checkpoint is missing, per kind of checkpoint.
 CHECKPOINT_HINTS = {

@@ -29,7 +29,7 @@ from reasoning.algorithm import THRESHOLDS, Reasoner, ReasoningConfig
 from reasoning.images import IMAGE_EXTENSIONS, ImageRecord
 from reasoning.jobs import command_line
 from reasoning.networks import NETWORKS, PredictorConfig, build_predictor
-from reasoning.results import ShardedResults, file_identity
+from reasoning.results import ShardedResults
 from reasoning.runner import EXECUTION, FAILED_NAME, JobConfig, Process, Run, image_float
 from reasoning.scoring import ScoringConfig, score_boxes
 from reasoning.stats import CountingPredictor
@@ -45,6 +45,7 @@ from utils.config import (
 )
 from utils.io import DataError, atomic_write_bytes, atomic_write_json
 from utils.masks import rle_to_mask, xywh_to_xyxy
+from utils.resume import file_identity
 
 if TYPE_CHECKING:
     from cad.engine.predictor import DetectorPredictor

@@ -8,10 +8,10 @@ import torch
 
 from reasoning.oracle import SDF_MODES, OraclePredictor
 from reasoning.predict import CROP_MODES, PRECISIONS, NetworkPredictor, Predictor
-from reasoning.results import file_identity
 from reasoning.runner import EXECUTION
 from utils.config import DEVIATIONS_GROUP, cli_values, option
 from utils.io import DataError
+from utils.resume import file_identity
 
 NETWORKS = "networks (stage-1 checkpoints) or the ground-truth oracle"
 # settings naming input files: results are tied to the files' content, not their paths

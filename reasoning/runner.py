@@ -56,7 +56,7 @@ class JobConfig:
     dataset: str = option(
         DATASETS[0], "images when no --image_dir is given: COCO (<data_root>/coco/val2017 or train2017 "
         "listed by annotations/instances_{val,train}2017.json, as the original) or synthetic "
-        "(data/synthetic/scenes/{val,train}, made by utils/make_synthetic_data.py)", group=INPUT,
+        "(data/synthetic/scenes/{val,train}, made by tools/make_synthetic_data.py)", group=INPUT,
         choices=DATASETS)
     dataset_split: str = option(SPLITS[0], "split of --dataset: test (COCO val2017) or train", group=INPUT,
                                 choices=SPLITS)
@@ -104,7 +104,7 @@ def resolve_inputs(job: JobConfig) -> list[ImageRecord]:
             if path is not None and not path.exists():
                 if job.dataset == "synthetic":
                     raise DataError(f"{path} not found ({flag}): generate the synthetic data with `python "
-                                    "utils/make_synthetic_data.py --out data/synthetic --seed 0`")
+                                    "tools/make_synthetic_data.py --out data/synthetic --seed 0`")
                 raise DataError(missing_data_message(path, flag, job.data_root or default_data_root("COCO"))
                                 + "; or pass --image_dir")
     if not Path(image_dir).is_dir():

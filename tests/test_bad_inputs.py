@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from coco_tools.checker import validate_coco, validate_discoveries
+from coco_tools.checker import load_coco_json, validate_coco, validate_discoveries
 from utils.config import from_mapping
-from utils.io import DataError, ImageTooLarge, load_coco_json, load_image_rgb
+from utils.io import DataError, ImageTooLarge, load_image_rgb
 from utils.masks import mask_to_rle
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -81,7 +81,7 @@ def _detector():
 
 
 def _synthetic():
-    from utils.make_synthetic_data import build_parser
+    from tools.make_synthetic_data import build_parser
 
     return build_parser()
 

@@ -86,7 +86,7 @@ def test_each_defect_is_reported(kind, where, mutate):
 
 
 def test_checker_cli_exit_codes(tmp_path, capsys):
-    cli = _load_script("utils/check_coco_json.py", "check_coco_json")
+    cli = _load_script("tools/check_coco_json.py", "check_coco_json")
     (tmp_path / "ok.json").write_text(json.dumps(_valid()))
     assert cli.main([str(tmp_path / "ok.json")]) == 0
     bad = _valid()
@@ -115,7 +115,7 @@ def test_class_agnostic_conversion(tmp_path):
     assert check_coco(out) == []
     dropped = to_class_agnostic(data, drop_crowd=True)
     assert [a["id"] for a in dropped["annotations"]] == [10, 12]
-    cli = _load_script("utils/convert_to_cls_agnostic.py", "convert_to_cls_agnostic")
+    cli = _load_script("tools/convert_to_cls_agnostic.py", "convert_to_cls_agnostic")
     (tmp_path / "lvis_val.json").write_text(json.dumps(data))
     assert cli.main(["--input", str(tmp_path / "lvis_val.json"), "--drop_crowd"]) == 0
     written = json.loads((tmp_path / "lvis_val_cls_agnostic.json").read_text())

@@ -9,7 +9,7 @@ import pytest
 
 from COCO_evaluator.evaluate import evaluate_class_agnostic
 from COCO_evaluator.main import main as evaluator_cli
-from utils.check_coco_json import main as checker_cli
+from tools.check_coco_json import main as checker_cli
 from utils.io import DataError
 from utils.masks import mask_to_rle
 

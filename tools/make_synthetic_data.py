@@ -1,6 +1,6 @@
 """Generate the embedded synthetic data: single-object sets (ImageNet/VoteCut layout) and COCO-style scenes.
 
-    python utils/make_synthetic_data.py --out data/synthetic --seed 0
+    python tools/make_synthetic_data.py --out data/synthetic --seed 0
 
 writes `imagenet/`, `imagenet_heldout/` and `scenes/{train,val}/` + `scenes/annotations/` under `--out`
 (see the README). The same seed gives byte-identical files.

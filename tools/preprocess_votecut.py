@@ -1,6 +1,6 @@
 """VoteCut JSON -> per-image top-1 mask PNGs (largest 4-connected component) for stage-1 training.
 
-    python utils/preprocess_votecut.py --votecut_json imagenet_train_votecut_kmax_3_tuam_0.2.json \\
+    python tools/preprocess_votecut.py --votecut_json imagenet_train_votecut_kmax_3_tuam_0.2.json \\
         --out_dir ImageNet_Dataset
 
 writes `<out_dir>/masks_top1_single_component/<wnid>/<name>.png` (0/255) for every image of the JSON: the

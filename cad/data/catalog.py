@@ -221,7 +221,7 @@ _BUILTIN = [
         f"synthetic_scenes_{split}",
         [f"synthetic/scenes/annotations/{split}_cls_agnostic.json"],
         [f"synthetic/scenes/{split}", "synthetic/scenes"],
-        download="Generate it: python utils/make_synthetic_data.py --out data/synthetic --seed 0",
+        download="Generate it: python tools/make_synthetic_data.py --out data/synthetic --seed 0",
     )
     for split in ("train", "val")
 ]

@@ -13,7 +13,8 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from utils.io import DataError, load_coco_json
+from utils.io import DataError
+from coco_tools.checker import load_coco_json
 
 logger = logging.getLogger(__name__)
 
