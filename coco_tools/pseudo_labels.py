@@ -1,6 +1,6 @@
 """Pseudo labels for the detector: select scored discoveries (post_process) and merge COCO + ImageNet.
 
-Selection: keep results with existence >= 0.5, center >= 0.8 and boundary >= 0.75; each kept
+Selection: keep results whose scores reach `PseudoLabelThresholds` (existence, center, boundary); each kept
 result keeps all its fields and gets `id` (1..N), `category_id` 1, `iscrowd` 0, `area` (from its mask)
 and `score` := `area_score`. The output is a COCO dataset whose `images` are those of the split's
 ground-truth / image-list JSON and whose only category is `{id: 1, name: fg}`.
@@ -57,13 +57,6 @@ def split_annotation_path(dataset: str, split: str, data_root: str | None = None
     return Path(data_root or default_data_root(dataset)) / SPLIT_ANNOTATIONS[key]
 
 
-def passes_thresholds(result: dict, existence_thres: float = 0.5, center_thres: float = 0.8,
-                      boundary_thres: float = 0.75) -> bool:
-    """Whether a scored discovery is kept as a pseudo label: each of its three scores >= its threshold."""
-    return (result["existence_score"] >= existence_thres and result["center_score"] >= center_thres
-            and result["boundary_score"] >= boundary_thres)
-
-
 THRESHOLDS_GROUP = "pseudo-label thresholds (a discovery is kept when each score reaches its threshold)"
 
 
@@ -78,16 +71,28 @@ class PseudoLabelThresholds:
     boundary_score_thres: float = option(0.75, "boundary score >= this", group=THRESHOLDS_GROUP)
 
     def passes(self, result: dict) -> bool:
-        return passes_thresholds(result, self.existence_score_thres, self.center_score_thres,
-                                 self.boundary_score_thres)
+        """Whether a scored discovery is kept as a pseudo label: each of its three scores >= its threshold."""
+        return (result["existence_score"] >= self.existence_score_thres
+                and result["center_score"] >= self.center_score_thres
+                and result["boundary_score"] >= self.boundary_score_thres)
+
+
+DEFAULT_THRESHOLDS = PseudoLabelThresholds()
+
+
+def passes_thresholds(result: dict, existence_thres: float = DEFAULT_THRESHOLDS.existence_score_thres,
+                      center_thres: float = DEFAULT_THRESHOLDS.center_score_thres,
+                      boundary_thres: float = DEFAULT_THRESHOLDS.boundary_score_thres) -> bool:
+    """`PseudoLabelThresholds.passes` with the three thresholds as arguments."""
+    return PseudoLabelThresholds(existence_thres, center_thres, boundary_thres).passes(result)
 
 
 def select_pseudo_labels(
     results: list[dict],
     gt: dict,
-    existence_thres: float = 0.5,
-    center_thres: float = 0.8,
-    boundary_thres: float = 0.75,
+    existence_thres: float = DEFAULT_THRESHOLDS.existence_score_thres,
+    center_thres: float = DEFAULT_THRESHOLDS.center_score_thres,
+    boundary_thres: float = DEFAULT_THRESHOLDS.boundary_score_thres,
     source: str = "results",
     gt_source: str = "the image-list JSON",
 ) -> dict:

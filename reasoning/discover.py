@@ -24,6 +24,7 @@ from urllib.parse import quote
 import numpy as np
 import torch
 
+from cad.config import DEMO_SCORE_THRESHOLD, DEMO_SCORE_THRESHOLD_WHY
 from coco_tools.pseudo_labels import THRESHOLDS_GROUP, PseudoLabelThresholds, select_pseudo_labels
 from reasoning.algorithm import THRESHOLDS, Reasoner, ReasoningConfig
 from reasoning.images import IMAGE_EXTENSIONS, ImageRecord
@@ -82,7 +83,9 @@ class DiscoverConfig:
         "a second overlay column and detections.json", group=DETECTOR)
     detector_config: str | None = option(
         None, "the detector's YAML config (default: config.yaml next to --detector)", group=DETECTOR)
-    detector_threshold: float = option(0.5, "keep detections scoring >= this", group=DETECTOR)
+    detector_threshold: float = option(
+        DEMO_SCORE_THRESHOLD, f"keep detections scoring >= this ({DEMO_SCORE_THRESHOLD_WHY}, as "
+        "cad/demo.py's --confidence-threshold)", min=0, max=1, group=DETECTOR)
 
 
 def default_networks(cfg: DiscoverConfig, oracle: bool) -> DiscoverConfig:

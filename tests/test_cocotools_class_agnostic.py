@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from coco_tools.class_agnostic import to_class_agnostic
 from COCO_evaluator.evaluate import _load_gt
+from coco_tools.class_agnostic import to_class_agnostic
 from utils.io import DataError
 
 FIXTURES = Path(__file__).parent / "fixtures"
