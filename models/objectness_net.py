@@ -37,11 +37,16 @@ class ObjectnessConfig:
 
     backbone_type: str = option("dpt_large", "backbone of the objectness network", group="model",
                                 choices=BACKBONE_TYPES)
-    sdf_activation: str | None = option(None, "output activation of the boundary field; None = linear output",
-                                        group="model", choices=SDF_ACTIVATIONS)
+    sdf_activation: str = option("none", "output activation of the boundary field; none = linear output (the "
+                                 "original's None is read as none)", group="model", choices=SDF_ACTIVATIONS)
     use_bg_sdf: bool = option(False, "negative background distance outside objects", group="model")
     head_channels: tuple[int, int] | None = option(
         None, "hidden widths of both heads (None: the backbone's)", cli=False)
+
+
+    def __post_init__(self) -> None:
+        if self.sdf_activation is None:  # the original code's spelling of a linear output
+            object.__setattr__(self, "sdf_activation", "none")
 
 
 RELEASED_OBJECTNESS = ObjectnessConfig(sdf_activation="tanh", use_bg_sdf=True)
@@ -126,7 +131,7 @@ class ObjectnessNet(nn.Module):
     def __init__(
         self,
         backbone_type: str = _DEFAULT.backbone_type,
-        sdf_activation: str | None = _DEFAULT.sdf_activation,
+        sdf_activation: str | None = _DEFAULT.sdf_activation,  # None: the original's "none"
         use_bg_sdf: bool = _DEFAULT.use_bg_sdf,
         backbone_weights: str | os.PathLike | None = None,
         head_channels: tuple[int, int] | None = _DEFAULT.head_channels,
