@@ -120,8 +120,8 @@ class ObjectnessNet(nn.Module):
     forward(x): x [B, 3, H, W] RGB float in [0, 1] ->
     {"center_fields": [B, 2, H, W] (channel 0 row, 1 column), "sdf_maps": [B, 1, H, W]}.
 
-    The defaults are `ObjectnessConfig`'s. backbone_type: dpt_large (released), dpt_hybrid, vit_small,
-    resnet18, resnet34 (small CPU ones).
+    The defaults are `ObjectnessConfig`'s. backbone_type: one of `models.backbones.BACKBONE_TYPES` (dpt_large
+    released; the small ones for CPU work).
     head_channels: hidden widths of both heads; default (512, 1024) for DPT backbones as released and
     (32, 64) for the small CPU backbones (the full-width heads cost ~100 GMAC per 128x128 crop).
     backbone_weights: local file with pretrained backbone weights (see models.backbones.weights); None or

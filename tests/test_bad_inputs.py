@@ -12,6 +12,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from helpers import set_at
 
 from coco_tools.checker import load_coco_json, validate_coco, validate_discoveries
 from utils.config import from_mapping
@@ -206,36 +207,27 @@ def _coco() -> dict:
     }
 
 
-def _put(path, value):
-    def mutate(d):
-        node = d
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
-    return mutate
-
-
 COCO_CASES = [
-    ("bbox strings", _put(["annotations", 0, "bbox"], ["1", "2", "3", "4"]), "annotation 10: bbox"),
-    ("bbox nan", _put(["annotations", 0, "bbox"], [1, 2, float("nan"), 4]), "not 4 finite numbers"),
-    ("bbox 3 numbers", _put(["annotations", 0, "bbox"], [1, 2, 3]), "not 4 finite numbers"),
-    ("negative box", _put(["annotations", 1, "bbox"], [1, 1, -5, 5]), "annotation 11: bbox width/height"),
-    ("negative area", _put(["annotations", 1, "area"], -3), "area -3 is not a non-negative number"),
-    ("unknown image id", _put(["annotations", 1, "image_id"], 99), "image_id 99 is not in 'images'"),
-    ("list image id", _put(["annotations", 1, "image_id"], [2]), "image_id [2] is not an integer or a"),
-    ("duplicate image id", _put(["images", 1, "id"], 1), "image 1: image id used more than once"),
-    ("zero image height", _put(["images", 0, "height"], 0), "height 0 is not a positive number"),
-    ("odd polygon", _put(["annotations", 1, "segmentation"], [[1, 1, 6, 1, 6]]), "polygon 0 must have"),
-    ("polygon nan", _put(["annotations", 1, "segmentation"], [[1, 1, 6, 1, 6, float("nan")]]),
+    ("bbox strings", set_at(["annotations", 0, "bbox"], ["1", "2", "3", "4"]), "annotation 10: bbox"),
+    ("bbox nan", set_at(["annotations", 0, "bbox"], [1, 2, float("nan"), 4]), "not 4 finite numbers"),
+    ("bbox 3 numbers", set_at(["annotations", 0, "bbox"], [1, 2, 3]), "not 4 finite numbers"),
+    ("negative box", set_at(["annotations", 1, "bbox"], [1, 1, -5, 5]), "annotation 11: bbox width/height"),
+    ("negative area", set_at(["annotations", 1, "area"], -3), "area -3 is not a non-negative number"),
+    ("unknown image id", set_at(["annotations", 1, "image_id"], 99), "image_id 99 is not in 'images'"),
+    ("list image id", set_at(["annotations", 1, "image_id"], [2]), "image_id [2] is not an integer or a"),
+    ("duplicate image id", set_at(["images", 1, "id"], 1), "image 1: image id used more than once"),
+    ("zero image height", set_at(["images", 0, "height"], 0), "height 0 is not a positive number"),
+    ("odd polygon", set_at(["annotations", 1, "segmentation"], [[1, 1, 6, 1, 6]]), "polygon 0 must have"),
+    ("polygon nan", set_at(["annotations", 1, "segmentation"], [[1, 1, 6, 1, 6, float("nan")]]),
      "non-finite coordinates"),
-    ("corrupt rle", _put(["annotations", 0, "segmentation", "counts"], "PPP"), "RLE counts are corrupt"),
-    ("rle size mismatch", _put(["annotations", 0, "segmentation", "size"], [40, 30]), "differs from"),
+    ("corrupt rle", set_at(["annotations", 0, "segmentation", "counts"], "PPP"), "RLE counts are corrupt"),
+    ("rle size mismatch", set_at(["annotations", 0, "segmentation", "size"], [40, 30]), "differs from"),
     ("huge rle", lambda d: (d["images"][0].update(height=40000, width=40000),
                             d["annotations"][0]["segmentation"].update(size=[40000, 40000])),
      "above the limit"),
-    ("iscrowd 2", _put(["annotations", 0, "iscrowd"], 2), "iscrowd 2 is not 0 or 1"),
-    ("segmentation number", _put(["annotations", 0, "segmentation"], 5), "segmentation of type int"),
-    ("annotations not a list", _put(["annotations"], {"a": 1}), "'annotations' is missing or not a list"),
+    ("iscrowd 2", set_at(["annotations", 0, "iscrowd"], 2), "iscrowd 2 is not 0 or 1"),
+    ("segmentation number", set_at(["annotations", 0, "segmentation"], 5), "segmentation of type int"),
+    ("annotations not a list", set_at(["annotations"], {"a": 1}), "'annotations' is missing or not a list"),
 ]
 
 
