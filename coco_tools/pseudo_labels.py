@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from coco_tools.common import fg_categories, image_id_resolver, segmentation_area
@@ -28,34 +26,6 @@ from utils.io import DataError
 logger = logging.getLogger(__name__)
 
 SCORE_FIELDS = ("existence_score", "center_score", "boundary_score", "area_score")
-
-# `--dataset NAME --split SPLIT` -> annotation path under the data root
-SPLIT_ANNOTATIONS = {
-    ("COCO", "test"): "coco/annotations/coco_cls_agnostic_instances_val2017.json",
-    ("COCO", "val"): "coco/annotations/coco_cls_agnostic_instances_val2017.json",
-    ("COCO", "train"): "coco/annotations/coco_cls_agnostic_instances_train2017.json",
-    ("synthetic", "test"): "scenes/annotations/val_cls_agnostic.json",
-    ("synthetic", "val"): "scenes/annotations/val_cls_agnostic.json",
-    ("synthetic", "train"): "scenes/annotations/train_cls_agnostic.json",
-}
-
-
-def default_data_root(dataset: str) -> str:
-    """COCO: `$DETECTRON2_DATASETS` or `data` (the detector's dataset root); synthetic: `data/synthetic`."""
-    if dataset == "synthetic":
-        return "data/synthetic"
-    return os.path.expanduser(os.environ.get("DETECTRON2_DATASETS", "data"))
-
-
-def split_annotation_path(dataset: str, split: str, data_root: str | None = None) -> Path:
-    """Image-list JSON of a named split (the original README's `--dataset COCO --split test|train`)."""
-    key = (dataset, split)
-    if key not in SPLIT_ANNOTATIONS:
-        known = ", ".join(f"{d}/{s}" for d, s in SPLIT_ANNOTATIONS)
-        raise DataError(f"unknown --dataset/--split {dataset}/{split}; known: {known}; "
-                        "or pass --gt_annotations PATH")
-    return Path(data_root or default_data_root(dataset)) / SPLIT_ANNOTATIONS[key]
-
 
 THRESHOLDS_GROUP = "pseudo-label thresholds (a discovery is kept when each score reaches its threshold)"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from coco_tools.pseudo_labels import default_data_root
+from coco_tools.splits import DATASETS, NAMED_SPLITS, SPLITS, default_data_root
 from reasoning.images import ImageRecord, image_loader, list_images
 from reasoning.results import ShardedResults
 from utils.artifacts import missing_data_message
@@ -31,15 +31,6 @@ from utils.distributed import (
 )
 from utils.io import DEFAULT_MAX_IMAGE_PIXELS, DataError, atomic_write_json, remove_stale_temp_files
 
-# --dataset, --dataset_split -> (image folder, image-list JSON) under the data root (COCO: the original's)
-SPLIT_INPUTS = {
-    ("COCO", "test"): ("coco/val2017", "coco/annotations/instances_val2017.json"),
-    ("COCO", "train"): ("coco/train2017", "coco/annotations/instances_train2017.json"),
-    ("synthetic", "test"): ("scenes/val", "scenes/annotations/val_cls_agnostic.json"),
-    ("synthetic", "train"): ("scenes/train", "scenes/annotations/train_cls_agnostic.json"),
-}
-DATASETS = tuple(dict.fromkeys(d for d, _ in SPLIT_INPUTS))
-SPLITS = tuple(dict.fromkeys(s for _, s in SPLIT_INPUTS))
 INPUT = "input images"
 EXECUTION = "execution"
 FAILED_NAME = "failed_images.json"
@@ -61,7 +52,7 @@ class JobConfig:
     dataset_split: str = option(SPLITS[0], "split of --dataset: test (COCO val2017) or train", group=INPUT,
                                 choices=SPLITS)
     data_root: str | None = option(
-        None, "root of --dataset (COCO: $DETECTRON2_DATASETS or data; synthetic: data/synthetic)",
+        None, "root of --dataset (COCO: $DETECTRON2_DATASETS or data; synthetic: its synthetic/ folder)",
         group=INPUT)
     image_dir: str | None = option(None, "folder of images (instead of --dataset)", group=INPUT)
     annotations: str | None = option(
@@ -91,8 +82,8 @@ def input_paths(job: JobConfig) -> tuple[Path, Path | None]:
     if job.image_dir is not None:
         return Path(job.image_dir), Path(job.annotations) if job.annotations else None
     root = Path(job.data_root or default_data_root(job.dataset))
-    images, annotations = SPLIT_INPUTS[(job.dataset, job.dataset_split)]
-    return root / images, Path(job.annotations) if job.annotations else root / annotations
+    split = NAMED_SPLITS[(job.dataset, job.dataset_split)]
+    return root / split.images, Path(job.annotations) if job.annotations else root / split.image_list
 
 
 def resolve_inputs(job: JobConfig) -> list[ImageRecord]:

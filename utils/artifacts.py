@@ -10,6 +10,7 @@ check it: `images` (a folder of images), `coco` (a COCO dataset JSON, its images
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,3 +202,9 @@ def markdown_table() -> str:
         source = f"[{a.name}]({a.url})" if a.url.startswith("http") else f"made: `{a.url}`"
         rows.append(f"| {a.stage} | {a.what} | {source} | `{a.shown_path()}` | {_code_list(a.read_by)} |")
     return "\n".join(rows)
+
+
+def dataset_root() -> Path:
+    """The one data root of every named dataset: `$DETECTRON2_DATASETS` when set, else `data/` (relative to
+    the working directory)."""
+    return Path(os.path.expanduser(os.environ.get("DETECTRON2_DATASETS", DATA)))
