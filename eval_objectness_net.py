@@ -12,47 +12,20 @@ Prints a table and writes the metrics as JSON (default: next to the checkpoint).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 from utils.cli import reports_errors, run_cli
-from utils.config import number
+from utils.config import add_arguments
 from utils.io import DataError, atomic_write_json
 
 
-def _trained_help(name: str) -> str:
-    """Help text of the training config's field `name` (the same setting)."""
-    from training.args import Stage1Config
-
-    return next(f.metadata["help"] for f in dataclasses.fields(Stage1Config) if f.name == name)
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from training.args import EvalConfig
+
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    p.add_argument(
-        "--checkpoint", required=True, help="checkpoint of train_objectness_net.py (or a released one)"
-    )
-    p.add_argument("--imagenet_root", required=True, help="held-out folder with train/<wnid>/<name>.JPEG")
-    p.add_argument("--mask_root", default=None, help=_trained_help("mask_root"))
-    p.add_argument("--votecut_json", default=None, help=_trained_help("votecut_json"))
-    p.add_argument(
-        "--crop_size",
-        "--image_size",
-        type=number(int, min=8),
-        default=None,
-        help="side of the crops fed to the network (default: the checkpoint's `crop_size`, else 128)",
-    )
-    p.add_argument("--batch_size", type=number(int, min=1), default=16)
-    p.add_argument("--seed", type=int, default=0, help="seed of the random crops / existence samples")
-    p.add_argument("--samples_per_image", type=number(int, min=1), default=4,
-                   help="existence: seeded draws per image")
-    p.add_argument("--num_workers", type=number(int, min=0), default=0)
-    p.add_argument("--device", default=None, help=_trained_help("device"))
-    p.add_argument(
-        "--output_json", default=None, help="default: <checkpoint dir>/eval_<held-out folder name>.json"
-    )
+    add_arguments(p, EvalConfig)
     return p
 
 

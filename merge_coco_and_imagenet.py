@@ -16,10 +16,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from coco_tools.checker import load_coco_json
 from coco_tools.pseudo_labels import merge_coco_and_imagenet
 from utils.cli import CliError, reports_errors, run_cli
 from utils.config import number
-from utils.io import DataError, atomic_write_json, load_coco_json
+from utils.io import DataError, atomic_write_json
 
 
 def build_parser() -> argparse.ArgumentParser:

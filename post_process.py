@@ -15,13 +15,8 @@ import argparse
 from pathlib import Path
 
 from coco_tools.checker import validate_coco
-from coco_tools.pseudo_labels import (
-    SPLIT_ANNOTATIONS,
-    PseudoLabelThresholds,
-    default_data_root,
-    select_pseudo_labels,
-    split_annotation_path,
-)
+from coco_tools.pseudo_labels import PseudoLabelThresholds, select_pseudo_labels
+from coco_tools.splits import NAMED_SPLITS, SPLIT_ALIASES, default_data_root, split_annotation_path
 from utils.artifacts import missing_data_message
 from utils.cli import reports_errors, run_cli
 from utils.config import add_arguments
@@ -29,7 +24,9 @@ from utils.io import DataError, atomic_write_json, load_json
 
 
 def build_parser() -> argparse.ArgumentParser:
-    splits = ", ".join(f"{d}/{s} -> <data_root>/{path}" for (d, s), path in SPLIT_ANNOTATIONS.items())
+    splits = ", ".join(f"{d}/{s} -> <data_root>/{split.class_agnostic}"
+                       for (d, s), split in NAMED_SPLITS.items())
+    splits += "; " + ", ".join(f"{alias} = {name}" for alias, name in SPLIT_ALIASES.items())
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Named splits: " + splits)
@@ -43,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="named split instead of --gt_annotations: COCO or synthetic")
     p.add_argument("--split", default="test", help="with --dataset: test (val) or train")
     p.add_argument("--data_root", default=None,
-                   help="root of --dataset (COCO: $DETECTRON2_DATASETS or data/; synthetic: data/synthetic)")
+                   help="root of --dataset (COCO: $DETECTRON2_DATASETS or data/; synthetic: its synthetic/ "
+                        "folder)")
     p.add_argument("--output_path", default=None,
                    help="default: selected_training_annotations.json next to --pred_annotations_path")
     return p

@@ -96,7 +96,7 @@ detector_on_gt_masks() {
 }
 
 echo "== 1/6 synthetic data -> $DATA"
-python utils/make_synthetic_data.py --out "$DATA" --seed 0 --images_per_class "$SINGLE_PER_CLASS" \
+python tools/make_synthetic_data.py --out "$DATA" --seed 0 --images_per_class "$SINGLE_PER_CLASS" \
     --heldout_images_per_class "$HELDOUT_PER_CLASS" --train_scenes "$TRAIN_SCENES" --val_scenes "$VAL_SCENES"
 
 echo "== 2/6 stage 1: center/boundary and existence networks (EfficientNet-Lite0, ImageNet init), held-out check"
@@ -132,7 +132,7 @@ fi
 wait "$SECOND_LANE"
 
 echo "== 6/6 class-agnostic AP on the $VAL_SCENES val scenes"
-python utils/main_job_report.py --gt_annotations "$VAL_GT" --image_dir "$SCENES/val" --out_dir "$OUT" \
+python tools/main_job_report.py --gt_annotations "$VAL_GT" --image_dir "$SCENES/val" --out_dir "$OUT" \
     --row "discoveries, oracle fields=$OUT/reasoning_oracle_val/object_discovery_with_scores.json" \
     --row "discoveries, trained networks=$OUT/reasoning_val/object_discovery_with_scores.json" \
     --row "detector on pseudo labels=$OUT/detector_pseudo/inference/coco_instances_results.json" \

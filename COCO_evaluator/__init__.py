@@ -5,7 +5,6 @@ from COCO_evaluator.evaluate import (
     evaluate_class_agnostic,
     format_table,
     load_results,
-    make_class_agnostic_gt,
 )
 
 __all__ = [
@@ -13,5 +12,4 @@ __all__ = [
     "evaluate_class_agnostic",
     "format_table",
     "load_results",
-    "make_class_agnostic_gt",
 ]

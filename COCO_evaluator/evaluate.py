@@ -18,7 +18,7 @@ dropped with one counted warning each (or raise with `strict_image_ids=True`); a
 corrupt or of another size than its image raises.
 
 The ground truth is validated with `coco_tools.checker.check_coco` (the checks of
-`utils/check_coco_json.py`): defects that change the scores (negative or non-numeric boxes, corrupt or
+`tools/check_coco_json.py`): defects that change the scores (negative or non-numeric boxes, corrupt or
 wrong-size RLEs, bad polygons, non-positive image sizes, duplicate image ids, bad `iscrowd`) raise
 DataError; defects the evaluator repairs (missing/duplicate annotation ids, unknown categories, annotations
 of unknown images, boxes slightly outside their image) do not.
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import math
 import os
 from collections.abc import Sequence
@@ -39,15 +40,15 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from coco_tools.checker import check_coco, check_segmentation, summarize_defects
-from coco_tools.common import compressed_rle, fg_categories, image_id_resolver, segmentation_area
+from coco_tools.class_agnostic import to_class_agnostic
+from coco_tools.common import compressed_rle, image_id_resolver
 from utils.io import DataError, load_json
-from utils.logging_utils import get_logger
 
 DEFAULT_SCORE = 1.0
 STANDARD_MAX_DETS = (1, 10, 100)
 TASKS = ("bbox", "segm")
 
-logger = get_logger("evaluator")
+logger = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- ground truth
@@ -65,59 +66,8 @@ def validate_gt(gt: dict, source: str = "ground truth") -> None:
     if defects:
         raise DataError(f"{source}: {len(defects)} defects the evaluator cannot score correctly "
                         f"({summarize_defects(defects)}), e.g. {defects[0]}; list them all with "
-                        "utils/check_coco_json.py")
+                        "tools/check_coco_json.py")
 
-
-def make_class_agnostic_gt(gt: dict, source: str = "ground truth") -> dict:
-    """Copy of a COCO dataset dict with every annotation in category 1 (`{id: 1, name: fg}`).
-
-    Missing `iscrowd` becomes 0; missing `area` is computed from the segmentation (else the box);
-    missing or duplicate annotation ids are renumbered 1..N (ids do not affect the metrics); annotations
-    on images absent from `images` are dropped with a warning (COCOeval ignores them too).
-    """
-    if not isinstance(gt, dict) or not isinstance(gt.get("images"), list):
-        raise DataError(f"{source}: not a COCO dataset (no 'images' list)")
-    images = []
-    for i, img in enumerate(gt["images"]):
-        if not isinstance(img, dict) or "id" not in img:
-            raise DataError(f"{source}: images[{i}] has no 'id'")
-        images.append(img)
-    sizes = {img["id"]: (img.get("height"), img.get("width")) for img in images}
-    anns_in = gt.get("annotations", [])
-    if not isinstance(anns_in, list):
-        raise DataError(f"{source}: 'annotations' is not a list")
-    anns, orphans = [], 0
-    for i, ann in enumerate(anns_in):
-        if not isinstance(ann, dict) or "image_id" not in ann:
-            raise DataError(f"{source}: annotations[{i}] has no 'image_id'")
-        if ann["image_id"] not in sizes:  # COCOeval never looks at them either
-            orphans += 1
-            continue
-        new = dict(ann)
-        new["category_id"] = 1
-        new["iscrowd"] = int(bool(ann.get("iscrowd", 0)))
-        if "area" not in new:
-            h, w = sizes[ann["image_id"]]
-            seg = ann.get("segmentation")
-            area = None
-            if seg and (isinstance(seg, dict) or (h is not None and w is not None)):
-                area = segmentation_area(seg, h, w)
-            if area is None:
-                if "bbox" not in ann:
-                    raise DataError(f"{source}: annotation {ann.get('id', f'#{i}')} has neither "
-                                    "'area', 'segmentation' nor 'bbox'")
-                area = float(ann["bbox"][2]) * float(ann["bbox"][3])
-            new["area"] = area
-        anns.append(new)
-    if orphans:
-        logger.warning("%s: %d annotations refer to images absent from 'images' and are ignored",
-                       source, orphans)
-    ids = [a.get("id") for a in anns]
-    if None in ids or len(set(ids)) != len(ids):
-        for k, a in enumerate(anns):
-            a["id"] = k + 1
-    return {"info": gt.get("info", {}), "images": images, "annotations": anns,
-            "categories": fg_categories()}
 
 
 def _load_gt(gt: dict | str | os.PathLike) -> dict:
@@ -129,7 +79,7 @@ def _load_gt(gt: dict | str | os.PathLike) -> dict:
     if not isinstance(gt, dict) or not isinstance(gt.get("images"), list):
         raise DataError(f"{source}: not a COCO dataset (no 'images' list)")
     validate_gt(gt, source)
-    return make_class_agnostic_gt(gt, source)
+    return to_class_agnostic(gt, source=source, strict=True)
 
 
 # ----------------------------------------------------------------------------- results

@@ -4,7 +4,7 @@ For each scene set, runs `object_reasoning.py` + `object_scoring.py` (through th
 exactly the command-line flags are measured) once per variant and evaluates the scored results with
 COCO_evaluator. Sets: the original-reasoning fixture (`tests/fixtures/original_reasoning`, where the
 `--original_behaviour` boxes are also compared with the original code's own output) and synthetic val
-scenes (`utils/make_synthetic_data.py --seed 0` layout, generated into a temporary folder unless
+scenes (`tools/make_synthetic_data.py --seed 0` layout, generated into a temporary folder unless
 `--scenes_dir/--scenes_gt` are given). Prints a markdown table.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_original_behaviour.py --val_scenes 12

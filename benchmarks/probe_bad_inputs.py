@@ -8,7 +8,7 @@ imported torch and the project once (on a loaded 2-core machine a fresh interpre
 torch); `--spawn` starts a fresh interpreter per case instead.
 
 Outcomes: `clear error` (non-zero exit, the last line of stderr is one `error: ...` line; for
-utils/check_coco_json.py the listed defects with status 1), `handled` (a valid edge case that succeeds, with
+tools/check_coco_json.py the listed defects with status 1), `handled` (a valid edge case that succeeds, with
 the warning it must print), `traceback`, `silent wrong` (exit 0 where the input must be refused, or a
 handled case without its warning), `unclear error` (non-zero exit without an error line), `hang` (killed at
 --timeout) and `memory` (above --memory_mb resident, or killed by the address-space limit). Writes
@@ -207,9 +207,9 @@ def coco_cases(fx: dict, tmp: Path) -> list[Case]:
             tmp / "coco" / f"bad_{k}.json", content if isinstance(content, str) else json.dumps(content)
         )
         users = [
-            ("utils/check_coco_json.py", [path], "defects"),
+            ("tools/check_coco_json.py", [path], "defects"),
             (
-                "utils/convert_to_cls_agnostic.py",
+                "tools/convert_to_cls_agnostic.py",
                 ["--input", path, "--output", str(out / f"agn_{k}.json")],
                 "error",
             ),
@@ -266,7 +266,7 @@ def coco_cases(fx: dict, tmp: Path) -> list[Case]:
                 "error",
             ),
             (
-                "utils/preprocess_votecut.py",
+                "tools/preprocess_votecut.py",
                 ["--votecut_json", path, "--out_dir", str(out / f"vc_{k}")],
                 "error",
             ),
@@ -540,7 +540,7 @@ def flag_cases(fx: dict, tmp: Path) -> list[Case]:
             ["--max_dets"],
         ),
         (
-            "utils/make_synthetic_data.py",
+            "tools/make_synthetic_data.py",
             ["--out", str(out / "synth"), "--skip_single"],
             ["--train_scenes", "--val_scenes", "--max_objects", "--scene_size_jitter"],
         ),
@@ -604,7 +604,7 @@ def flag_cases(fx: dict, tmp: Path) -> list[Case]:
             "--center_score_thres 1.5",
         ),
         Case(
-            "utils/make_synthetic_data.py",
+            "tools/make_synthetic_data.py",
             ["--out", str(out / "synth2"), "--skip_single", "--min_objects", "5", "--max_objects", "2"],
             "--min_objects > --max_objects",
         ),
@@ -940,20 +940,20 @@ def misc_cases(fx: dict, tmp: Path) -> list[Case]:
             "unrelated weights into a config's model",
         ),
         Case(
-            "utils/preprocess_votecut.py",
+            "tools/preprocess_votecut.py",
             ["--votecut_json", fx["votecut"], "--out_dir", str(out / "vcs"), "--shard", "5/2"],
             "--shard 5/2",
         ),
         Case(
-            "utils/preprocess_votecut.py",
+            "tools/preprocess_votecut.py",
             ["--votecut_json", fx["votecut"], "--out_dir", str(out / "vcw"), "--num_workers", "-2"],
             "--num_workers -2",
         ),
-        Case("utils/check_coco_json.py", [str(root / "nope.json")], "missing file"),
-        Case("utils/check_coco_json.py", [fx["gt_path"], "--tolerance", "nan"], "--tolerance nan"),
-        Case("utils/check_coco_json.py", [fx["gt_path"]], "a valid file", "ok"),
+        Case("tools/check_coco_json.py", [str(root / "nope.json")], "missing file"),
+        Case("tools/check_coco_json.py", [fx["gt_path"], "--tolerance", "nan"], "--tolerance nan"),
+        Case("tools/check_coco_json.py", [fx["gt_path"]], "a valid file", "ok"),
         Case(
-            "utils/make_synthetic_data.py",
+            "tools/make_synthetic_data.py",
             [
                 "--out",
                 str(out / "crowded"),

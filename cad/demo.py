@@ -5,8 +5,9 @@
         --opts MODEL.WEIGHTS weights/unMORE_model.pth
 
 CutLER's demo command line: `--opts KEY VALUE ...` (or the pairs at the end without `--opts`), `--input` paths
-or glob patterns, `--output` folder, `--confidence-threshold` (default 0.35, the test-time score threshold of
-the ROI heads). Without CUDA the model runs on the CPU (one warning) and SyncBN becomes BN, as in CutLER.
+or glob patterns, `--output` folder, `--confidence-threshold` (default `cad.config.DEMO_SCORE_THRESHOLD`, the
+test-time score threshold of the ROI heads). Without CUDA the model runs on the CPU (one warning) and SyncBN
+becomes BN, as in CutLER.
 
 Writes ``out/<image stem>.jpg`` (masks, boxes and scores drawn on the image) and
 ``out/coco_instances_results.json`` (COCO results: ``image_id`` = image stem, bbox xywh, RLE segmentation,
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import logging
 import re
 import runpy
 from pathlib import Path
@@ -26,13 +28,13 @@ runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # re
 
 import torch  # noqa: E402
 
-from reasoning.results import SETTINGS_NAME, file_identity  # noqa: E402
+from cad.config import DEMO_SCORE_THRESHOLD, DEMO_SCORE_THRESHOLD_WHY  # noqa: E402
 from utils.cli import CliError, input_errors, reports_errors, run_cli  # noqa: E402
 from utils.config import number  # noqa: E402
 from utils.io import DataError, JsonlWriter, atomic_write_json, load_json, read_jsonl  # noqa: E402
-from utils.logging_utils import get_logger  # noqa: E402
+from utils.resume import SETTINGS_NAME, file_identity  # noqa: E402
 
-logger = get_logger("cad.demo")
+logger = logging.getLogger("cad.demo")
 
 _CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)*")
 
@@ -43,8 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--input", nargs="+", required=True,
                    help="image paths or glob patterns (quote them), e.g. 'imgs/*.jpg'")
     p.add_argument("--output", required=True, help="output folder for overlays and the results JSON")
-    p.add_argument("--confidence-threshold", type=number(float, min=0, max=1), default=0.35,
-                   help="keep detections with score >= this value (sets MODEL.ROI_HEADS.SCORE_THRESH_TEST)")
+    p.add_argument("--confidence-threshold", type=number(float, min=0, max=1), default=DEMO_SCORE_THRESHOLD,
+                   help="keep detections with score >= this value (sets MODEL.ROI_HEADS.SCORE_THRESH_TEST; "
+                        f"default {DEMO_SCORE_THRESHOLD}: {DEMO_SCORE_THRESHOLD_WHY})")
     p.add_argument("--no-masks", action="store_true", help="leave masks out of the overlays and the JSON")
     p.add_argument("--overwrite", action="store_true",
                    help="discard results in --output made with other weights or settings (default: refuse)")

@@ -16,16 +16,17 @@ are removed with a warning counting them.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from utils.io import DEFAULT_MAX_IMAGE_PIXELS, DataError
-from utils.logging_utils import get_logger
+from utils.io import DEFAULT_MAX_IMAGE_PIXELS, DataError, load_json
 
-logger = get_logger("coco_tools.checker")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,7 @@ def validate_coco(data: Any, source: str, *, require_annotations: bool = True,
     fatal = [d for d in defects if d.kind in fatal_kinds and d not in dropped]
     if fatal:
         more = (f" ({len(fatal)} such defects: {summarize_defects(fatal)}; list them with "
-                "utils/check_coco_json.py)") if len(fatal) > 1 else ""
+                "tools/check_coco_json.py)") if len(fatal) > 1 else ""
         raise DataError(f"{source}: {fatal[0].where}: {fatal[0].message}{more}")
     tolerated = [d for d in defects if d.kind not in fatal_kinds and d.kind not in drop]
     if tolerated:
@@ -314,3 +315,16 @@ def validate_discoveries(data: Any, source: str) -> dict:
     if degenerate:
         logger.warning("%s: dropped %d boxes with zero area or x2 < x1 / y2 < y1", source, degenerate)
     return out
+
+def load_coco_json(path: str | os.PathLike, require_annotations: bool = True,
+                   drop: Iterable[str] = ()) -> dict:
+    """Load a COCO dataset JSON validated by `validate_coco` (a DataError naming the file,
+    the annotation, the field and the problem; annotations with a defect of a kind in `drop` removed with a
+    warning that counts them)."""
+    data = load_json(path, "COCO annotation file")
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise DataError(f"COCO annotation file {path} has no 'images' list")
+    if require_annotations and "annotations" not in data:
+        raise DataError(f"COCO annotation file {path} has no 'annotations' list")
+    return validate_coco(data, f"COCO annotation file {path}", require_annotations=require_annotations,
+                         drop=drop)

@@ -12,6 +12,7 @@ Merge rules:
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
 
@@ -20,9 +21,8 @@ from pycocotools import mask as mask_utils
 from coco_tools.class_agnostic import to_class_agnostic
 from coco_tools.common import compressed_rle
 from utils.io import DataError
-from utils.logging_utils import get_logger
 
-logger = get_logger("coco_tools")
+logger = logging.getLogger(__name__)
 
 
 def _category_mapping(original: dict, extra: dict) -> tuple[dict, list[dict]]:

@@ -1,6 +1,6 @@
 """Pseudo labels for the detector: select scored discoveries (post_process) and merge COCO + ImageNet.
 
-Selection: keep results with existence >= 0.5, center >= 0.8 and boundary >= 0.75; each kept
+Selection: keep results whose scores reach `PseudoLabelThresholds` (existence, center, boundary); each kept
 result keeps all its fields and gets `id` (1..N), `category_id` 1, `iscrowd` 0, `area` (from its mask)
 and `score` := `area_score`. The output is a COCO dataset whose `images` are those of the split's
 ground-truth / image-list JSON and whose only category is `{id: 1, name: fg}`.
@@ -14,55 +14,18 @@ under the COCO image folder by the id prefix. Images come ImageNet first, then C
 
 from __future__ import annotations
 
+import logging
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from coco_tools.common import fg_categories, image_id_resolver, segmentation_area
 from utils.config import option
 from utils.io import DataError
-from utils.logging_utils import get_logger
 
-logger = get_logger("coco_tools")
+logger = logging.getLogger(__name__)
 
 SCORE_FIELDS = ("existence_score", "center_score", "boundary_score", "area_score")
-
-# `--dataset NAME --split SPLIT` -> annotation path under the data root
-SPLIT_ANNOTATIONS = {
-    ("COCO", "test"): "coco/annotations/coco_cls_agnostic_instances_val2017.json",
-    ("COCO", "val"): "coco/annotations/coco_cls_agnostic_instances_val2017.json",
-    ("COCO", "train"): "coco/annotations/coco_cls_agnostic_instances_train2017.json",
-    ("synthetic", "test"): "scenes/annotations/val_cls_agnostic.json",
-    ("synthetic", "val"): "scenes/annotations/val_cls_agnostic.json",
-    ("synthetic", "train"): "scenes/annotations/train_cls_agnostic.json",
-}
-
-
-def default_data_root(dataset: str) -> str:
-    """COCO: `$DETECTRON2_DATASETS` or `data` (the detector's dataset root); synthetic: `data/synthetic`."""
-    if dataset == "synthetic":
-        return "data/synthetic"
-    return os.path.expanduser(os.environ.get("DETECTRON2_DATASETS", "data"))
-
-
-def split_annotation_path(dataset: str, split: str, data_root: str | None = None) -> Path:
-    """Image-list JSON of a named split (the original README's `--dataset COCO --split test|train`)."""
-    key = (dataset, split)
-    if key not in SPLIT_ANNOTATIONS:
-        known = ", ".join(f"{d}/{s}" for d, s in SPLIT_ANNOTATIONS)
-        raise DataError(f"unknown --dataset/--split {dataset}/{split}; known: {known}; "
-                        "or pass --gt_annotations PATH")
-    return Path(data_root or default_data_root(dataset)) / SPLIT_ANNOTATIONS[key]
-
-
-def passes_thresholds(result: dict, existence_thres: float = 0.5, center_thres: float = 0.8,
-                      boundary_thres: float = 0.75) -> bool:
-    """Whether a scored discovery is kept as a pseudo label: each of its three scores >= its threshold."""
-    return (result["existence_score"] >= existence_thres and result["center_score"] >= center_thres
-            and result["boundary_score"] >= boundary_thres)
-
 
 THRESHOLDS_GROUP = "pseudo-label thresholds (a discovery is kept when each score reaches its threshold)"
 
@@ -78,16 +41,28 @@ class PseudoLabelThresholds:
     boundary_score_thres: float = option(0.75, "boundary score >= this", group=THRESHOLDS_GROUP)
 
     def passes(self, result: dict) -> bool:
-        return passes_thresholds(result, self.existence_score_thres, self.center_score_thres,
-                                 self.boundary_score_thres)
+        """Whether a scored discovery is kept as a pseudo label: each of its three scores >= its threshold."""
+        return (result["existence_score"] >= self.existence_score_thres
+                and result["center_score"] >= self.center_score_thres
+                and result["boundary_score"] >= self.boundary_score_thres)
+
+
+DEFAULT_THRESHOLDS = PseudoLabelThresholds()
+
+
+def passes_thresholds(result: dict, existence_thres: float = DEFAULT_THRESHOLDS.existence_score_thres,
+                      center_thres: float = DEFAULT_THRESHOLDS.center_score_thres,
+                      boundary_thres: float = DEFAULT_THRESHOLDS.boundary_score_thres) -> bool:
+    """`PseudoLabelThresholds.passes` with the three thresholds as arguments."""
+    return PseudoLabelThresholds(existence_thres, center_thres, boundary_thres).passes(result)
 
 
 def select_pseudo_labels(
     results: list[dict],
     gt: dict,
-    existence_thres: float = 0.5,
-    center_thres: float = 0.8,
-    boundary_thres: float = 0.75,
+    existence_thres: float = DEFAULT_THRESHOLDS.existence_score_thres,
+    center_thres: float = DEFAULT_THRESHOLDS.center_score_thres,
+    boundary_thres: float = DEFAULT_THRESHOLDS.boundary_score_thres,
     source: str = "results",
     gt_source: str = "the image-list JSON",
 ) -> dict:

@@ -8,6 +8,7 @@ the whole box becomes the mask and the annotation gets `"mask_from_box": true` (
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,13 +19,12 @@ import torch
 from coco_tools.common import ascii_rle, box_region
 from utils.extras import import_extra
 from utils.io import DataError, JsonlWriter, load_image_rgb, read_jsonl
-from utils.logging_utils import get_logger
 from utils.masks import mask_to_rle
 
 if TYPE_CHECKING:
     from segment_anything import SamPredictor
 
-logger = get_logger("coco_tools")
+logger = logging.getLogger(__name__)
 
 SAM_CHECKPOINT_URLS = {
     "vit_h": "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth",

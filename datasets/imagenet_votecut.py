@@ -61,7 +61,7 @@ def resolve_image_and_mask_roots(
     if not imagenet_root.is_dir():
         raise DataError(f"--imagenet_root not found: {imagenet_root}")
     if not mask_root.is_dir():
-        hint = "run utils/preprocess_votecut.py or pass --mask_root"
+        hint = "run tools/preprocess_votecut.py or pass --mask_root"
         raise DataError(f"mask folder not found: {mask_root} ({hint})")
     return imagenet_root, mask_root, list_images(imagenet_root)
 

@@ -22,10 +22,18 @@ from utils.artifacts import BY_NAME
 from utils.checkpoint import unwrap_model
 from utils.io import DataError, atomic_torch_save
 
-log = logging.getLogger("unmore.models")
-# Construction messages ("randomly initialised") are noise when weights come from a checkpoint right after.
-_QUIET = logging.getLogger("unmore.models.quiet")
-_QUIET.setLevel(logging.WARNING)
+log = logging.getLogger(__name__)
+
+
+class _WarningsOnly(logging.LoggerAdapter):
+    """This module's logger without its INFO lines: construction messages ("randomly initialised") are noise
+    when weights come from a checkpoint right after."""
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level >= logging.WARNING and super().isEnabledFor(level)
+
+
+_QUIET = _WarningsOnly(log, {})
 
 # What to download when a checkpoint is missing, per kind of checkpoint.
 CHECKPOINT_HINTS = {
@@ -221,16 +229,19 @@ def build_objectness_net_from_checkpoint(
     device: str | torch.device = "cpu",
     what: str = "center_boundary_model",
     overrides: Mapping[str, Any] | None = None,
+    ckpt: Mapping[str, Any] | None = None,
 ) -> nn.Module:
     """ObjectnessNet rebuilt from a checkpoint (released or ours), weights loaded strictly, in eval mode.
 
     The architecture comes from the checkpoint's saved `model_config`/`args` (backbone_type, sdf_activation,
     use_bg_sdf; head widths from the weights), else the released defaults (dpt_large, tanh, bg sdf);
-    `overrides` (e.g. from command-line flags) take precedence.
+    `overrides` (e.g. from command-line flags; None values are not overrides) take precedence. `ckpt` is the
+    checkpoint already read from `path`, if the caller has it (the file is not read again).
     """
     from models.objectness_net import ObjectnessNet
 
-    ckpt = load_checkpoint(path, what, "cpu")
+    if ckpt is None:
+        ckpt = load_checkpoint(path, what, "cpu")
     cfg = objectness_config_from_checkpoint(ckpt)
     cfg.update({k: v for k, v in (overrides or {}).items() if v is not None})
     net = _build_with_state(lambda: ObjectnessNet(**cfg, logger=_QUIET), model_state_from_checkpoint(ckpt),

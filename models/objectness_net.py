@@ -22,7 +22,7 @@ from models.backbones.resnet_fpn import EFFICIENTNET_TIMM_NAMES
 from models.backbones.weights import is_random_init, load_backbone_weights
 from utils.config import option
 
-log = logging.getLogger("unmore.models")
+log = logging.getLogger(__name__)
 
 SDF_ACTIVATIONS = ("tanh", "sine", "relu", "none")
 
@@ -37,11 +37,16 @@ class ObjectnessConfig:
 
     backbone_type: str = option("dpt_large", "backbone of the objectness network", group="model",
                                 choices=BACKBONE_TYPES)
-    sdf_activation: str | None = option(None, "output activation of the boundary field; None = linear output",
-                                        group="model", choices=SDF_ACTIVATIONS)
+    sdf_activation: str = option("none", "output activation of the boundary field; none = linear output (the "
+                                 "original's None is read as none)", group="model", choices=SDF_ACTIVATIONS)
     use_bg_sdf: bool = option(False, "negative background distance outside objects", group="model")
     head_channels: tuple[int, int] | None = option(
         None, "hidden widths of both heads (None: the backbone's)", cli=False)
+
+
+    def __post_init__(self) -> None:
+        if self.sdf_activation is None:  # the original code's spelling of a linear output
+            object.__setattr__(self, "sdf_activation", "none")
 
 
 RELEASED_OBJECTNESS = ObjectnessConfig(sdf_activation="tanh", use_bg_sdf=True)
@@ -115,8 +120,8 @@ class ObjectnessNet(nn.Module):
     forward(x): x [B, 3, H, W] RGB float in [0, 1] ->
     {"center_fields": [B, 2, H, W] (channel 0 row, 1 column), "sdf_maps": [B, 1, H, W]}.
 
-    The defaults are `ObjectnessConfig`'s. backbone_type: dpt_large (released), dpt_hybrid, vit_small,
-    resnet18, resnet34 (small CPU ones).
+    The defaults are `ObjectnessConfig`'s. backbone_type: one of `models.backbones.BACKBONE_TYPES` (dpt_large
+    released; the small ones for CPU work).
     head_channels: hidden widths of both heads; default (512, 1024) for DPT backbones as released and
     (32, 64) for the small CPU backbones (the full-width heads cost ~100 GMAC per 128x128 crop).
     backbone_weights: local file with pretrained backbone weights (see models.backbones.weights); None or
@@ -126,7 +131,7 @@ class ObjectnessNet(nn.Module):
     def __init__(
         self,
         backbone_type: str = _DEFAULT.backbone_type,
-        sdf_activation: str | None = _DEFAULT.sdf_activation,
+        sdf_activation: str | None = _DEFAULT.sdf_activation,  # None: the original's "none"
         use_bg_sdf: bool = _DEFAULT.use_bg_sdf,
         backbone_weights: str | os.PathLike | None = None,
         head_channels: tuple[int, int] | None = _DEFAULT.head_channels,

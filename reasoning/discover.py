@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import glob
 import html
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,12 +24,13 @@ from urllib.parse import quote
 import numpy as np
 import torch
 
+from cad.config import DEMO_SCORE_THRESHOLD, DEMO_SCORE_THRESHOLD_WHY
 from coco_tools.pseudo_labels import THRESHOLDS_GROUP, PseudoLabelThresholds, select_pseudo_labels
 from reasoning.algorithm import THRESHOLDS, Reasoner, ReasoningConfig
 from reasoning.images import IMAGE_EXTENSIONS, ImageRecord
 from reasoning.jobs import command_line
 from reasoning.networks import NETWORKS, PredictorConfig, build_predictor
-from reasoning.results import ShardedResults, file_identity
+from reasoning.results import ShardedResults
 from reasoning.runner import EXECUTION, FAILED_NAME, JobConfig, Process, Run, image_float
 from reasoning.scoring import ScoringConfig, score_boxes
 from reasoning.stats import CountingPredictor
@@ -43,13 +45,13 @@ from utils.config import (
     option,
 )
 from utils.io import DataError, atomic_write_bytes, atomic_write_json
-from utils.logging_utils import get_logger
 from utils.masks import rle_to_mask, xywh_to_xyxy
+from utils.resume import file_identity
 
 if TYPE_CHECKING:
     from cad.engine.predictor import DetectorPredictor
 
-logger = get_logger("discover")
+logger = logging.getLogger(__name__)
 
 # default networks: the main job's (bash run_main.sh), else the released files put under weights/
 MAIN_JOB_NETWORKS = ("outputs/main/center_boundary/checkpoint_latest.pth",
@@ -81,7 +83,9 @@ class DiscoverConfig:
         "a second overlay column and detections.json", group=DETECTOR)
     detector_config: str | None = option(
         None, "the detector's YAML config (default: config.yaml next to --detector)", group=DETECTOR)
-    detector_threshold: float = option(0.5, "keep detections scoring >= this", group=DETECTOR)
+    detector_threshold: float = option(
+        DEMO_SCORE_THRESHOLD, f"keep detections scoring >= this ({DEMO_SCORE_THRESHOLD_WHY}, as "
+        "cad/demo.py's --confidence-threshold)", min=0, max=1, group=DETECTOR)
 
 
 def default_networks(cfg: DiscoverConfig, oracle: bool) -> DiscoverConfig:

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from utils.io import DEFAULT_MAX_IMAGE_PIXELS, DataError, load_coco_json, load_image_rgb
+from coco_tools.checker import load_coco_json
+from utils.io import DEFAULT_MAX_IMAGE_PIXELS, DataError, load_image_rgb
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 

@@ -15,7 +15,6 @@ from reasoning.algorithm import Reasoner, ReasoningConfig
 from reasoning.images import ImageRecord
 from reasoning.networks import PredictorConfig, build_predictor
 from reasoning.predict import Predictor
-from reasoning.results import file_identity
 from reasoning.runner import (
     EXECUTION,
     FAILED_NAME,
@@ -33,6 +32,7 @@ from reasoning.vis import save_overlay, save_rounds_gif
 from utils.config import cli_values, option
 from utils.io import DataError, atomic_write_json, load_json
 from utils.masks import xywh_to_xyxy
+from utils.resume import file_identity
 
 DISCOVERIES = "discovery_results.json"
 REASONING_STATS = "reasoning_stats.json"

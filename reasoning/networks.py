@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+from models.objectness_net import ObjectnessConfig
 from reasoning.oracle import SDF_MODES, OraclePredictor
 from reasoning.predict import CROP_MODES, PRECISIONS, NetworkPredictor, Predictor
-from reasoning.results import file_identity
 from reasoning.runner import EXECUTION
-from utils.config import DEVIATIONS_GROUP, cli_values, option
+from utils.config import DEVIATIONS_GROUP, cli_values, option, same_option
 from utils.io import DataError
+from utils.resume import file_identity
 
 NETWORKS = "networks (stage-1 checkpoints) or the ground-truth oracle"
 # settings naming input files: results are tied to the files' content, not their paths
 FILE_FIELDS = ("objectness_resume", "binary_classifier_resume", "oracle_annotations")
+# the architecture fields of ObjectnessConfig that reasoning reads from the checkpoint unless overridden
+ARCHITECTURE_FIELDS = ("backbone_type", "sdf_activation", "use_bg_sdf")
+
+
+def _checkpoint_override(name: str) -> Any:
+    """`ObjectnessConfig`'s field `name` (help, choices) as a setting that overrides the architecture stored
+    in the checkpoint; its default None follows the checkpoint (released ones: dpt_large, tanh, bg sdf)."""
+    f = next(f for f in dataclasses.fields(ObjectnessConfig) if f.name == name)
+    return same_option(ObjectnessConfig, name, default=None, help=f"{f.metadata['help']} (default: the "
+                       "checkpoint's)", group=NETWORKS)
 
 
 @dataclass
@@ -24,11 +37,9 @@ class PredictorConfig:
 
     objectness_resume: str | None = option(None, "center/boundary network checkpoint", group=NETWORKS)
     binary_classifier_resume: str | None = option(None, "existence network checkpoint", group=NETWORKS)
-    backbone_type: str | None = option(
-        None, "override the backbone stored in the checkpoint (released checkpoints: dpt_large)",
-        group=NETWORKS)
-    sdf_activation: str | None = option(None, "override the checkpoint's sdf activation", group=NETWORKS)
-    use_bg_sdf: bool = option(False, "the boundary head was trained with bg sdf", group=NETWORKS)
+    backbone_type: str | None = _checkpoint_override("backbone_type")
+    sdf_activation: str | None = _checkpoint_override("sdf_activation")
+    use_bg_sdf: bool | None = _checkpoint_override("use_bg_sdf")
     oracle_annotations: str | None = option(
         None, "COCO GT JSON: compute fields and existence from its masks instead of the networks",
         group=NETWORKS)
@@ -69,13 +80,10 @@ def build_predictor(cfg: PredictorConfig, device: torch.device, batch_size: int)
         return OraclePredictor(cfg.oracle_annotations, device, sdf_mode=cfg.oracle_sdf)
     from models.checkpoint import (
         build_existence_net_from_checkpoint,
+        build_objectness_net_from_checkpoint,
         crop_size_from_checkpoint,
         load_checkpoint,
-        load_strict,
-        model_state_from_checkpoint,
-        objectness_config_from_checkpoint,
     )
-    from models.objectness_net import ObjectnessNet
 
     if not cfg.objectness_resume or not cfg.binary_classifier_resume:
         raise ValueError("give --objectness_resume and --binary_classifier_resume (stage-1 checkpoints), "
@@ -87,16 +95,9 @@ def build_predictor(cfg: PredictorConfig, device: torch.device, batch_size: int)
         raise DataError(f"the objectness network was trained on {input_size}px crops but the existence "
                         f"network on {crop_size_from_checkpoint(ex_ckpt)}px ones; pass --crop_size to "
                         "choose the size both are fed")
-    net_cfg = objectness_config_from_checkpoint(ckpt)
-    if cfg.backbone_type:
-        net_cfg["backbone_type"] = cfg.backbone_type
-    if cfg.sdf_activation:
-        net_cfg["sdf_activation"] = cfg.sdf_activation
-    if cfg.use_bg_sdf:
-        net_cfg["use_bg_sdf"] = True
-    objectness = ObjectnessNet(**net_cfg)
-    load_strict(objectness, model_state_from_checkpoint(ckpt),
-                f"center_boundary_model checkpoint {cfg.objectness_resume}")
+    overrides = {name: getattr(cfg, name) for name in ARCHITECTURE_FIELDS}
+    objectness = build_objectness_net_from_checkpoint(cfg.objectness_resume, "cpu", overrides=overrides,
+                                                      ckpt=ckpt)
     existence = build_existence_net_from_checkpoint(cfg.binary_classifier_resume, "cpu", ckpt=ex_ckpt)
     for net in (objectness, existence):
         net.requires_grad_(False)

@@ -27,9 +27,10 @@ import cv2
 import numpy as np
 import torch
 
+from coco_tools.checker import load_coco_json
 from reasoning.crops import pixel_boxes
 from reasoning.predict import EXISTENCE, FIELDS, Prediction, Predictor
-from utils.io import DataError, load_coco_json
+from utils.io import DataError
 from utils.masks import rle_to_mask
 
 SDF_MODES = ("dominant", "union")  # the first is the default

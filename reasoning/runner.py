@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from coco_tools.pseudo_labels import default_data_root
+from coco_tools.splits import DATASETS, NAMED_SPLITS, SPLITS, default_data_root
 from reasoning.images import ImageRecord, image_loader, list_images
 from reasoning.predict import batch_size_flag
 from reasoning.results import ShardedResults
@@ -31,17 +31,7 @@ from utils.distributed import (
     shard_items,
 )
 from utils.io import DEFAULT_MAX_IMAGE_PIXELS, DataError, atomic_write_json, remove_stale_temp_files
-from utils.logging_utils import get_logger
 
-# --dataset, --dataset_split -> (image folder, image-list JSON) under the data root (COCO: the original's)
-SPLIT_INPUTS = {
-    ("COCO", "test"): ("coco/val2017", "coco/annotations/instances_val2017.json"),
-    ("COCO", "train"): ("coco/train2017", "coco/annotations/instances_train2017.json"),
-    ("synthetic", "test"): ("scenes/val", "scenes/annotations/val_cls_agnostic.json"),
-    ("synthetic", "train"): ("scenes/train", "scenes/annotations/train_cls_agnostic.json"),
-}
-DATASETS = tuple(dict.fromkeys(d for d, _ in SPLIT_INPUTS))
-SPLITS = tuple(dict.fromkeys(s for _, s in SPLIT_INPUTS))
 INPUT = "input images"
 EXECUTION = "execution"
 FAILED_NAME = "failed_images.json"
@@ -58,12 +48,12 @@ class JobConfig:
     dataset: str = option(
         DATASETS[0], "images when no --image_dir is given: COCO (<data_root>/coco/val2017 or train2017 "
         "listed by annotations/instances_{val,train}2017.json, as the original) or synthetic "
-        "(data/synthetic/scenes/{val,train}, made by utils/make_synthetic_data.py)", group=INPUT,
+        "(data/synthetic/scenes/{val,train}, made by tools/make_synthetic_data.py)", group=INPUT,
         choices=DATASETS)
     dataset_split: str = option(SPLITS[0], "split of --dataset: test (COCO val2017) or train", group=INPUT,
                                 choices=SPLITS)
     data_root: str | None = option(
-        None, "root of --dataset (COCO: $DETECTRON2_DATASETS or data; synthetic: data/synthetic)",
+        None, "root of --dataset (COCO: $DETECTRON2_DATASETS or data; synthetic: its synthetic/ folder)",
         group=INPUT)
     image_dir: str | None = option(None, "folder of images (instead of --dataset)", group=INPUT)
     annotations: str | None = option(
@@ -96,8 +86,8 @@ def input_paths(job: JobConfig) -> tuple[Path, Path | None]:
     if job.image_dir is not None:
         return Path(job.image_dir), Path(job.annotations) if job.annotations else None
     root = Path(job.data_root or default_data_root(job.dataset))
-    images, annotations = SPLIT_INPUTS[(job.dataset, job.dataset_split)]
-    return root / images, Path(job.annotations) if job.annotations else root / annotations
+    split = NAMED_SPLITS[(job.dataset, job.dataset_split)]
+    return root / split.images, Path(job.annotations) if job.annotations else root / split.image_list
 
 
 def resolve_inputs(job: JobConfig) -> list[ImageRecord]:
@@ -109,7 +99,7 @@ def resolve_inputs(job: JobConfig) -> list[ImageRecord]:
             if path is not None and not path.exists():
                 if job.dataset == "synthetic":
                     raise DataError(f"{path} not found ({flag}): generate the synthetic data with `python "
-                                    "utils/make_synthetic_data.py --out data/synthetic --seed 0`")
+                                    "tools/make_synthetic_data.py --out data/synthetic --seed 0`")
                 raise DataError(missing_data_message(path, flag, job.data_root or default_data_root("COCO"))
                                 + "; or pass --image_dir")
     if not Path(image_dir).is_dir():
@@ -137,7 +127,7 @@ class Run:
         info = init_distributed(job.device)
         flag = job.device or (f"cuda:{job.gpu_index}" if job.gpu_index is not None else None)
         shard_index, num_shards = parse_shard(job.shard, info)
-        logger = get_logger(program, info.rank)
+        logger = logging.getLogger(program)
         option = "--device" if job.device or job.gpu_index is None else "--gpu_index"
         return cls(job, info, device_for_rank(flag, info, option), shard_index, num_shards, logger)
 

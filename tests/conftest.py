@@ -5,8 +5,11 @@ import os
 import pytest
 import torch
 
+from utils.logging_utils import setup_logging
+
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+setup_logging()  # the test session is the entry point: log lines go to the captured stdout
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,15 @@ import copy
 import json
 import logging
 import re
-import sys
 
 import numpy as np
 import pytest
 import torch
+from helpers import set_at
 
-from coco_tools.checker import validate_coco, validate_discoveries
+from coco_tools.checker import load_coco_json, validate_coco, validate_discoveries
 from utils.config import from_mapping
-from utils.io import DataError, ImageTooLarge, load_coco_json, load_image_rgb
+from utils.io import DataError, ImageTooLarge, load_image_rgb
 from utils.masks import mask_to_rle
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -24,8 +24,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture
 def logged():
-    """Messages logged by the project's loggers during the test (they do not propagate to caplog); their
-    handlers are pointed at this test's stdout, not at a closed stream of an earlier test."""
+    """Messages logged by the project's loggers during the test (they propagate to the root logger)."""
     records: list[str] = []
 
     class Collect(logging.Handler):
@@ -33,15 +32,9 @@ def logged():
             records.append(record.getMessage())
 
     collect = Collect()
-    loggers = [logging.getLogger(n) for n in list(logging.root.manager.loggerDict)]
-    for lg in loggers:
-        for h in lg.handlers:
-            if type(h) is logging.StreamHandler:
-                h.stream = sys.stdout  # setStream would flush the old, closed stream
-        lg.addHandler(collect)
+    logging.getLogger().addHandler(collect)
     yield records
-    for lg in loggers:
-        lg.removeHandler(collect)
+    logging.getLogger().removeHandler(collect)
 
 
 # ------------------------------------------------------------------------------------------ flags and keys
@@ -89,7 +82,7 @@ def _detector():
 
 
 def _synthetic():
-    from utils.make_synthetic_data import build_parser
+    from tools.make_synthetic_data import build_parser
 
     return build_parser()
 
@@ -214,36 +207,27 @@ def _coco() -> dict:
     }
 
 
-def _put(path, value):
-    def mutate(d):
-        node = d
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
-    return mutate
-
-
 COCO_CASES = [
-    ("bbox strings", _put(["annotations", 0, "bbox"], ["1", "2", "3", "4"]), "annotation 10: bbox"),
-    ("bbox nan", _put(["annotations", 0, "bbox"], [1, 2, float("nan"), 4]), "not 4 finite numbers"),
-    ("bbox 3 numbers", _put(["annotations", 0, "bbox"], [1, 2, 3]), "not 4 finite numbers"),
-    ("negative box", _put(["annotations", 1, "bbox"], [1, 1, -5, 5]), "annotation 11: bbox width/height"),
-    ("negative area", _put(["annotations", 1, "area"], -3), "area -3 is not a non-negative number"),
-    ("unknown image id", _put(["annotations", 1, "image_id"], 99), "image_id 99 is not in 'images'"),
-    ("list image id", _put(["annotations", 1, "image_id"], [2]), "image_id [2] is not an integer or a"),
-    ("duplicate image id", _put(["images", 1, "id"], 1), "image 1: image id used more than once"),
-    ("zero image height", _put(["images", 0, "height"], 0), "height 0 is not a positive number"),
-    ("odd polygon", _put(["annotations", 1, "segmentation"], [[1, 1, 6, 1, 6]]), "polygon 0 must have"),
-    ("polygon nan", _put(["annotations", 1, "segmentation"], [[1, 1, 6, 1, 6, float("nan")]]),
+    ("bbox strings", set_at(["annotations", 0, "bbox"], ["1", "2", "3", "4"]), "annotation 10: bbox"),
+    ("bbox nan", set_at(["annotations", 0, "bbox"], [1, 2, float("nan"), 4]), "not 4 finite numbers"),
+    ("bbox 3 numbers", set_at(["annotations", 0, "bbox"], [1, 2, 3]), "not 4 finite numbers"),
+    ("negative box", set_at(["annotations", 1, "bbox"], [1, 1, -5, 5]), "annotation 11: bbox width/height"),
+    ("negative area", set_at(["annotations", 1, "area"], -3), "area -3 is not a non-negative number"),
+    ("unknown image id", set_at(["annotations", 1, "image_id"], 99), "image_id 99 is not in 'images'"),
+    ("list image id", set_at(["annotations", 1, "image_id"], [2]), "image_id [2] is not an integer or a"),
+    ("duplicate image id", set_at(["images", 1, "id"], 1), "image 1: image id used more than once"),
+    ("zero image height", set_at(["images", 0, "height"], 0), "height 0 is not a positive number"),
+    ("odd polygon", set_at(["annotations", 1, "segmentation"], [[1, 1, 6, 1, 6]]), "polygon 0 must have"),
+    ("polygon nan", set_at(["annotations", 1, "segmentation"], [[1, 1, 6, 1, 6, float("nan")]]),
      "non-finite coordinates"),
-    ("corrupt rle", _put(["annotations", 0, "segmentation", "counts"], "PPP"), "RLE counts are corrupt"),
-    ("rle size mismatch", _put(["annotations", 0, "segmentation", "size"], [40, 30]), "differs from"),
+    ("corrupt rle", set_at(["annotations", 0, "segmentation", "counts"], "PPP"), "RLE counts are corrupt"),
+    ("rle size mismatch", set_at(["annotations", 0, "segmentation", "size"], [40, 30]), "differs from"),
     ("huge rle", lambda d: (d["images"][0].update(height=40000, width=40000),
                             d["annotations"][0]["segmentation"].update(size=[40000, 40000])),
      "above the limit"),
-    ("iscrowd 2", _put(["annotations", 0, "iscrowd"], 2), "iscrowd 2 is not 0 or 1"),
-    ("segmentation number", _put(["annotations", 0, "segmentation"], 5), "segmentation of type int"),
-    ("annotations not a list", _put(["annotations"], {"a": 1}), "'annotations' is missing or not a list"),
+    ("iscrowd 2", set_at(["annotations", 0, "iscrowd"], 2), "iscrowd 2 is not 0 or 1"),
+    ("segmentation number", set_at(["annotations", 0, "segmentation"], 5), "segmentation of type int"),
+    ("annotations not a list", set_at(["annotations"], {"a": 1}), "'annotations' is missing or not a list"),
 ]
 
 

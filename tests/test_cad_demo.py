@@ -44,11 +44,11 @@ def test_cuda_config_without_cuda_runs_on_cpu_with_syncbn_as_bn(monkeypatch):
     cfg.merge_from_file("cad/model_zoo/configs/unMORE-IN+COCO/cascade_mask_rcnn_R_50_FPN.yaml")
     assert cfg.MODEL.DEVICE == "cuda" and cfg.MODEL.RESNETS.NORM == "SyncBN"
     recorder = Recorder()
-    logging.getLogger("cad.predictor").addHandler(recorder)
+    logging.getLogger("cad.engine.predictor").addHandler(recorder)
     try:
         use_cpu_without_cuda(cfg)
     finally:
-        logging.getLogger("cad.predictor").removeHandler(recorder)
+        logging.getLogger("cad.engine.predictor").removeHandler(recorder)
     assert cfg.MODEL.DEVICE == "cpu" and cfg.MODEL.RESNETS.NORM == cfg.MODEL.FPN.NORM == "BN"
     assert [m for m in recorder.messages if "CUDA is not available, running on the CPU" in m] == [
         "MODEL.DEVICE cuda: CUDA is not available, running on the CPU"]

@@ -1,4 +1,4 @@
-"""utils/check_setup.py on an empty, a good and a broken tree; the README's downloads table is the catalog."""
+"""tools/check_setup.py on an empty, a good and a broken tree; the README's downloads table is the catalog."""
 
 import json
 import re
@@ -13,7 +13,7 @@ from cad.config import get_cfg
 from cad.modeling import GeneralizedRCNN
 from models.checkpoint import save_checkpoint
 from models.objectness_net import ExistenceNet, ObjectnessNet
-from utils import check_setup
+from tools import check_setup
 from utils.artifacts import ARTIFACTS, BY_NAME, markdown_table
 
 REPO = Path(__file__).resolve().parents[1]

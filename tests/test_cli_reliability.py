@@ -7,7 +7,7 @@ import pytest
 import eval_objectness_net
 import merge_coco_and_imagenet
 import post_process
-from utils.make_synthetic_data import main as make_synthetic_data
+from tools.make_synthetic_data import main as make_synthetic_data
 
 TINY = ["--num_classes", "1", "--images_per_class", "2", "--skip_scenes", "--heldout_classes", "1",
         "--heldout_images_per_class", "1", "--image_size", "32"]

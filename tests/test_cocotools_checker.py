@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import set_at
 
 from coco_tools.checker import check_coco
 from coco_tools.class_agnostic import to_class_agnostic
@@ -37,32 +38,23 @@ def _valid():
     }
 
 
-def _set(path, value):
-    def mutate(d):
-        obj = d
-        for key in path[:-1]:
-            obj = obj[key]
-        obj[path[-1]] = value
-    return mutate
-
-
 CASES = [
-    ("duplicate_annotation_id", "annotation 10", _set(["annotations", 1, "id"], 10)),
-    ("duplicate_image_id", "image 1", _set(["images", 1, "id"], 1)),
-    ("missing_image", "annotation 12", _set(["annotations", 2, "image_id"], 99)),
-    ("missing_category", "annotation 10", _set(["annotations", 0, "category_id"], 5)),
-    ("bbox_outside", "annotation 10", _set(["annotations", 0, "bbox"], [30, 5, 20, 10])),
-    ("negative_size", "annotation 12", _set(["annotations", 2, "bbox"], [1, 1, -2, 5])),
-    ("negative_size", "annotation 12", _set(["annotations", 2, "area"], -1)),
-    ("bbox", "annotation 12", _set(["annotations", 2, "bbox"], [1, 1, 5])),
-    ("rle", "annotation 10", _set(["annotations", 0, "segmentation", "size"], [40, 30])),
-    ("rle", "annotation 11", _set(["annotations", 1, "segmentation", "counts"], [0, 399])),
-    ("rle", "annotation 10", _set(["annotations", 0, "segmentation", "counts"], "PPP")),
-    ("polygon", "annotation 12", _set(["annotations", 2, "segmentation"], [[1, 1, 6, 1, 6]])),
-    ("polygon", "annotation 12", _set(["annotations", 2, "segmentation"], [[1, 1, 60, 1, 6, 6]])),
-    ("iscrowd", "annotation 12", _set(["annotations", 2, "iscrowd"], 2)),
-    ("image_size", "image 2", _set(["images", 1, "height"], 0)),
-    ("duplicate_category_id", "category 3", _set(["categories", 1, "id"], 3)),
+    ("duplicate_annotation_id", "annotation 10", set_at(["annotations", 1, "id"], 10)),
+    ("duplicate_image_id", "image 1", set_at(["images", 1, "id"], 1)),
+    ("missing_image", "annotation 12", set_at(["annotations", 2, "image_id"], 99)),
+    ("missing_category", "annotation 10", set_at(["annotations", 0, "category_id"], 5)),
+    ("bbox_outside", "annotation 10", set_at(["annotations", 0, "bbox"], [30, 5, 20, 10])),
+    ("negative_size", "annotation 12", set_at(["annotations", 2, "bbox"], [1, 1, -2, 5])),
+    ("negative_size", "annotation 12", set_at(["annotations", 2, "area"], -1)),
+    ("bbox", "annotation 12", set_at(["annotations", 2, "bbox"], [1, 1, 5])),
+    ("rle", "annotation 10", set_at(["annotations", 0, "segmentation", "size"], [40, 30])),
+    ("rle", "annotation 11", set_at(["annotations", 1, "segmentation", "counts"], [0, 399])),
+    ("rle", "annotation 10", set_at(["annotations", 0, "segmentation", "counts"], "PPP")),
+    ("polygon", "annotation 12", set_at(["annotations", 2, "segmentation"], [[1, 1, 6, 1, 6]])),
+    ("polygon", "annotation 12", set_at(["annotations", 2, "segmentation"], [[1, 1, 60, 1, 6, 6]])),
+    ("iscrowd", "annotation 12", set_at(["annotations", 2, "iscrowd"], 2)),
+    ("image_size", "image 2", set_at(["images", 1, "height"], 0)),
+    ("duplicate_category_id", "category 3", set_at(["categories", 1, "id"], 3)),
 ]
 
 
@@ -86,7 +78,7 @@ def test_each_defect_is_reported(kind, where, mutate):
 
 
 def test_checker_cli_exit_codes(tmp_path, capsys):
-    cli = _load_script("utils/check_coco_json.py", "check_coco_json")
+    cli = _load_script("tools/check_coco_json.py", "check_coco_json")
     (tmp_path / "ok.json").write_text(json.dumps(_valid()))
     assert cli.main([str(tmp_path / "ok.json")]) == 0
     bad = _valid()
@@ -115,7 +107,7 @@ def test_class_agnostic_conversion(tmp_path):
     assert check_coco(out) == []
     dropped = to_class_agnostic(data, drop_crowd=True)
     assert [a["id"] for a in dropped["annotations"]] == [10, 12]
-    cli = _load_script("utils/convert_to_cls_agnostic.py", "convert_to_cls_agnostic")
+    cli = _load_script("tools/convert_to_cls_agnostic.py", "convert_to_cls_agnostic")
     (tmp_path / "lvis_val.json").write_text(json.dumps(data))
     assert cli.main(["--input", str(tmp_path / "lvis_val.json"), "--drop_crowd"]) == 0
     written = json.loads((tmp_path / "lvis_val_cls_agnostic.json").read_text())

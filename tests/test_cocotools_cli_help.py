@@ -5,7 +5,7 @@ import importlib.util
 import pytest
 
 SCRIPTS = ["COCO_evaluator/main.py", "post_process.py", "merge_coco_and_imagenet.py",
-           "utils/convert_to_cls_agnostic.py", "utils/check_coco_json.py",
+           "tools/convert_to_cls_agnostic.py", "tools/check_coco_json.py",
            "COCO*/utils/generate_mask_for_extra_coco_labels.py",
            "COCO*/utils/merge_extra_labels_with_original.py", "COCO*/utils/compute_category_stats.py"]
 

@@ -9,7 +9,8 @@ import merge_coco_and_imagenet
 import post_process
 from coco_tools.checker import check_coco
 from coco_tools.pseudo_labels import merge_coco_and_imagenet as merge_fn
-from coco_tools.pseudo_labels import select_pseudo_labels, split_annotation_path
+from coco_tools.pseudo_labels import select_pseudo_labels
+from coco_tools.splits import split_annotation_path
 from utils.io import DataError
 from utils.masks import mask_to_rle
 

@@ -9,7 +9,7 @@ import pytest
 
 from COCO_evaluator.evaluate import evaluate_class_agnostic
 from COCO_evaluator.main import main as evaluator_cli
-from utils.check_coco_json import main as checker_cli
+from tools.check_coco_json import main as checker_cli
 from utils.io import DataError
 from utils.masks import mask_to_rle
 
@@ -18,11 +18,11 @@ H, W = 40, 50
 
 @pytest.fixture
 def warnings_seen():
-    """Messages of the evaluator's logger (it does not propagate to pytest's capture)."""
+    """Messages of the evaluator's logger."""
     seen: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: seen.append(record.getMessage())
-    log = logging.getLogger("evaluator")
+    log = logging.getLogger("COCO_evaluator.evaluate")
     log.addHandler(handler)
     yield seen
     log.removeHandler(handler)

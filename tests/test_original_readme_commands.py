@@ -127,7 +127,7 @@ def test_missing_post_process_split_names_how_to_make_it(tmp_path, monkeypatch, 
         "--boundary_score_thres 0.75 --dataset COCO --split train")) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "coco_cls_agnostic_instances_train2017.json not found" in err[0]
-    assert "utils/convert_to_cls_agnostic.py --input data/coco/annotations/instances_train2017.json" in err[0]
+    assert "tools/convert_to_cls_agnostic.py --input data/coco/annotations/instances_train2017.json" in err[0]
 
 
 def test_missing_detector_dataset_names_its_download(tmp_path, monkeypatch):
@@ -151,7 +151,7 @@ def test_stage1_existence_command_as_written(coco_tree):
 
 
 def test_check_setup_finds_the_tree(coco_tree, capsys):
-    from utils import check_setup
+    from tools import check_setup
 
     assert check_setup.main(["--steps", "stage 1", "stage 2"]) == 0
     out = capsys.readouterr().out

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import TINY_MODEL, tiny_cfg
 
 from datasets.multi_dsprites import ProceduralMultiDSprites, render_multi_dsprites
 from losses.rmonet import scene_loss
@@ -12,38 +13,6 @@ from models.rmonet.model import build_model
 from training.rmonet.config import config_dict, load_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-TINY_MODEL = [
-    "model.num_slots=3",
-    "model.fpn_channels=16",
-    "model.head_channels=8",
-    "model.vae_channels=[8,8,32]",
-]
-
-
-def tiny_cfg(tmp_path, *extra):
-    return load_config(
-        None,
-        TINY_MODEL
-        + [
-            "data.image_size=32",
-            "data.num_train=8",
-            "data.num_test=4",
-            "data.num_workers=0",
-            "train.batch_size=4",
-            "train.lr=1e-3",
-            "train.log_every=1",
-            "train.ckpt_every=1000",
-            "train.eval_every=0",
-            "train.eval_images=4",
-            "train.schedule={unit: iter, warmup: 0, cycle: 1000, reset_decay: 1.0}",
-            "eval.batch_size=4",
-            "eval.num_figures=2",
-            f"output_dir={tmp_path / 'run'}",
-            *extra,
-        ],
-    )
 
 
 @pytest.mark.parametrize("variant", ["unet", "lite", "roialign", "monet_fpn", "monet_fpn_unet"])

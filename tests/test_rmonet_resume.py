@@ -3,7 +3,7 @@ weights, optimizer and scheduler state, bit for bit (tiny config, CPU)."""
 
 import pytest
 import torch
-from test_rmonet_model import tiny_cfg
+from helpers import tiny_cfg
 
 from training.rmonet.loop import train
 from utils.distributed import DistInfo

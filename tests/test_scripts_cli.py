@@ -26,10 +26,11 @@ SCRIPTS = [
     "train_objectness_net.py", "eval_objectness_net.py", "train_rmonet.py", "COCO_evaluator/main.py",
     "COCO*/utils/compute_category_stats.py", "COCO*/utils/generate_mask_for_extra_coco_labels.py",
     "COCO*/utils/merge_extra_labels_with_original.py", "cad/train_net.py", "cad/demo.py",
-    "cad/tools/convert_checkpoint.py", "utils/check_coco_json.py", "utils/convert_to_cls_agnostic.py",
-    "utils/make_synthetic_data.py", "utils/preprocess_votecut.py", "utils/main_job_report.py",
+    "cad/tools/convert_checkpoint.py", "tools/check_coco_json.py", "tools/convert_to_cls_agnostic.py",
+    "tools/make_synthetic_data.py", "tools/preprocess_votecut.py", "utils/preprocess_votecut.py",
+    "tools/main_job_report.py",
     "benchmarks/bench_original_behaviour.py", "benchmarks/bench_reasoning.py", "benchmarks/bench_rmonet.py",
-    "benchmarks/probe_bad_inputs.py", "docs/make_pipeline_figure.py", "utils/check_setup.py", "discover.py",
+    "benchmarks/probe_bad_inputs.py", "docs/make_pipeline_figure.py", "tools/check_setup.py", "discover.py",
     "benchmarks/bench_discover_photos.py", "benchmarks/bench_vs_original.py",
 ]
 MODULES = ["datasets.multi_object_tfrecords"]  # run with `python -m` from the repository root (README)
@@ -116,7 +117,7 @@ def test_bad_input_ends_in_one_error_line_per_wrapper_style(tmp_path):
         ([str(REPO / "cad/train_net.py"), "--config-file", f"{missing}.yaml"],
          f"error: Config file not found: {missing}.yaml"),
         # CliError raised by the script itself
-        ([str(REPO / "utils/make_synthetic_data.py"), "--seed", "-1", "--out", str(tmp_path / "s")],
+        ([str(REPO / "tools/make_synthetic_data.py"), "--seed", "-1", "--out", str(tmp_path / "s")],
          "error: --seed must be >= 0"),
     ]
     for (args, line), r in zip(cases, _run_all([(args, tmp_path) for args, _ in cases])):

@@ -3,15 +3,15 @@ during training, eval_log.jsonl + TensorBoard), --eval_mode; --lr_scheduler_type
 refused with the reason."""
 
 import json
-import logging
 import shlex
 
 import pytest
-import torch
 
 import train_objectness_net
 from datasets.synthetic import make_single_object_dataset
 from training.args import ConfigError, build_train_parser, check_train_args
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: one thread is as fast
 
 TINY = "--backbone_type resnet18 --image_size 32 --num_workers 0 --no_progress --seed 0 --batch_size 4"
 
@@ -22,15 +22,6 @@ def roots(tmp_path_factory):
     make_single_object_dataset(base / "imagenet", num_classes=2, images_per_class=4, image_size=48, seed=0)
     make_single_object_dataset(base / "heldout", num_classes=2, images_per_class=2, image_size=48, seed=1)
     return base / "imagenet", base / "heldout"
-
-
-@pytest.fixture(autouse=True)
-def fresh_logger_one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    logging.getLogger("unmore.train").handlers.clear()
 
 
 def config(flags: str):

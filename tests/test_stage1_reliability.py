@@ -1,24 +1,15 @@
 """Stage-1 training stops with one line when no sample is usable, instead of looping forever (issue 11)."""
 
-import logging
 import shlex
 import time
 
 import pytest
-import torch
 
 import train_objectness_net
 from datasets.synthetic import make_single_object_dataset
 from training.trainer import MAX_CONSECUTIVE_SKIPPED
 
-
-@pytest.fixture(autouse=True)
-def fresh_logger_one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    logging.getLogger("unmore.train").handlers.clear()
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: one thread is as fast
 
 
 def test_empty_mask_root_stops_within_seconds_with_the_reason(tmp_path, capsys):

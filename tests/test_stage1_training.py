@@ -1,7 +1,6 @@
 """Stage-1 training CLI on tiny synthetic data: loss goes down, resume is exact, evaluation, clear errors."""
 
 import json
-import logging
 import shlex
 
 import pytest
@@ -11,6 +10,8 @@ import eval_objectness_net
 import train_objectness_net
 from datasets.synthetic import make_single_object_dataset
 from training.args import build_train_parser, check_train_args
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: one thread is as fast
 
 ORIGINAL_README_FLAGS = (
     "--dataset ImageNet_votecut_top1_Dataset --backbone_type dpt_large --optimizer adam "
@@ -30,19 +31,6 @@ def root(tmp_path_factory):
     out = tmp_path_factory.mktemp("stage1") / "imagenet"
     make_single_object_dataset(out, num_classes=2, images_per_class=6, image_size=48, seed=0)
     return out
-
-
-@pytest.fixture(autouse=True)
-def fresh_logger_one_thread():
-    """The training logger binds sys.stdout when created and pytest swaps it per test: start afresh.
-
-    The tiny networks run as fast on one thread, and a second thread stalls when the cores are busy.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    logging.getLogger("unmore.train").handlers.clear()
 
 
 def train(root, out, flags: str) -> dict:

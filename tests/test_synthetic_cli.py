@@ -1,11 +1,11 @@
-"""utils/make_synthetic_data.py on tiny sizes: the documented layout, held-out seed, stale-file pruning."""
+"""tools/make_synthetic_data.py on tiny sizes: the documented layout, held-out seed, stale-file pruning."""
 
 import json
 
 import numpy as np
 from PIL import Image
 
-from utils.make_synthetic_data import main
+from tools.make_synthetic_data import main
 
 TINY = ["--num_classes", "2", "--images_per_class", "2", "--heldout_classes", "1",
         "--heldout_images_per_class", "2", "--train_scenes", "2", "--val_scenes", "1",

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from coco_tools.checker import load_coco_json
 from utils.io import (
     DataError,
     JsonlWriter,
     atomic_write_json,
-    load_coco_json,
     load_image_rgb,
     load_json,
     read_jsonl,

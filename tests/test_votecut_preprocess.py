@@ -16,9 +16,9 @@ from datasets.votecut import (
     parse_votecut,
     select_top1,
 )
+from tools.preprocess_votecut import main as preprocess_main
 from utils.io import DataError
 from utils.masks import mask_to_rle
-from utils.preprocess_votecut import main as preprocess_main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 H, W = 20, 24

@@ -1,4 +1,5 @@
-"""Command line of `train_objectness_net.py`: `Stage1Config`, one typed field per flag (see utils/config.py).
+"""Command lines of stage 1, one typed field per flag (see utils/config.py): `train_objectness_net.py`
+(`Stage1Config`) and `eval_objectness_net.py` (`EvalConfig`, whose shared settings are Stage1Config's).
 
 The original README's flags plus data roots and run control. The network fields (backbone, boundary-field
 activation, background distance) are `models.objectness_net.ObjectnessConfig`'s, defined there once for the
@@ -16,7 +17,14 @@ from datasets.existence import NEGATIVE_RULES, POSITIVE_RULES
 from datasets.objectness_targets import MASK_RESIZE_MODES
 from models.backbones.weights import training_weights
 from models.objectness_net import EXISTENCE_ARCHS, ObjectnessConfig
-from utils.config import add_arguments, add_original_switch, deviation_fields, from_namespace, option
+from utils.config import (
+    add_arguments,
+    add_original_switch,
+    deviation_fields,
+    from_namespace,
+    option,
+    same_option,
+)
 
 DATASETS = ("ImageNet_votecut_top1_Dataset",)
 TASK, DATA, MODEL, LOSSES = "what to train (exactly one)", "data", "model", "losses"
@@ -150,6 +158,28 @@ class Stage1Config(ObjectnessConfig):
 
 
 TRAIN_DEVIATIONS = deviation_fields(Stage1Config)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What `eval_objectness_net.py` is given: a checkpoint, a held-out folder and the training's settings
+    of the same name (their help and ranges are Stage1Config's)."""
+
+    checkpoint: str | None = option(None, "checkpoint of train_objectness_net.py (or a released one)",
+                                    required=True)
+    imagenet_root: str | None = option(None, "held-out folder with train/<wnid>/<name>.JPEG", required=True)
+    mask_root: str | None = same_option(Stage1Config, "mask_root", group="")
+    votecut_json: str | None = same_option(Stage1Config, "votecut_json", group="")
+    crop_size: int | None = same_option(
+        Stage1Config, "crop_size", default=None, group="",
+        help="side of the crops fed to the network (default: the checkpoint's `crop_size`, else 128)")
+    batch_size: int = same_option(Stage1Config, "eval_batch_size", aliases=(), group="")
+    seed: int = option(0, "seed of the random crops / existence samples")
+    samples_per_image: int = option(4, "existence: seeded draws per image", min=1)
+    num_workers: int = same_option(Stage1Config, "num_workers", default=0, group="",
+                                   help="DataLoader worker processes")
+    device: str | None = same_option(Stage1Config, "device", group="")
+    output_json: str | None = option(None, "default: <checkpoint dir>/eval_<held-out folder name>.json")
 
 
 def build_train_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,5 @@
 """The released artifacts of unMORE (and the third-party files its commands read): one table for the README's
-"Downloads" section, `utils/check_setup.py` and the missing-file messages of the scripts.
+"Downloads" section, `tools/check_setup.py` and the missing-file messages of the scripts.
 
 Each `Artifact` says what it is, where it comes from, where it goes (a path under the data root `data/`, the
 weights folder `weights/` or the repository) and which command reads it. `kind` tells `check_setup` how to
@@ -10,6 +10,7 @@ check it: `images` (a folder of images), `coco` (a COCO dataset JSON, its images
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,11 +54,11 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("votecut_imagenet_train", STAGE1, "VoteCut pseudo labels of ImageNet train",
              f"{_GDRIVE}10vz02vuZV1ql1QoWmMQzSQrivsIOr7Ke", DATA,
              "imagenet/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json",
-             "utils/preprocess_votecut.py --votecut_json; train_objectness_net.py --votecut_json; "
+             "tools/preprocess_votecut.py --votecut_json; train_objectness_net.py --votecut_json; "
              "merge_coco_and_imagenet.py --imagenet_annotations_training_format_path", "coco",
              ("imagenet/train",)),
     Artifact("votecut_top1_masks", STAGE1, "top-1 VoteCut mask per ImageNet image (made, not downloaded)",
-             "python utils/preprocess_votecut.py --votecut_json "
+             "python tools/preprocess_votecut.py --votecut_json "
              "data/imagenet/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json --out_dir data/imagenet",
              DATA, "imagenet/masks_top1_single_component", "train_objectness_net.py (default --mask_root)",
              "images"),
@@ -81,11 +82,11 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("coco_instances_val2017", STAGE2, "COCO 2017 annotations (in annotations_trainval2017.zip)",
              f"{_COCO}annotations/annotations_trainval2017.zip", DATA,
              "coco/annotations/instances_val2017.json",
-             "utils/convert_to_cls_agnostic.py --input; cad/train_net.py (coco_2017_val)", "coco",
+             "tools/convert_to_cls_agnostic.py --input; cad/train_net.py (coco_2017_val)", "coco",
              ("coco/val2017",)),
     Artifact("coco_instances_train2017", STAGE2, "COCO 2017 annotations (in annotations_trainval2017.zip)",
              f"{_COCO}annotations/annotations_trainval2017.zip", DATA,
-             "coco/annotations/instances_train2017.json", "utils/convert_to_cls_agnostic.py --input", "coco",
+             "coco/annotations/instances_train2017.json", "tools/convert_to_cls_agnostic.py --input", "coco",
              ("coco/train2017",)),
     Artifact("coco_val", STAGE2, "class-agnostic COCO val2017 annotations",
              f"{_GDRIVE}1gABmH0nAHDsZzFaC5X0t9k9FLoBbJdwb",
@@ -93,7 +94,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
              "object_reasoning.py (--dataset_split test); COCO_evaluator/main.py --gt_annotations; "
              "cad/train_net.py (cls_agnostic_coco)", "coco", ("coco/val2017",)),
     Artifact("coco_cls_agnostic_train2017", LABELS, "class-agnostic COCO train2017 annotations (made)",
-             "python utils/convert_to_cls_agnostic.py --input data/coco/annotations/instances_train2017.json "
+             "python tools/convert_to_cls_agnostic.py --input data/coco/annotations/instances_train2017.json "
              "--output data/coco/annotations/coco_cls_agnostic_instances_train2017.json", DATA,
              "coco/annotations/coco_cls_agnostic_instances_train2017.json",
              "object_reasoning.py --dataset_split train; post_process.py --dataset COCO --split train",
@@ -195,9 +196,15 @@ def _code_list(text: str) -> str:
 
 
 def markdown_table() -> str:
-    """The README's downloads table (`python utils/check_setup.py --downloads` prints it)."""
+    """The README's downloads table (`python tools/check_setup.py --downloads` prints it)."""
     rows = ["| step | artifact | where to get it | goes to | read by |", "|---|---|---|---|---|"]
     for a in ARTIFACTS:
         source = f"[{a.name}]({a.url})" if a.url.startswith("http") else f"made: `{a.url}`"
         rows.append(f"| {a.stage} | {a.what} | {source} | `{a.shown_path()}` | {_code_list(a.read_by)} |")
     return "\n".join(rows)
+
+
+def dataset_root() -> Path:
+    """The one data root of every named dataset: `$DETECTRON2_DATASETS` when set, else `data/` (relative to
+    the working directory)."""
+    return Path(os.path.expanduser(os.environ.get("DETECTRON2_DATASETS", DATA)))

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import NoReturn, TypeVar
 
 from utils.io import DataError
+from utils.logging_utils import setup_logging
 
 INPUT_ERRORS: tuple[type[BaseException], ...] = (DataError, FileNotFoundError, ValueError)
 INTERRUPTED_EXIT_CODE = 130  # the shell's status for a process stopped by Ctrl-C (128 + SIGINT)
@@ -91,8 +92,9 @@ def run_cli(
 
     Unless `main` is decorated with `reports_errors`, a `CliError` or one of `errors` prints one
     `error: ...` line and exits with `exit_code` (a CliError with its own code). Ctrl-C prints
-    `error: interrupted` and exits with status 130.
+    `error: interrupted` and exits with status 130. Logging is set up first (`setup_logging`).
     """
+    setup_logging()
     if not getattr(main, "reports_errors", False):
         main = reports_errors(*errors, code=exit_code, exit_on_error=True)(main)
     try:

@@ -72,6 +72,21 @@ def option(
     return dataclasses.field(default=default, metadata=meta)
 
 
+
+def same_option(cls: type, name: str, **changes: Any) -> Any:
+    """Field `name` of the config dataclass `cls` as a field of another config: the same setting with the
+    same help, range, choices, aliases and group, each replaced where `changes` names it (`default=`,
+    `help=`, `aliases=` ...). For a script or stage that takes a setting defined elsewhere."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    meta = f.metadata
+    kwargs: dict[str, Any] = {
+        "default": default_of(f), "help": meta["help"], "original": meta["original"], "why": meta["why"],
+        "aliases": meta["aliases"], "group": meta["group"], "cli": meta["cli"],
+        **dataclasses.asdict(meta["range"]), **meta["argparse"],
+    }
+    kwargs.update(changes)
+    return option(kwargs.pop("default"), **kwargs)
+
 @dataclasses.dataclass(frozen=True)
 class Range:
     """Allowed values of a number: min/max inclusive, gt/lt exclusive, finite (no nan/inf)."""

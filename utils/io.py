@@ -135,21 +135,6 @@ def load_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
         raise DataError(f"{what} {path} is not UTF-8 text: {e}") from e
 
 
-def load_coco_json(path: str | os.PathLike, require_annotations: bool = True,
-                   drop: Iterable[str] = ()) -> dict:
-    """Load a COCO dataset JSON validated by `coco_tools.checker.validate_coco` (a DataError naming the file,
-    the annotation, the field and the problem; annotations with a defect of a kind in `drop` removed with a
-    warning that counts them)."""
-    from coco_tools.checker import validate_coco
-
-    data = load_json(path, "COCO annotation file")
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise DataError(f"COCO annotation file {path} has no 'images' list")
-    if require_annotations and "annotations" not in data:
-        raise DataError(f"COCO annotation file {path} has no 'annotations' list")
-    return validate_coco(data, f"COCO annotation file {path}", require_annotations=require_annotations,
-                         drop=drop)
-
 
 class JsonlWriter:
     """Append-only JSON-lines file, flushed and fsynced per record, so finished work survives a crash."""

@@ -14,9 +14,10 @@ from pathlib import Path
 
 runpy.run_path(str(Path(__file__).resolve().parents[2] / "_bootstrap.py"))  # repository root on sys.path
 
+from coco_tools.checker import load_coco_json  # noqa: E402
 from coco_tools.coco_star import category_stats  # noqa: E402
 from utils.cli import reports_errors, run_cli  # noqa: E402
-from utils.io import DataError, atomic_write_json, load_coco_json  # noqa: E402
+from utils.io import DataError, atomic_write_json  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "category_stats.json"
 

@@ -18,11 +18,12 @@ from pathlib import Path
 runpy.run_path(str(Path(__file__).resolve().parents[2] / "_bootstrap.py"))  # repository root on sys.path
 
 from coco_tools.box_sources import load_box_annotations  # noqa: E402
+from coco_tools.checker import load_coco_json  # noqa: E402
 from coco_tools.sam_masks import SAM_CHECKPOINT_URLS, build_sam_predictor, generate_masks  # noqa: E402
 from utils.cli import input_errors, reports_errors, run_cli  # noqa: E402
 from utils.config import number  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
-from utils.io import DataError, atomic_write_json, load_coco_json  # noqa: E402
+from utils.io import DataError, atomic_write_json  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import re
@@ -14,9 +15,8 @@ from torch import nn
 
 from utils.checkpoint import unwrap_model
 from utils.io import DataError, atomic_torch_save, atomic_write_bytes
-from utils.logging_utils import get_logger
 
-logger = get_logger("cad.checkpoint")
+logger = logging.getLogger(__name__)
 
 # Basenames of the recipe's weight files -> where to get them.
 DOWNLOADS = {

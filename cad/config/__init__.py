@@ -10,7 +10,7 @@ Usage::
 """
 
 from .config import CfgNode
-from .defaults import _C
+from .defaults import _C, DEMO_SCORE_THRESHOLD, DEMO_SCORE_THRESHOLD_WHY
 from .implemented import check_implemented
 
 
@@ -19,4 +19,4 @@ def get_cfg() -> CfgNode:
     return _C.clone()
 
 
-__all__ = ["CfgNode", "check_implemented", "get_cfg"]
+__all__ = ["DEMO_SCORE_THRESHOLD", "DEMO_SCORE_THRESHOLD_WHY", "CfgNode", "check_implemented", "get_cfg"]

@@ -441,3 +441,8 @@ _C.VIS_PERIOD = 0
 _C.GLOBAL = CN()
 # Unused placeholder, as in Detectron2. Not implemented: only the default is accepted.
 _C.GLOBAL.HACK = 1.0
+
+# The score from which cad/demo.py and discover.py show and keep detections: CutLER's demo default (its
+# overlays of class-agnostic detectors, whose scores run lower than a class-specific detector's).
+DEMO_SCORE_THRESHOLD = 0.35
+DEMO_SCORE_THRESHOLD_WHY = "CutLER's demo threshold for class-agnostic detections"

@@ -11,6 +11,7 @@ Test: one image per batch, this rank's contiguous share of the dataset, order ke
 
 from __future__ import annotations
 
+import logging
 import pickle
 import random
 from collections.abc import Iterator
@@ -23,9 +24,8 @@ from cad.data.catalog import get_dataset_dicts
 from cad.data.mapper import DatasetMapper
 from cad.data.samplers import TrainingSampler, inference_indices
 from utils.io import DataError
-from utils.logging_utils import get_logger
 
-logger = get_logger("cad.data")
+logger = logging.getLogger(__name__)
 
 
 def _as_list(batch):

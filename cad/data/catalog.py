@@ -16,26 +16,20 @@ unMORE README layout (``coco/annotations/...``, ``coco/val2017`` ...); the origi
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.artifacts import BY_NAME, artifact_for, where_to_get
+from coco_tools.splits import NAMED_SPLITS
+from utils.artifacts import BY_NAME, artifact_for, dataset_root, where_to_get
 from utils.io import DataError
-from utils.logging_utils import get_logger
 
-logger = get_logger("cad.data")
-
-DEFAULT_DATASET_ROOT = "data"
+logger = logging.getLogger(__name__)
 
 # COCO images are repeated this many times in total in the unMORE COCO+ImageNet training list
 # (one original plus four copies), balancing them against the ImageNet images.
 UNMORE_COCO_REPEAT = 5
-
-
-def dataset_root() -> Path:
-    """The dataset root: ``$DETECTRON2_DATASETS`` or ``data/`` (relative to the working directory)."""
-    return Path(os.path.expanduser(os.environ.get("DETECTRON2_DATASETS", DEFAULT_DATASET_ROOT)))
 
 
 @dataclass
@@ -129,7 +123,10 @@ def gt_json_path(name: str) -> Path:
     return get_spec(name).json_path()
 
 
-# Built-in names (the original README's layout first, original unMORE spellings as fall-backs).
+# Built-in names (the original README's layout first, original unMORE spellings as fall-backs); the COCO and
+# synthetic splits of the original's command lines are coco_tools.splits's.
+_COCO_VAL, _COCO_TRAIN = NAMED_SPLITS[("COCO", "test")], NAMED_SPLITS[("COCO", "train")]
+_SYNTHETIC = {"val": NAMED_SPLITS[("synthetic", "test")], "train": NAMED_SPLITS[("synthetic", "train")]}
 _CUTLER = "http://dl.fbaipublicfiles.com/cutler"
 _BUILTIN = [
     DatasetSpec(
@@ -144,34 +141,31 @@ _BUILTIN = [
     ),
     DatasetSpec(
         "coco_2017_val",
-        ["coco/annotations/instances_val2017.json"],
-        ["coco/val2017", "COCO/val2017"],
+        [_COCO_VAL.image_list],
+        [_COCO_VAL.images, "COCO/val2017"],
         download="Download COCO 2017 annotations from https://cocodataset.org/#download "
                  "(evaluated class-agnostic).",
     ),
     DatasetSpec(
         "coco_2017_train",
-        ["coco/annotations/instances_train2017.json"],
-        ["coco/train2017", "COCO/train2017"],
+        [_COCO_TRAIN.image_list],
+        [_COCO_TRAIN.images, "COCO/train2017"],
     ),
     DatasetSpec(
         "cls_agnostic_coco_train_17",
-        ["coco/annotations/coco_cls_agnostic_instances_train2017.json",
-         "coco/annotation/coco_cls_agnostic_instances_train2017.json"],
-        ["coco/train2017", "COCO/train2017"],
+        [_COCO_TRAIN.class_agnostic, "coco/annotation/coco_cls_agnostic_instances_train2017.json"],
+        [_COCO_TRAIN.images, "COCO/train2017"],
     ),
     DatasetSpec(
         "cls_agnostic_coco_val_17",
-        ["coco/annotations/coco_cls_agnostic_instances_val2017.json",
-         "coco/annotation/coco_cls_agnostic_instances_val2017.json"],
-        ["coco/val2017", "COCO/val2017"],
+        [_COCO_VAL.class_agnostic, "coco/annotation/coco_cls_agnostic_instances_val2017.json"],
+        [_COCO_VAL.images, "COCO/val2017"],
         download=f"Download 'coco val' class-agnostic annotations: {BY_NAME['coco_val'].url} (README.md#downloads).",
     ),
     DatasetSpec(
         "cls_agnostic_coco",
-        ["coco/annotations/coco_cls_agnostic_instances_val2017.json",
-         "coco/annotation/coco_cls_agnostic_instances_val2017.json"],
-        ["coco/val2017", "COCO/val2017"],
+        [_COCO_VAL.class_agnostic, "coco/annotation/coco_cls_agnostic_instances_val2017.json"],
+        [_COCO_VAL.images, "COCO/val2017"],
     ),
     DatasetSpec(
         "cls_agnostic_coco*_val_17",
@@ -219,9 +213,9 @@ _BUILTIN = [
 ] + [
     DatasetSpec(
         f"synthetic_scenes_{split}",
-        [f"synthetic/scenes/annotations/{split}_cls_agnostic.json"],
-        [f"synthetic/scenes/{split}", "synthetic/scenes"],
-        download="Generate it: python utils/make_synthetic_data.py --out data/synthetic --seed 0",
+        [f"synthetic/{_SYNTHETIC[split].class_agnostic}"],
+        [f"synthetic/{_SYNTHETIC[split].images}", "synthetic/scenes"],
+        download="Generate it: python tools/make_synthetic_data.py --out data/synthetic --seed 0",
     )
     for split in ("train", "val")
 ]

@@ -7,15 +7,16 @@ labels (every category becomes the single foreground class) and soft pseudo-labe
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections import defaultdict
 from pathlib import Path
 
-from utils.io import DataError, load_coco_json
-from utils.logging_utils import get_logger
+from utils.io import DataError
+from coco_tools.checker import load_coco_json
 
-logger = get_logger("cad.data")
+logger = logging.getLogger(__name__)
 
 _WNID = re.compile(r"^n\d{8}$")
 

@@ -10,6 +10,7 @@ iteration, so training resumes at ``iteration + 1``. Weights given by ``MODEL.WE
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -19,9 +20,8 @@ from torch import nn
 from cad.checkpoint import load_weights
 from utils.checkpoint import capture_rng_state, restore_rng_state, unwrap_model
 from utils.io import atomic_torch_save, atomic_write_bytes
-from utils.logging_utils import get_logger
 
-logger = get_logger("cad.engine")
+logger = logging.getLogger(__name__)
 
 LAST_CHECKPOINT = "last_checkpoint"
 

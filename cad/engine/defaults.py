@@ -5,6 +5,7 @@ assembly (defaults -> YAML -> ``KEY VALUE`` overrides -> dataset overrides -> fr
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import random
 from pathlib import Path
@@ -17,9 +18,9 @@ from utils.config import number
 from utils.device import device_for_rank, resolve_device
 from utils.distributed import DistInfo
 from utils.io import DataError
-from utils.logging_utils import get_logger
+from utils.logging_utils import setup_logging
 
-logger = get_logger("cad")
+logger = logging.getLogger(__name__)
 
 CUSTOM_TRAIN_NAME = "custom_train"
 CUSTOM_TEST_NAME = "custom_test"
@@ -111,15 +112,9 @@ def resolve_model_device(cfg, info: DistInfo) -> torch.device:
 
 
 def default_setup(cfg, args: argparse.Namespace, info: DistInfo) -> None:
-    """Create OUTPUT_DIR, dump the config (main process), log the command, seed every RNG."""
-    import cad.checkpoint
-    import cad.data.coco_records
-    import cad.engine.trainer
-    import cad.evaluation
-    import cad.modeling  # noqa: F401  (create the module loggers before setting their levels)
-
-    for name in ("cad", "cad.engine", "cad.data", "cad.evaluation", "cad.checkpoint", "cad.modeling"):
-        get_logger(name, info.rank)
+    """Set this process's logging up, create OUTPUT_DIR, dump the config (main process), log the command, seed
+    every RNG."""
+    setup_logging(info.rank)
     out = Path(cfg.OUTPUT_DIR)
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)

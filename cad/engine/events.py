@@ -4,14 +4,14 @@ a console line with the ETA. Only the main process writes."""
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 from collections import deque
 from pathlib import Path
 
 from utils.io import JsonlWriter
-from utils.logging_utils import get_logger
 
-logger = get_logger("cad.engine")
+logger = logging.getLogger(__name__)
 
 
 class MetricsWriter:

@@ -8,6 +8,7 @@ processes). ``--dist-url auto`` (the default) picks a free local port; several m
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable
@@ -18,9 +19,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from utils.distributed import DistInfo, cleanup_distributed, init_distributed
-from utils.logging_utils import get_logger
 
-logger = get_logger("cad.engine")
+logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = timedelta(minutes=30)
 

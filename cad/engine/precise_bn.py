@@ -7,14 +7,13 @@ statistics that the exponential moving average only approximates.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
 
-from utils.logging_utils import get_logger
-
-logger = get_logger("cad.engine")
+logger = logging.getLogger(__name__)
 
 
 def bn_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import numpy as np
@@ -12,9 +13,8 @@ from cad.config import check_implemented, get_cfg
 from cad.data.mapper import DatasetMapper
 from cad.modeling import build_model
 from cad.structures import Instances
-from utils.logging_utils import get_logger
 
-logger = get_logger("cad.predictor")
+logger = logging.getLogger(__name__)
 
 
 def use_cpu_without_cuda(cfg) -> None:

@@ -13,14 +13,13 @@
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 
 import torch
 from torch import nn
 
-from utils.logging_utils import get_logger
-
-logger = get_logger("cad.engine")
+logger = logging.getLogger(__name__)
 
 _NORM_TYPES = (
     nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.GroupNorm, nn.InstanceNorm1d,

@@ -7,6 +7,7 @@ runs its share of the images and the main process gathers, writes and scores.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -19,10 +20,9 @@ from cad.data.build import build_test_loader, to_device
 from cad.data.catalog import get_dataset_dicts, gt_json_path
 from utils.device import autocast
 from utils.io import atomic_write_json
-from utils.logging_utils import get_logger
 from utils.masks import mask_to_rle
 
-logger = get_logger("cad.evaluation")
+logger = logging.getLogger(__name__)
 
 
 def instances_to_coco_results(instances, image_id, with_masks: bool = True) -> list[dict]:

@@ -27,7 +27,7 @@ from models.backbones import BACKBONE_SPECS
 _WRAPPER_KEYS = ("teacher", "model", "state_dict", "model_state_dict", "student")
 _PREFIXES = ("module.", "backbone.")
 
-log = logging.getLogger("unmore.models")
+log = logging.getLogger(__name__)
 
 PACKAGED = "packaged"
 NONE = "none"  # --backbone_weights none: random initialisation, asked for explicitly

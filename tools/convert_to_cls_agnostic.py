@@ -1,6 +1,6 @@
 """Convert any COCO-style instance JSON (COCO, LVIS, Objects365, OpenImages, KITTI, VOC) to class-agnostic.
 
-    python utils/convert_to_cls_agnostic.py --input data/coco/annotations/instances_val2017.json \
+    python tools/convert_to_cls_agnostic.py --input data/coco/annotations/instances_val2017.json \
         --output data/coco/annotations/coco_cls_agnostic_instances_val2017.json [--drop_crowd]
 
 Every category becomes `{id: 1, name: fg}`; images and other annotation fields are kept.
@@ -14,9 +14,10 @@ from pathlib import Path
 
 runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
 
+from coco_tools.checker import load_coco_json  # noqa: E402
 from coco_tools.class_agnostic import to_class_agnostic  # noqa: E402
 from utils.cli import reports_errors, run_cli  # noqa: E402
-from utils.io import DataError, atomic_write_json, load_coco_json  # noqa: E402
+from utils.io import DataError, atomic_write_json  # noqa: E402
 
 
 @reports_errors(DataError)

@@ -1,6 +1,6 @@
 """The main job's summary: one AP table of several result files on the same scenes, stage-1 figures, overlays.
 
-    python utils/main_job_report.py --gt_annotations GT.json --image_dir IMAGES --out_dir outputs/main \
+    python tools/main_job_report.py --gt_annotations GT.json --image_dir IMAGES --out_dir outputs/main \
         --row "discoveries (oracle fields)=RUN/object_discovery_with_scores.json" \
         --row "detector (pseudo labels)=CAD/inference/coco_instances_results.json" \
         --stage1 CB_HELDOUT.json --stage1 EXISTENCE_HELDOUT.json --pseudo_labels SELECTED.json

@@ -1,4 +1,4 @@
-"""Checks of the artifacts in `utils/artifacts.py` as they sit on this machine (used by utils/check_setup.py).
+"""Checks of the artifacts in `utils/artifacts.py` as they sit on this machine (used by tools/check_setup.py).
 
 `check_artifact(artifact, ...)` returns a `Finding`: `ok` (present and checked), `missing`, `broken` (present
 but unreadable or of the wrong layout/schema) or `unchecked` (present, too large to parse under the size
@@ -111,7 +111,7 @@ def check_coco_file(path: Path, image_folders: list[Path], roots: Roots) -> Find
     defects = check_coco(data, check_rle_counts=False)
     if defects:
         return Finding("broken", path, f"{len(defects)} defects, first: {defects[0]} "
-                                       f"(python utils/check_coco_json.py {path} lists all)")
+                                       f"(python tools/check_coco_json.py {path} lists all)")
     missing = _check_images_of(data, image_folders, roots.sample)
     if missing:
         return Finding("broken", path, missing)

@@ -1,6 +1,6 @@
 """Generate the embedded synthetic data: single-object sets (ImageNet/VoteCut layout) and COCO-style scenes.
 
-    python utils/make_synthetic_data.py --out data/synthetic --seed 0
+    python tools/make_synthetic_data.py --out data/synthetic --seed 0
 
 writes `imagenet/`, `imagenet_heldout/` and `scenes/{train,val}/` + `scenes/annotations/` under `--out`
 (see the README). The same seed gives byte-identical files.
@@ -9,6 +9,7 @@ writes `imagenet/`, `imagenet_heldout/` and `scenes/{train,val}/` + `scenes/anno
 from __future__ import annotations
 
 import argparse
+import logging
 import runpy
 import time
 from pathlib import Path
@@ -18,7 +19,6 @@ runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # re
 from datasets.synthetic import LAYOUTS, make_scene_dataset, make_single_object_dataset  # noqa: E402
 from utils.cli import CliError, input_errors, reports_errors, run_cli  # noqa: E402
 from utils.config import number  # noqa: E402
-from utils.logging_utils import get_logger  # noqa: E402
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 @reports_errors()
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    log = get_logger("make_synthetic_data")
+    log = logging.getLogger("make_synthetic_data")
     if args.seed < 0:
         raise CliError("--seed must be >= 0")
     out = Path(args.out)

@@ -1,6 +1,6 @@
 """Which data and checkpoints of the unMORE pipeline are in place, per step, and whether each one is usable.
 
-    python utils/check_setup.py [--data_root data] [--weights_dir weights] [--steps "stage 1" detector]
+    python tools/check_setup.py [--data_root data] [--weights_dir weights] [--steps "stage 1" detector]
 
 One row per artifact of the README's downloads table (`utils/artifacts.py`): ok (present and checked: a
 checkpoint loads strictly in its released layout, an annotation JSON passes the COCO schema checks and a
@@ -18,7 +18,7 @@ from pathlib import Path
 
 runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
 
-from utils.artifact_checks import RECIPE, Finding, Roots, check_artifact  # noqa: E402
+from tools.artifact_checks import RECIPE, Finding, Roots, check_artifact  # noqa: E402
 from utils.artifacts import ARTIFACTS, Artifact, markdown_table  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.downloads:
         print(markdown_table())
         return 0
-    logging.getLogger("unmore").setLevel(logging.WARNING)
+    logging.getLogger("models").setLevel(logging.WARNING)
     roots = Roots(Path(args.data_root), Path(args.weights_dir), Path(args.repo), args.sample,
                   args.max_json_mb, Path(args.detector_config))
     rows = [(a, check_artifact(a, roots)) for a in ARTIFACTS if a.stage in args.steps]

@@ -1,6 +1,6 @@
 """Check a COCO JSON: unique ids, existing images/categories, boxes inside images, RLE sizes, polygons.
 
-    python utils/check_coco_json.py data/coco/annotations/COCO_star_val2017.json [--tolerance 1.0]
+    python tools/check_coco_json.py data/coco/annotations/COCO_star_val2017.json [--tolerance 1.0]
 
 Prints every defect with the annotation (or image) id it concerns and a count per kind; exits with
 status 1 when there are defects, 2 when the file cannot be read, 0 when it is valid.
