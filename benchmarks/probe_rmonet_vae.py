@@ -30,6 +30,7 @@ import torch.nn.functional as F  # noqa: E402
 from datasets.multi_dsprites import render_multi_dsprites  # noqa: E402
 from losses.rmonet import component_sigmas, gaussian_kl, mask_kl, mixture_nll  # noqa: E402
 from models.rmonet.vae import ComponentVAE  # noqa: E402
+from utils.cli import run_cli  # noqa: E402
 from utils.config import number  # noqa: E402
 
 LOG_ZERO = -10.0  # log mask where a component has no pixel (the confined alpha logit of R-MONet)
@@ -126,4 +127,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)
