@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num_workers", type=number(int, min=0), default=0)
     p.add_argument("--device", default=None, help=_trained_help("device"))
     p.add_argument(
-        "--output_json", default=None, help="default: <checkpoint dir>/eval_<held-out folder name>.json"
+        "--output_path", "--output_json", default=None,
+        help="default: <checkpoint dir>/eval_<held-out folder name>.json"
     )
     return p
 
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.samples_per_image,
     )
     out = Path(
-        args.output_json or Path(args.checkpoint).parent / f"eval_{Path(args.imagenet_root).name}.json"
+        args.output_path or Path(args.checkpoint).parent / f"eval_{Path(args.imagenet_root).name}.json"
     )
     atomic_write_json(out, result, indent=2)
     print(format_result(result))

@@ -132,7 +132,8 @@ def draw(out: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "images" / "pipeline.png"))
+    p.add_argument("--output_path", "--out", dest="out",
+                   default=str(Path(__file__).resolve().parent / "images" / "pipeline.png"))
     args = p.parse_args()
     draw(Path(args.out))
     print(f"wrote {args.out}")

@@ -239,7 +239,7 @@ def discover_parser() -> argparse.ArgumentParser:
         "thresholds in one process) and write a page of overlays.")
     p.add_argument("images", nargs="+",
                    help="image files, folders (their image files) or quoted glob patterns")
-    p.add_argument("--out", "--output_dir", dest="out", required=True,
+    p.add_argument("--output_dir", "--out", dest="out", required=True,
                    help="output folder (a rerun with the same settings resumes)")
     titles = (NETWORKS, DETECTOR, EXECUTION, THRESHOLDS, THRESHOLDS_GROUP, DEVIATIONS_GROUP)
     groups = {t: p.add_argument_group(t) for t in titles}

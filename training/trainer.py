@@ -1,13 +1,13 @@
 """The stage-1 trainer: either task (training/tasks.py) on the engine (training/engine.py), with DDP, AMP,
 resumable checkpoints, logs and pictures.
 
-Outputs in `<output_dir>`: `configs.json` (the config), `loss_log.jsonl` (one record per `--log_interval`
-iterations: `iter`, `lr`, `loss/<term>` averaged over the window and the ranks, `skipped` files so far),
-`loss_curve.png`, `vis/iter_<n>.png` (fields or existence predictions on fixed samples),
-`checkpoint_latest.pth` every `--ckpt_interval` iterations (atomic), plus the newest `--keep_checkpoints`
-`checkpoint_iter_<n>.pth` files; `tensorboard/` (the logged scalars as `train/...`, the pictures as
-`vis/...`; with `--eval_imagenet_root` also `val/...`) and `eval_log.jsonl` (held-out figures every
-`--evaluate_every` iterations, training/validation.py).
+Outputs in `<output_dir>` (the layout of training/checkpointing.py): `config.json` (the config),
+`train_log.jsonl` (one record per `--log_interval` iterations: `iter`, `lr`, `loss/<term>` averaged over the
+window and the ranks, `skipped` files so far), `loss_curve.png`, `vis/iter_<n>.png` (fields or existence
+predictions on fixed samples), `checkpoint_last.pth` every `--ckpt_interval` iterations (atomic), plus the
+newest `--keep_checkpoints` `checkpoint_iter_<n>.pth` files; `tensorboard/` (the logged scalars as
+`train/...`, the pictures as `vis/...`; with `--eval_imagenet_root` also `val/...`) and `eval_log.jsonl`
+(held-out figures every `--evaluate_every` iterations, training/validation.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader
 from datasets.imagenet_votecut import SkippedSample, collate_samples
 from models.checkpoint import checkpoint_state, load_checkpoint
 from training.args import ConfigError, Stage1Config
-from training.checkpointing import LATEST_NAME, resolve_resume
+from training.checkpointing import CHECKPOINT_NAME, CONFIG_NAME, LOG_NAME, adopt_earlier_log, resolve_resume
 from training.engine import (
     PeriodicCallback,
     PeriodicCheckpointer,
@@ -49,7 +49,6 @@ from utils.distributed import DistInfo, barrier, cleanup_distributed, init_distr
 from utils.io import DataError, atomic_write_json, read_jsonl, remove_stale_temp_files
 from utils.logging_utils import get_logger
 
-LOG_NAME = "loss_log.jsonl"
 MAX_CONSECUTIVE_SKIPPED = 100  # unusable samples in a row (no usable batch in between) before giving up
 VIS_KEY_OFFSET = 2**40  # stream keys of the fixed visualisation samples (never used by training)
 
@@ -97,7 +96,7 @@ class Trainer(TrainerBase):
             self._resume(resume_path)
         elif cfg.resume == "auto":
             self.logger.info(
-                "--resume auto: no %s in %s, starting from scratch", LATEST_NAME, self.output_dir
+                "--resume auto: no %s in %s, starting from scratch", CHECKPOINT_NAME, self.output_dir
             )
 
         net = self.task.trainable(self.model)
@@ -112,7 +111,8 @@ class Trainer(TrainerBase):
         if main:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             remove_stale_temp_files(self.output_dir)
-            atomic_write_json(self.output_dir / "configs.json", to_dict(cfg), indent=2)
+            adopt_earlier_log(self.output_dir)
+            atomic_write_json(self.output_dir / CONFIG_NAME, to_dict(cfg), indent=2)
         self.log_writer = PeriodicWriter(self.output_dir / LOG_NAME, cfg.log_interval, enabled=main,
                                          tensorboard_dir=self.output_dir / "tensorboard")
         self.register_hooks(
@@ -127,7 +127,7 @@ class Trainer(TrainerBase):
                     self.output_dir,
                     cfg.ckpt_interval,
                     self.state,
-                    LATEST_NAME,
+                    CHECKPOINT_NAME,
                     keep=cfg.keep_checkpoints,
                     enabled=main,
                 ),
@@ -302,7 +302,8 @@ class Trainer(TrainerBase):
                 self.train(self.iter, c.max_iters)
         finally:
             barrier(self.dist)
-        self.logger.info("finished at iteration %d; checkpoint %s", self.iter, self.output_dir / LATEST_NAME)
+        checkpoint = self.output_dir / CHECKPOINT_NAME
+        self.logger.info("finished at iteration %d; checkpoint %s", self.iter, checkpoint)
         return {
             "iter": self.iter,
             "output_dir": str(self.output_dir),

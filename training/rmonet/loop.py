@@ -20,6 +20,13 @@ from datasets.multi_object import build_multi_object_datasets
 from losses.rmonet import scene_loss
 from models.checkpoint import checkpoint_state
 from models.rmonet.model import build_model
+from training.checkpointing import (
+    CHECKPOINT_NAME,
+    CONFIG_NAME,
+    LOG_NAME,
+    load_training_checkpoint,
+    resolve_resume,
+)
 from training.engine import (
     Budget,
     HookBase,
@@ -36,7 +43,6 @@ from utils.distributed import DistInfo, barrier
 from utils.io import atomic_write_json, read_jsonl, remove_stale_temp_files
 from utils.logging_utils import get_logger
 
-from .checkpoint import CHECKPOINT_NAME, load_checkpoint
 from .config import RMONetConfig, ScheduleConfig, config_dict
 from .evaluate import evaluate
 from .schedule import WarmupCosineRestarts
@@ -74,10 +80,11 @@ def make_schedule(s: ScheduleConfig, steps_per_epoch: int) -> WarmupCosineRestar
 
 
 class RMONetTrainer(TrainerBase):
-    """Builds data, model, optimizer and hooks from `cfg`; `resume`: True (output_dir's checkpoint if any)
-    or a checkpoint path. `train(self.start_iter, self.max_iters)` then runs it."""
+    """Builds data, model, optimizer and hooks from `cfg`; `resume`: a `--resume` value (True or "auto":
+    output_dir's checkpoint if any; a checkpoint path; None/False: a fresh run).
+    `train(self.start_iter, self.max_iters)` then runs it."""
 
-    def __init__(self, cfg: RMONetConfig, device: torch.device, info: DistInfo, resume: str | bool):
+    def __init__(self, cfg: RMONetConfig, device: torch.device, info: DistInfo, resume: str | bool | None):
         super().__init__()
         self.cfg, self.device, self.info = cfg, device, info
         tcfg = cfg.train
@@ -107,9 +114,9 @@ class RMONetTrainer(TrainerBase):
         self.scaler = torch.amp.GradScaler(
             device.type, enabled=tcfg.precision == "fp16" and device.type == "cuda"
         )
-        resume_path = Path(resume) if isinstance(resume, str) else out_dir / CHECKPOINT_NAME
-        if resume and resume_path.is_file():
-            ckpt = load_checkpoint(resume_path)
+        resume_path = resolve_resume(resume, out_dir)
+        if resume_path is not None:
+            ckpt = load_training_checkpoint(resume_path, "train_rmonet.py")
             per_rank = ckpt.get("rng_states") or []
             own_rng = len(per_rank) == info.world_size
             self.start_iter = restore_training_state(
@@ -118,8 +125,6 @@ class RMONetTrainer(TrainerBase):
             if own_rng:
                 restore_rng_state(per_rank[info.rank])
             self.log.info("resumed from %s at iteration %d", resume_path, self.start_iter)
-        elif isinstance(resume, str):
-            raise FileNotFoundError(f"--resume {resume}: checkpoint not found")
         self.net = model
         if info.enabled:
             # MONet(ResNet18+FPN) reads only the conv3 FPN level, so some FPN weights get no gradient.
@@ -137,12 +142,12 @@ class RMONetTrainer(TrainerBase):
         main = info.is_main
         if main:
             out_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(out_dir / "config.json", config_dict(cfg), indent=2)
-            log_path = out_dir / "train_log.jsonl"
+            atomic_write_json(out_dir / CONFIG_NAME, config_dict(cfg), indent=2)
+            log_path = out_dir / LOG_NAME
             if self.start_iter == 0 and log_path.is_file():  # a fresh run keeps the previous run's log aside
                 log_path.replace(out_dir / "train_log.previous.jsonl")
         self.writer = PeriodicWriter(
-            out_dir / "train_log.jsonl", tcfg.log_every, enabled=main, tensorboard_dir=out_dir / "tensorboard"
+            out_dir / LOG_NAME, tcfg.log_every, enabled=main, tensorboard_dir=out_dir / "tensorboard"
         )
         minutes = tcfg.max_minutes
         self.register_hooks(
@@ -283,7 +288,7 @@ def _postfix(record: dict) -> dict[str, str]:
 
 
 def train(
-    cfg: RMONetConfig, device: torch.device, info: DistInfo | None = None, resume: str | bool = False
+    cfg: RMONetConfig, device: torch.device, info: DistInfo | None = None, resume: str | bool | None = None
 ) -> dict:
     """Train per `cfg`; returns the summary (final metrics, throughput). Checkpoints go to output_dir."""
     info = info or DistInfo()
@@ -293,7 +298,7 @@ def train(
     if info.is_main:
         out_dir = trainer.out_dir
         atomic_write_json(out_dir / "train_summary.json", summary, indent=2)
-        records = list(read_jsonl(out_dir / "train_log.jsonl"))
+        records = list(read_jsonl(out_dir / LOG_NAME))
         plot_training_curves({cfg.model.variant: records}, out_dir / "figures" / "training_curves.png")
         trainer.log.info("done: %s", summary)
     barrier(info)
