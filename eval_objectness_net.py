@@ -1,7 +1,7 @@
 """Evaluate a stage-1 checkpoint on held-out single-object images against trivial baselines.
 
     python eval_objectness_net.py \
-        --checkpoint outputs/objectness/center_boundary_resnet18/checkpoint_latest.pth \
+        --checkpoint outputs/objectness/center_boundary_resnet18/checkpoint_last.pth \
         --imagenet_root data/synthetic/imagenet_heldout
 
 Objectness checkpoints: center-field and boundary-field errors of the model and of the zero predictor, on

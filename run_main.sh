@@ -33,8 +33,8 @@ TRAIN_GT=$SCENES/annotations/train_cls_agnostic.json
 VAL_GT=$SCENES/annotations/val_cls_agnostic.json
 VOTECUT=$DATA/imagenet/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json
 HELDOUT=$DATA/imagenet_heldout
-CB=$OUT/center_boundary/checkpoint_latest.pth
-EX=$OUT/existence/checkpoint_latest.pth
+CB=$OUT/center_boundary/checkpoint_last.pth
+EX=$OUT/existence/checkpoint_last.pth
 NETS=(--objectness_resume "$CB" --binary_classifier_resume "$EX" --device "$DEVICE")
 rm -rf "$OUT" && mkdir -p "$OUT"   # a fresh run: stale discoveries of older networks must not be resumed
 

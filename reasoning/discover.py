@@ -52,8 +52,8 @@ if TYPE_CHECKING:
 logger = get_logger("discover")
 
 # default networks: the main job's (bash run_main.sh), else the released files put under weights/
-MAIN_JOB_NETWORKS = ("outputs/main/center_boundary/checkpoint_latest.pth",
-                     "outputs/main/existence/checkpoint_latest.pth")
+MAIN_JOB_NETWORKS = ("outputs/main/center_boundary/checkpoint_last.pth",
+                     "outputs/main/existence/checkpoint_last.pth")
 RELEASED_NETWORKS = ("weights/center_boundary_model.pth", "weights/existence_model.pth")
 DISCOVERIES = "discoveries.json"
 SELECTED = "discoveries_selected.json"
