@@ -115,10 +115,11 @@ def test_every_script_answers_help_by_path_from_another_folder(help_runs):
     assert {k: v[:2] for k, v in results.items() if v[:2] != [0, True]} == {}, stderr[-3000:]
 
 
-# Flags that look like a vocabulary concept must be one of its spellings (R-MONet's `--eval CKPT` aside).
+# Flags that look like a vocabulary concept must be one of its spellings, but for R-MONet's `--eval CKPT`
+# (= --eval_only --resume CKPT) and `--eval_dir` (its evaluation's folder, beside training's --output_dir).
 LOOKS_LIKE_VOCABULARY = re.compile(
-    r"--(out|output|config|cfg|eval|device)([-_](dir|path|json|file|only|mode))?$")
-NOT_VOCABULARY = {"--eval"}
+    r"--(out|output|config|cfg|eval|device)([-_]?(dir|path|json|file|only|mode))?$")
+NOT_VOCABULARY = {"--eval", "--eval_dir"}
 
 
 def _misspelt(options: list[str]) -> bool:
