@@ -24,8 +24,13 @@ def main(argv: list[str] | None = None) -> dict:
     if config.eval_only:
         return evaluate_only(config)
     from training.trainer import run_training
+    from utils.distributed import cleanup_distributed, init_distributed
 
-    return run_training(config)
+    info = init_distributed(config.device)  # the script starts the process group (torchrun), not the trainer
+    try:
+        return run_training(config, info)
+    finally:
+        cleanup_distributed()
 
 
 def evaluate_only(config: Stage1Config) -> dict:
