@@ -163,7 +163,7 @@ class DefaultTrainer(TrainerBase):
         self.register_hooks(self.build_hooks())
         self.batches = iter(self.build_loader())
         try:
-            self.train(self.iter, max_iter)
+            TrainerBase.train(self, self.iter, max_iter)  # the loop itself (a subclass may own `train()`)
         finally:
             self.batches = None  # stops a loader's worker processes
 
