@@ -26,9 +26,16 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from datasets.imagenet_votecut import SkippedSample, collate_samples
-from models.checkpoint import checkpoint_state, load_checkpoint
+from models.checkpoint import checkpoint_state
 from training.args import ConfigError, Stage1Config
-from training.checkpointing import CHECKPOINT_NAME, CONFIG_NAME, LOG_NAME, adopt_earlier_log, resolve_resume
+from training.checkpointing import (
+    CHECKPOINT_NAME,
+    CONFIG_NAME,
+    LOG_NAME,
+    adopt_earlier_log,
+    load_training_checkpoint,
+    resolve_resume,
+)
 from training.engine import (
     DefaultTrainer,
     HookBase,
@@ -148,7 +155,7 @@ class Trainer(DefaultTrainer):
 
     # ------------------------------------------------------------------ checkpoints
     def _resume(self, path: Path) -> None:
-        ckpt = load_checkpoint(path, "checkpoint", map_location="cpu")
+        ckpt = load_training_checkpoint(path, "train_objectness_net.py")
         saved_task = ckpt.get("task")
         if saved_task is not None and saved_task != self.task.name:
             raise ConfigError(
