@@ -169,6 +169,16 @@ def test_existence_training_lowers_loss_and_evaluates(root, tmp_path):
     assert json.loads((tmp_path / "ex.json").read_text())["existence"]["accuracy"] == e["accuracy"]
 
 
+def same_weights(a_dir, b_dir, iteration: int) -> tuple[dict, dict]:
+    """The last checkpoints of two runs, asserted to be at `iteration` with the same weights."""
+    a = torch.load(a_dir / "checkpoint_last.pth", weights_only=True)
+    b = torch.load(b_dir / "checkpoint_last.pth", weights_only=True)
+    assert a["iter"] == b["iter"] == iteration
+    for k, v in a["model_state_dict"].items():
+        torch.testing.assert_close(b["model_state_dict"][k], v, rtol=1e-5, atol=1e-6, msg=k)
+    return a, b
+
+
 def test_resume_continues_with_identical_state(root, tmp_path):
     flags = (
         f"{CB_FLAGS} --batch_size 2 --learning_rate 1e-3 --log_interval 1 --lr_milestones 3 "
@@ -178,11 +188,7 @@ def test_resume_continues_with_identical_state(root, tmp_path):
     train(root, full, f"{flags} --max_iters 4")
     train(root, part, f"{flags} --max_iters 2")
     train(root, part, f"{flags} --max_iters 4 --resume auto")
-    a = torch.load(full / "checkpoint_last.pth", weights_only=True)
-    b = torch.load(part / "checkpoint_last.pth", weights_only=True)
-    assert a["iter"] == b["iter"] == 4
-    for k, v in a["model_state_dict"].items():
-        torch.testing.assert_close(b["model_state_dict"][k], v, rtol=1e-5, atol=1e-6, msg=k)
+    a, b = same_weights(full, part, 4)
     for sa, sb in zip(
         a["optimizer_state_dict"]["state"].values(), b["optimizer_state_dict"]["state"].values()
     ):
@@ -208,11 +214,7 @@ def test_resume_reads_a_folder_of_the_earlier_layout(root, tmp_path):
     (old / "checkpoint_last.pth").replace(old / "checkpoint_latest.pth")
     (old / "train_log.jsonl").replace(old / "loss_log.jsonl")
     train(root, old, f"{flags} --max_iters 3 --resume")
-    a = torch.load(full / "checkpoint_last.pth", weights_only=True)
-    b = torch.load(old / "checkpoint_last.pth", weights_only=True)
-    assert a["iter"] == b["iter"] == 3
-    for k, v in a["model_state_dict"].items():
-        torch.testing.assert_close(b["model_state_dict"][k], v, rtol=1e-5, atol=1e-6, msg=k)
+    same_weights(full, old, 3)
     assert [r["iter"] for r in records(old)] == [1, 2, 3] and not (old / "loss_log.jsonl").exists()
 
 
