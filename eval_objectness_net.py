@@ -1,7 +1,7 @@
 """Evaluate a stage-1 checkpoint on held-out single-object images against trivial baselines.
 
     python eval_objectness_net.py \
-        --checkpoint outputs/objectness/center_boundary_resnet18/checkpoint_latest.pth \
+        --checkpoint outputs/objectness/center_boundary_resnet18/checkpoint_last.pth \
         --imagenet_root data/synthetic/imagenet_heldout
 
 Objectness checkpoints: center-field and boundary-field errors of the model and of the zero predictor, on
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.samples_per_image,
     )
     out = Path(
-        args.output_json or Path(args.checkpoint).parent / f"eval_{Path(args.imagenet_root).name}.json"
+        args.output_path or Path(args.checkpoint).parent / f"eval_{Path(args.imagenet_root).name}.json"
     )
     atomic_write_json(out, result, indent=2)
     print(format_result(result))

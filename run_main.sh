@@ -33,8 +33,8 @@ TRAIN_GT=$SCENES/annotations/train_cls_agnostic.json
 VAL_GT=$SCENES/annotations/val_cls_agnostic.json
 VOTECUT=$DATA/imagenet/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json
 HELDOUT=$DATA/imagenet_heldout
-CB=$OUT/center_boundary/checkpoint_latest.pth
-EX=$OUT/existence/checkpoint_latest.pth
+CB=$OUT/center_boundary/checkpoint_last.pth
+EX=$OUT/existence/checkpoint_last.pth
 NETS=(--objectness_resume "$CB" --binary_classifier_resume "$EX" --device "$DEVICE")
 rm -rf "$OUT" && mkdir -p "$OUT"   # a fresh run: stale discoveries of older networks must not be resumed
 
@@ -86,17 +86,17 @@ discover_val() { discover val val "${NETS[@]}"; }
 CAD_OPTS=(SOLVER.MAX_ITER "$CAD_ITERS" SOLVER.STEPS "($((CAD_ITERS * 4 / 5)),)" SOLVER.CHECKPOINT_PERIOD "$CAD_ITERS"
           MODEL.DEVICE "$DEVICE" SEED 0)  # a fixed seed: the same detectors on every run
 detector_on_pseudo_labels() {
-    python cad/train_net.py --config-file "$CAD_CFG" --train-json "$OUT/pseudo_labels_merged.json" \
+    python cad/train_net.py --config_file "$CAD_CFG" --train-json "$OUT/pseudo_labels_merged.json" \
         --train-image-root "$SCENES/train" --train-imagenet-root "$DATA/imagenet/train" --coco-repeat 5 \
         --test-json "$VAL_GT" --test-image-root "$SCENES/val" "${CAD_OPTS[@]}" OUTPUT_DIR "$OUT/detector_pseudo"
 }
 detector_on_gt_masks() {
-    python cad/train_net.py --config-file "$CAD_CFG" --train-json "$TRAIN_GT" --train-image-root "$SCENES/train" \
+    python cad/train_net.py --config_file "$CAD_CFG" --train-json "$TRAIN_GT" --train-image-root "$SCENES/train" \
         --test-json "$VAL_GT" --test-image-root "$SCENES/val" "${CAD_OPTS[@]}" OUTPUT_DIR "$OUT/detector_gt"
 }
 
 echo "== 1/6 synthetic data -> $DATA"
-python tools/make_synthetic_data.py --out "$DATA" --seed 0 --images_per_class "$SINGLE_PER_CLASS" \
+python tools/make_synthetic_data.py --output_dir "$DATA" --seed 0 --images_per_class "$SINGLE_PER_CLASS" \
     --heldout_images_per_class "$HELDOUT_PER_CLASS" --train_scenes "$TRAIN_SCENES" --val_scenes "$VAL_SCENES"
 
 echo "== 2/6 stage 1: center/boundary and existence networks (EfficientNet-Lite0, ImageNet init), held-out check"
@@ -132,7 +132,7 @@ fi
 wait "$SECOND_LANE"
 
 echo "== 6/6 class-agnostic AP on the $VAL_SCENES val scenes"
-python tools/main_job_report.py --gt_annotations "$VAL_GT" --image_dir "$SCENES/val" --out_dir "$OUT" \
+python tools/main_job_report.py --gt_annotations "$VAL_GT" --image_dir "$SCENES/val" --output_dir "$OUT" \
     --row "discoveries, oracle fields=$OUT/reasoning_oracle_val/object_discovery_with_scores.json" \
     --row "discoveries, trained networks=$OUT/reasoning_val/object_discovery_with_scores.json" \
     --row "detector on pseudo labels=$OUT/detector_pseudo/inference/coco_instances_results.json" \

@@ -21,15 +21,20 @@ from utils.io import DataError, atomic_write_json
 def main(argv: list[str] | None = None) -> dict:
     args = build_train_parser().parse_args(argv)
     config = check_train_args(args)
-    if config.eval_mode:
+    if config.eval_only:
         return evaluate_only(config)
     from training.trainer import run_training
+    from utils.distributed import cleanup_distributed, init_distributed
 
-    return run_training(config)
+    info = init_distributed(config.device)  # the script starts the process group (torchrun), not the trainer
+    try:
+        return run_training(config, info)
+    finally:
+        cleanup_distributed()
 
 
 def evaluate_only(config: Stage1Config) -> dict:
-    """The original's --eval_mode: evaluate the --resume checkpoint on --eval_imagenet_root."""
+    """--eval_only (the original's --eval_mode): evaluate the --resume checkpoint on --eval_imagenet_root."""
     from training.evaluation import evaluate_checkpoint, format_result
     from utils.device import resolve_device
 

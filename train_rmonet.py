@@ -1,9 +1,9 @@
 """Train or evaluate R-MONet / the MONet baselines.
 
-python train_rmonet.py --config configs/rmonet/multi_dsprites_unet.yaml
-python train_rmonet.py --config configs/rmonet/multi_dsprites_unet.yaml --resume
-torchrun --nproc_per_node 4 train_rmonet.py --config configs/rmonet/clevr6_unet.yaml
-python train_rmonet.py --eval outputs/rmonet/multi_dsprites_unet/checkpoint_last.pth
+python train_rmonet.py --config_file configs/rmonet/multi_dsprites_unet.yaml
+python train_rmonet.py --config_file configs/rmonet/multi_dsprites_unet.yaml --resume
+torchrun --nproc_per_node 4 train_rmonet.py --config_file configs/rmonet/clevr6_unet.yaml
+python train_rmonet.py --eval_only --resume outputs/rmonet/multi_dsprites_unet/checkpoint_last.pth
 """
 
 from __future__ import annotations
@@ -11,27 +11,25 @@ from __future__ import annotations
 import argparse
 import json
 
-from training.rmonet.checkpoint import load_checkpoint
+from training.checkpointing import RESUME_HELP, load_training_checkpoint, resolve_resume
 from training.rmonet.config import build_config, load_config
 from training.rmonet.evaluate import evaluate_checkpoint
 from training.rmonet.loop import train
-from utils.cli import run_cli
+from utils.cli import CliError, run_cli
 from utils.device import device_for_rank, resolve_device
 from utils.distributed import cleanup_distributed, init_distributed
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", help="YAML config (configs/rmonet/<dataset>_<variant>.yaml)")
-    ap.add_argument("--eval", metavar="CKPT", help="evaluate this checkpoint on the test split and exit")
-    ap.add_argument("--eval_dir", help="where --eval writes metrics.json and figures (default CKPT dir/eval)")
-    ap.add_argument(
-        "--resume",
-        nargs="?",
-        const=True,
-        default=False,
-        help="resume from output_dir/checkpoint_last.pth (or from the given checkpoint)",
-    )
+    ap.add_argument("--config_file", "--config", metavar="FILE",
+                    help="YAML config (configs/rmonet/<dataset>_<variant>.yaml)")
+    ap.add_argument("--resume", nargs="?", const="auto", default=None, metavar="auto|PATH", help=RESUME_HELP)
+    ap.add_argument("--eval_only", action="store_true",
+                    help="evaluate the --resume checkpoint on the test split and exit")
+    ap.add_argument("--eval", metavar="CKPT", help="the earlier spelling of --eval_only --resume CKPT")
+    ap.add_argument("--eval_dir",
+                    help="where --eval_only writes metrics.json and figures (default: CKPT dir/eval)")
     ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     ap.add_argument("--output_dir", help="override output_dir")
     ap.add_argument(
@@ -45,27 +43,40 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.output_dir:
         args.overrides.append(f"output_dir={args.output_dir}")
-
     if args.eval:
-        # The checkpoint config unless --config is given; --set overrides apply on top (e.g. data paths).
-        if args.config:
-            cfg = load_config(args.config, args.overrides)
-        else:
-            saved = load_checkpoint(args.eval)["config"]
-            cfg = build_config(saved, args.overrides, f"config of {args.eval}", saved=True)
-        metrics = evaluate_checkpoint(args.eval, resolve_device(args.device), cfg, args.eval_dir)
-        print(json.dumps(metrics, indent=2))
-        return
+        args.eval_only, args.resume = True, args.eval
 
-    if not args.config:
-        ap.error("--config is required for training")
-    cfg = load_config(args.config, args.overrides)
+    if args.eval_only:
+        evaluate_only(args)
+        return
+    if not args.config_file:
+        ap.error("--config_file is required for training")
+    cfg = load_config(args.config_file, args.overrides)
     info = init_distributed(args.device)
     device = device_for_rank(args.device, info)
     try:
         train(cfg, device, info, resume=args.resume)
     finally:
         cleanup_distributed()
+
+
+def evaluate_only(args: argparse.Namespace) -> None:
+    """Metrics of the --resume checkpoint (auto: the config's output_dir's) with the checkpoint's config,
+    or --config_file's; --set overrides apply on top (e.g. data paths)."""
+    cfg = load_config(args.config_file, args.overrides) if args.config_file else None
+    if args.resume in (None, "auto"):
+        if cfg is None:
+            raise CliError("--eval_only needs --resume PATH (or --config_file, whose output_dir holds it)")
+        ckpt = resolve_resume("auto", cfg.output_dir)
+        if ckpt is None:
+            raise CliError(f"--eval_only: no checkpoint in {cfg.output_dir}")
+    else:
+        ckpt = resolve_resume(args.resume, "")
+    if cfg is None:
+        saved = load_training_checkpoint(ckpt, "train_rmonet.py")["config"]
+        cfg = build_config(saved, args.overrides, f"config of {ckpt}", saved=True)
+    metrics = evaluate_checkpoint(ckpt, resolve_device(args.device), cfg, args.eval_dir)
+    print(json.dumps(metrics, indent=2))
 
 
 if __name__ == "__main__":

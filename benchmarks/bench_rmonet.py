@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--num_workers", type=int, default=1)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--out", default="outputs/bench_rmonet")
+    ap.add_argument("--output_dir", "--out", dest="out", default="outputs/bench_rmonet")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra config overrides")
     args = ap.parse_args(argv)
     args.batch_size = args.batch_size or PRESETS[args.preset]["batch_size"]

@@ -1180,7 +1180,8 @@ def main() -> int:
         help="resident memory above which a case counts as "
         "a memory blow-up (the address space is capped at 4x this)",
     )
-    p.add_argument("--out", default="outputs/probe_bad_inputs", help="results.json and table.md go here")
+    p.add_argument("--output_dir", "--out", dest="out", default="outputs/probe_bad_inputs",
+                   help="results.json and table.md go here")
     p.add_argument("--list", action="store_true", help="only list the cases")
     p.add_argument(
         "--spawn",

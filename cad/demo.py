@@ -41,10 +41,13 @@ _CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)*")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Detect objects (class-agnostic) in images and draw them.")
-    p.add_argument("--config-file", default="", metavar="FILE", help="path to the YAML config file")
+    p.add_argument("--config_file", "--config-file", default="", metavar="FILE",
+                   help="path to the YAML config file")
     p.add_argument("--input", nargs="+", required=True,
                    help="image paths or glob patterns (quote them), e.g. 'imgs/*.jpg'")
-    p.add_argument("--output", required=True, help="output folder for overlays and the results JSON")
+    p.add_argument("--output_dir", "--output", dest="output", required=True,
+                   help="output folder for overlays and the results JSON")
+    p.add_argument("--device", default="", help="cpu, cuda, cuda:N (sets MODEL.DEVICE)")
     p.add_argument("--confidence-threshold", type=number(float, min=0, max=1), default=DEMO_SCORE_THRESHOLD,
                    help="keep detections with score >= this value (sets MODEL.ROI_HEADS.SCORE_THRESH_TEST; "
                         f"default {DEMO_SCORE_THRESHOLD}: {DEMO_SCORE_THRESHOLD_WHY})")
@@ -106,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     from utils.io import load_image_rgb
 
     with input_errors(FileNotFoundError, KeyError, ValueError):
-        cfg = detector_config(args.config_file, args.opts or [],
+        device_opts = ["MODEL.DEVICE", args.device] if args.device else []
+        cfg = detector_config(args.config_file, [*(args.opts or []), *device_opts],
                               score_thresh=args.confidence_threshold, cpu_fallback=True)
     files = expand_inputs(args.input)
     if not files:

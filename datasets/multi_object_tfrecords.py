@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--dataset", choices=sorted(DATASETS), required=True)
     ap.add_argument("--tfrecord", required=True, help="path of the .tfrecords file")
-    ap.add_argument("--out", required=True, help="cache directory")
+    ap.add_argument("--output_dir", "--out", dest="out", required=True, help="cache directory")
     ap.add_argument("--num_train", type=int, default=None)
     ap.add_argument("--num_test", type=int, default=None)
     ap.add_argument("--workers", type=int, default=0, help="parsing processes (0 = in this process)")

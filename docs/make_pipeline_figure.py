@@ -92,7 +92,7 @@ def draw(out: Path) -> None:
                   "utils/\npreprocess_votecut.py",
                   "masks_top1_single_\ncomponent/\n<wnid>/<name>.png",
                   "train_objectness_net.py\n(run twice)",
-                  "outputs/objectness/<run>/\ncheckpoint_latest.pth\n(center/boundary; existence)"))
+                  "outputs/objectness/<run>/\ncheckpoint_last.pth\n(center/boundary; existence)"))
     note(ax, x[3], y1 - 0.7, "--train_center_and_boundary\n--train_existence (+ --votecut_json)")
 
     s2 = row(y2, ("images/*.jpg\n+ the two checkpoints",
@@ -132,7 +132,8 @@ def draw(out: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "images" / "pipeline.png"))
+    p.add_argument("--output_path", "--out", dest="out",
+                   default=str(Path(__file__).resolve().parent / "images" / "pipeline.png"))
     args = p.parse_args()
     draw(Path(args.out))
     print(f"wrote {args.out}")

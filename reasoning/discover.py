@@ -54,8 +54,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # default networks: the main job's (bash run_main.sh), else the released files put under weights/
-MAIN_JOB_NETWORKS = ("outputs/main/center_boundary/checkpoint_latest.pth",
-                     "outputs/main/existence/checkpoint_latest.pth")
+MAIN_JOB_NETWORKS = ("outputs/main/center_boundary/checkpoint_last.pth",
+                     "outputs/main/existence/checkpoint_last.pth")
 RELEASED_NETWORKS = ("weights/center_boundary_model.pth", "weights/existence_model.pth")
 DISCOVERIES = "discoveries.json"
 SELECTED = "discoveries_selected.json"
@@ -243,7 +243,7 @@ def discover_parser() -> argparse.ArgumentParser:
         "thresholds in one process) and write a page of overlays.")
     p.add_argument("images", nargs="+",
                    help="image files, folders (their image files) or quoted glob patterns")
-    p.add_argument("--out", "--output_dir", dest="out", required=True,
+    p.add_argument("--output_dir", "--out", dest="out", required=True,
                    help="output folder (a rerun with the same settings resumes)")
     titles = (NETWORKS, DETECTOR, EXECUTION, THRESHOLDS, THRESHOLDS_GROUP, DEVIATIONS_GROUP)
     groups = {t: p.add_argument_group(t) for t in titles}

@@ -37,9 +37,9 @@ def test_stage1_center_boundary_under_torchrun(tmp_path):
         "--use_bg_sdf --batch_size 2 --max_iters 3 --log_interval 1 --ckpt_interval 3 --vis_interval 3"
     )
     torchrun("train_objectness_net.py", *flags.split())
-    log = [json.loads(line) for line in (out / "loss_log.jsonl").read_text().splitlines()]
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["iter"] for r in log] == [1, 2, 3]  # one writer: no duplicated records
-    state = torch.load(out / "checkpoint_latest.pth", weights_only=True)
+    state = torch.load(out / "checkpoint_last.pth", weights_only=True)
     assert state["iter"] == 3
     assert not any(k.startswith("module.") for k in state["model_state_dict"])  # saved unwrapped
 

@@ -147,7 +147,7 @@ def test_stage1_existence_command_as_written(coco_tree):
         "--sdf_activation tanh --use_bg_sdf --train_existence"
         " --imagenet_root data/imagenet --train_iter 2 --image_size 32 --num_workers 0 --no_progress"))
     assert summary["iter"] == 2
-    assert (coco_tree / "outputs/objectness/existence_resnet50/checkpoint_latest.pth").is_file()
+    assert (coco_tree / "outputs/objectness/existence_resnet50/checkpoint_last.pth").is_file()
 
 
 def test_check_setup_finds_the_tree(coco_tree, capsys):

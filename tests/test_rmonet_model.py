@@ -89,6 +89,10 @@ def test_cli_resume_and_eval(tmp_path):
     assert {"fg_ari", "box_AP", "box_AP50", "box_AP75", "one_mask_fg_ari"} <= set(metrics)
     assert metrics["num_images"] == 4 and metrics["iter"] == 3
     assert (run / "eval" / "decomposition.png").stat().st_size > 1000
+    # the vocabulary's spelling: --eval_only with --resume auto (the config's output_dir's checkpoint)
+    train_rmonet.main(["--eval_only", "--config_file", str(cfg_path), "--resume", "auto", "--device", "cpu",
+                       "--eval_dir", str(tmp_path / "eval_auto")])
+    assert json.loads((tmp_path / "eval_auto" / "metrics.json").read_text()) == metrics
 
 
 def _table(stdout: str) -> list[str]:

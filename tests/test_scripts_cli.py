@@ -70,8 +70,14 @@ def test_only_bootstrap_edits_sys_path():
 
 
 HELP_DRIVER = """
-import contextlib, io, json, runpy, sys
+import argparse, contextlib, io, json, runpy, sys
 repo, scripts, modules = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+shown = []  # the option strings of each argument of the parser that printed its help
+print_help = argparse.ArgumentParser.print_help
+def recording_print_help(parser, file=None):
+    shown[:] = [a.option_strings for a in parser._actions if a.option_strings]
+    return print_help(parser, file)
+argparse.ArgumentParser.print_help = recording_print_help
 site_path = [p for p in sys.path if p]  # what Python puts after a script's folder
 results = {}
 for target in scripts + modules:
@@ -92,16 +98,59 @@ for target in scripts + modules:
         code = e.code
     except BaseException as e:
         code = repr(e)
-    results[target] = [code, "usage:" in out.getvalue()]
+    results[target] = [code, "usage:" in out.getvalue(), list(shown)]
 print(json.dumps(results))
 """
 
 
-def test_every_script_answers_help_by_path_from_another_folder(tmp_path):
-    r = _run(["-c", HELP_DRIVER, str(REPO), json.dumps(SCRIPTS), json.dumps(MODULES)], tmp_path)
+@pytest.fixture(scope="module")
+def help_runs(tmp_path_factory) -> tuple[dict, str]:
+    """{script: [exit code, printed usage, option strings per argument]} of `--help` by path; stderr."""
+    r = _run(["-c", HELP_DRIVER, str(REPO), json.dumps(SCRIPTS), json.dumps(MODULES)],
+             tmp_path_factory.mktemp("elsewhere"))
     assert r.returncode == 0, r.stderr[-3000:]
-    results = json.loads(r.stdout.strip().splitlines()[-1])
-    assert {k: v for k, v in results.items() if v != [0, True]} == {}, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1]), r.stderr
+
+
+def test_every_script_answers_help_by_path_from_another_folder(help_runs):
+    results, stderr = help_runs
+    assert {k: v[:2] for k, v in results.items() if v[:2] != [0, True]} == {}, stderr[-3000:]
+
+
+# Flags that look like a vocabulary concept must be one of its spellings, but for R-MONet's `--eval CKPT`
+# (= --eval_only --resume CKPT) and `--eval_dir` (its evaluation's folder, beside training's --output_dir).
+LOOKS_LIKE_VOCABULARY = re.compile(
+    r"--(out|output|config|cfg|eval|device)([-_]?(dir|path|json|file|only|mode))?$")
+NOT_VOCABULARY = {"--eval", "--eval_dir"}
+
+
+def _misspelt(options: list[str]) -> bool:
+    """An argument's option strings break the vocabulary: a concept's spelling that is not listed after the
+    concept's flag as one of its aliases, or a look-alike that is no concept's spelling."""
+    from utils.cli_vocabulary import TERMS, term_of
+
+    if any(LOOKS_LIKE_VOCABULARY.match(o) and not term_of(o) for o in set(options) - NOT_VOCABULARY):
+        return True
+    known = [o for o in options if term_of(o)]
+    term = next((t for t in TERMS if t.flag == options[0]), None)
+    return bool(known) and (term is None or any(o not in (term.flag, *term.aliases) for o in known))
+
+
+def test_every_script_spells_each_concept_the_vocabulary_way(help_runs):
+    """One flag per concept (utils/cli_vocabulary.py) in every script's parser, older spellings as aliases."""
+    from utils.cli_vocabulary import TERMS
+
+    arguments = {script: run[2] for script, run in help_runs[0].items()}
+    assert all(arguments.values())
+    assert [(s, o) for s, args in arguments.items() for o in args if _misspelt(o)] == []
+    in_use = {o for args in arguments.values() for options in args for o in options}
+    assert {t.flag for t in TERMS} <= in_use  # every concept's flag is some script's
+
+
+def test_developing_md_shows_the_vocabulary():
+    from utils.cli_vocabulary import markdown_table
+
+    assert markdown_table() in (REPO / "docs" / "DEVELOPING.md").read_text()
 
 
 def test_bad_input_ends_in_one_error_line_per_wrapper_style(tmp_path):

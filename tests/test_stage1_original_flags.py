@@ -71,7 +71,7 @@ def test_validation_during_training_and_eval_mode(roots, tmp_path, task):
     assert {f"val/{key}", "train/loss/total", picture} <= tags
 
     result = train_objectness_net.main(shlex.split(
-        f"--eval_mode --resume {out / 'checkpoint_latest.pth'} --eval_imagenet_root {heldout} "
+        f"--eval_mode --resume {out / 'checkpoint_last.pth'} --eval_imagenet_root {heldout} "
         "--num_workers 0"))
     saved = json.loads((out / "eval_heldout.json").read_text())
     assert saved["iter"] == result["iter"] == 4

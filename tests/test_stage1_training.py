@@ -39,7 +39,7 @@ def train(root, out, flags: str) -> dict:
 
 
 def records(out):
-    return [json.loads(line) for line in (out / "loss_log.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
 
 
 def test_help_and_original_readme_command_lines(capsys):
@@ -91,13 +91,13 @@ def test_center_boundary_training_lowers_loss_and_writes_outputs(root, tmp_path)
     assert log[-1]["loss/sdf"] < log[0]["loss/sdf"]
     for name in (
         "loss_curve.png",
-        "configs.json",
-        "checkpoint_latest.pth",
+        "config.json",
+        "checkpoint_last.pth",
         "vis/iter_0000012.png",
     ):
         assert (out / name).is_file(), name
     assert not list(out.glob("checkpoint_iter_*.pth"))  # --keep_checkpoints 0 (default): latest only
-    ckpt = torch.load(out / "checkpoint_latest.pth", weights_only=True)
+    ckpt = torch.load(out / "checkpoint_last.pth", weights_only=True)
     for key in (
         "model_state_dict",
         "optimizer_state_dict",
@@ -112,7 +112,7 @@ def test_center_boundary_training_lowers_loss_and_writes_outputs(root, tmp_path)
     result = eval_objectness_net.main(
         [
             "--checkpoint",
-            str(out / "checkpoint_latest.pth"),
+            str(out / "checkpoint_last.pth"),
             "--imagenet_root",
             str(root),
             "--batch_size",
@@ -143,7 +143,7 @@ def test_existence_training_lowers_loss_and_evaluates(root, tmp_path):
     result = eval_objectness_net.main(
         [
             "--checkpoint",
-            str(out / "checkpoint_latest.pth"),
+            str(out / "checkpoint_last.pth"),
             "--imagenet_root",
             str(root),
             "--votecut_json",
@@ -157,6 +157,16 @@ def test_existence_training_lowers_loss_and_evaluates(root, tmp_path):
     assert json.loads((tmp_path / "ex.json").read_text())["existence"]["accuracy"] == e["accuracy"]
 
 
+def same_weights(a_dir, b_dir, iteration: int) -> tuple[dict, dict]:
+    """The last checkpoints of two runs, asserted to be at `iteration` with the same weights."""
+    a = torch.load(a_dir / "checkpoint_last.pth", weights_only=True)
+    b = torch.load(b_dir / "checkpoint_last.pth", weights_only=True)
+    assert a["iter"] == b["iter"] == iteration
+    for k, v in a["model_state_dict"].items():
+        torch.testing.assert_close(b["model_state_dict"][k], v, rtol=1e-5, atol=1e-6, msg=k)
+    return a, b
+
+
 def test_resume_continues_with_identical_state(root, tmp_path):
     flags = (
         f"{CB_FLAGS} --batch_size 2 --learning_rate 1e-3 --log_interval 1 --lr_milestones 3 "
@@ -166,11 +176,7 @@ def test_resume_continues_with_identical_state(root, tmp_path):
     train(root, full, f"{flags} --max_iters 4")
     train(root, part, f"{flags} --max_iters 2")
     train(root, part, f"{flags} --max_iters 4 --resume auto")
-    a = torch.load(full / "checkpoint_latest.pth", weights_only=True)
-    b = torch.load(part / "checkpoint_latest.pth", weights_only=True)
-    assert a["iter"] == b["iter"] == 4
-    for k, v in a["model_state_dict"].items():
-        torch.testing.assert_close(b["model_state_dict"][k], v, rtol=1e-5, atol=1e-6, msg=k)
+    a, b = same_weights(full, part, 4)
     for sa, sb in zip(
         a["optimizer_state_dict"]["state"].values(), b["optimizer_state_dict"]["state"].values()
     ):
@@ -184,6 +190,20 @@ def test_resume_continues_with_identical_state(root, tmp_path):
         rtol=1e-4,
         atol=1e-6,
     )
+
+
+def test_resume_reads_a_folder_of_the_earlier_layout(root, tmp_path):
+    """checkpoint_latest.pth and loss_log.jsonl (stage 1's names before the shared layout) resume with the
+    bare --resume, as if written under the new names."""
+    flags = f"{CB_FLAGS} --batch_size 2 --log_interval 1 --ckpt_interval 100 --vis_interval 100"
+    full, old = tmp_path / "full", tmp_path / "old"
+    train(root, full, f"{flags} --max_iters 3")
+    train(root, old, f"{flags} --max_iters 2")
+    (old / "checkpoint_last.pth").replace(old / "checkpoint_latest.pth")
+    (old / "train_log.jsonl").replace(old / "loss_log.jsonl")
+    train(root, old, f"{flags} --max_iters 3 --resume")
+    same_weights(full, old, 3)
+    assert [r["iter"] for r in records(old)] == [1, 2, 3] and not (old / "loss_log.jsonl").exists()
 
 
 def test_checkpoint_retention(tmp_path):
@@ -204,4 +224,4 @@ def test_keep_checkpoints_flag_keeps_the_newest_periodic_files(root, tmp_path):
     train(root, out, f"{CB_FLAGS} --batch_size 2 --max_iters 6 --ckpt_interval 2 --vis_interval 100 "
                      "--keep_checkpoints 2")
     assert sorted(p.name for p in out.glob("checkpoint_*.pth")) == [
-        "checkpoint_iter_0000004.pth", "checkpoint_iter_0000006.pth", "checkpoint_latest.pth"]
+        "checkpoint_iter_0000004.pth", "checkpoint_iter_0000006.pth", "checkpoint_last.pth"]

@@ -55,7 +55,7 @@ def test_weight_file_in_weights_folder_is_picked_up(tmp_path, monkeypatch):
     [
         ("--backbone_weights none", NONE),  # explicit random init
         ("--backbone_weights my/vit.pth", "my/vit.pth"),  # a named file is used as given
-        ("--resume run/checkpoint_latest.pth", None),  # resumed weights replace the backbone's
+        ("--resume run/checkpoint_last.pth", None),  # resumed weights replace the backbone's
     ],
 )
 def test_explicit_choices_need_no_weight_file(tmp_path, monkeypatch, extra, expected):

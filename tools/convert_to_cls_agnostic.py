@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True, help="COCO-style instance annotation JSON")
-    p.add_argument("--output", default=None, help="default: <input stem>_cls_agnostic.json next to the input")
+    p.add_argument("--output_path", "--output", dest="output", default=None,
+                   help="default: <input stem>_cls_agnostic.json next to the input")
     p.add_argument("--drop_crowd", action="store_true", help="remove iscrowd=1 annotations (default: keep)")
     args = p.parse_args(argv)
     data = load_coco_json(args.input)

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage1", action="append", default=[],
                    help="held-out JSON of eval_objectness_net.py (either network); repeat")
     p.add_argument("--pseudo_labels", default=None, help="post_process.py output, to count pseudo labels")
-    p.add_argument("--out_dir", required=True)
+    p.add_argument("--output_dir", "--out_dir", dest="out_dir", required=True)
     p.add_argument("--num_overlays", type=number(int, min=0), default=4,
                    help="scenes drawn (the first ones by file name)")
     p.add_argument("--overlay_score", type=number(float, min=0, max=1), default=0.5,

@@ -37,7 +37,7 @@ def _size(text: str) -> tuple[int, int]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--out", default="data/synthetic", help="output root")
+    p.add_argument("--output_dir", "--out", dest="out", default="data/synthetic", help="output root")
     p.add_argument("--seed", type=int, default=0, help="seed of everything (held-out set: --heldout_seed)")
     g = p.add_argument_group("single-object sets (stage 1)")
     g.add_argument("--num_classes", type=number(int, min=1), default=8, help="class folders n00000001, ...")

@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--votecut_json", required=True,
                    help="VoteCut COCO-style JSON, e.g. imagenet_train_votecut_kmax_3_tuam_0.2.json")
-    p.add_argument("--out_dir", required=True, help="masks go to <out_dir>/masks_top1_single_component/")
+    p.add_argument("--output_dir", "--out_dir", dest="out_dir", required=True,
+                   help="masks go to <out_dir>/masks_top1_single_component/")
     p.add_argument("--overwrite", action="store_true", help="rewrite PNGs that already exist")
     p.add_argument("--num_workers", type=int, default=0, help="worker processes (0: in this process)")
     p.add_argument("--shard", default=None, help="i/N: process every N-th image starting at i")

@@ -17,6 +17,7 @@ from datasets.existence import NEGATIVE_RULES, POSITIVE_RULES
 from datasets.objectness_targets import MASK_RESIZE_MODES
 from models.backbones.weights import training_weights
 from models.objectness_net import EXISTENCE_ARCHS, ObjectnessConfig
+from training.checkpointing import RESUME_HELP
 from utils.config import (
     add_arguments,
     add_original_switch,
@@ -66,7 +67,7 @@ class Stage1Config(ObjectnessConfig):
     num_workers: int = option(4, "DataLoader worker processes per rank", group=DATA, min=0)
     eval_imagenet_root: str | None = option(
         None, "held-out folder train/<wnid>/<name>.JPEG (masks under it, as for --imagenet_root): validated "
-        "every --evaluate_every iterations, and the folder --eval_mode evaluates; unset: no validation",
+        "every --evaluate_every iterations, and the folder --eval_only evaluates; unset: no validation",
         group=DATA)
 
     mask_resize: str = option(
@@ -130,16 +131,15 @@ class Stage1Config(ObjectnessConfig):
 
     run_name: str | None = option(None, "default: <task>_<backbone or existence arch>", group=RUN)
     output_dir: str | None = option(None, "default: outputs/objectness/<run_name>", group=RUN)
-    resume: str | None = option(None, "checkpoint path, or 'auto' (<output_dir>/checkpoint_latest.pth)",
-                                group=RUN)
+    resume: str | None = option(None, RESUME_HELP, group=RUN, nargs="?", const="auto", metavar="auto|PATH")
     ckpt_interval: int = option(5000, "iterations between checkpoints", aliases=("--save_ckpt_every",),
                                 group=RUN, min=1)
     keep_checkpoints: int = option(
-        0, "periodic checkpoint_iter_<n>.pth files kept besides checkpoint_latest.pth (older ones are "
+        0, "periodic checkpoint_iter_<n>.pth files kept besides checkpoint_last.pth (older ones are "
         "deleted; 0 writes none); -1 keeps every one, as the original code did", group=RUN, min=-1)
     vis_interval: int = option(5000, "iterations between pictures", aliases=("--visualize_every",),
                                group=RUN, min=1)
-    log_interval: int = option(50, "iterations per loss_log.jsonl record", aliases=("--log_every",),
+    log_interval: int = option(50, "iterations per train_log.jsonl record", aliases=("--log_every",),
                                group=RUN, min=1)
     num_vis: int = option(4, "samples per visualisation", aliases=("--N_vis",), group=RUN, min=0)
     evaluate_every: int = option(
@@ -151,9 +151,10 @@ class Stage1Config(ObjectnessConfig):
         None, "the original's flag, refused when given: the original parses it but never reads it", group=RUN)
     eval_batch_size: int = option(16, "batch size of the validation", aliases=("--test_batch_size",),
                                   group=RUN, min=1)
-    eval_mode: bool = option(
-        False, "the original's evaluation-only run: evaluate the --resume checkpoint on --eval_imagenet_root "
-        "(as eval_objectness_net.py), write eval_<folder>.json next to it and stop", group=RUN)
+    eval_only: bool = option(
+        False, "the original's evaluation-only run (its --eval_mode): evaluate the --resume checkpoint on "
+        "--eval_imagenet_root (as eval_objectness_net.py), write eval_<folder>.json next to it and stop",
+        aliases=("--eval_mode",), group=RUN)
     no_progress: bool = option(False, "disable the tqdm progress bar", group=RUN)
 
 
@@ -179,7 +180,8 @@ class EvalConfig:
     num_workers: int = same_option(Stage1Config, "num_workers", default=0, group="",
                                    help="DataLoader worker processes")
     device: str | None = same_option(Stage1Config, "device", group="")
-    output_json: str | None = option(None, "default: <checkpoint dir>/eval_<held-out folder name>.json")
+    output_path: str | None = option(None, "default: <checkpoint dir>/eval_<held-out folder name>.json",
+                                     aliases=("--output_json",))
 
 
 def build_train_parser() -> argparse.ArgumentParser:
@@ -201,9 +203,9 @@ def check_train_args(args: argparse.Namespace) -> Stage1Config:
         if cfg.device is not None:
             raise ConfigError("give --device or --gpu_index, not both")
         cfg = dataclasses.replace(cfg, device=f"cuda:{cfg.gpu_index}")
-    if cfg.eval_mode:
+    if cfg.eval_only:
         if not cfg.resume or cfg.resume == "auto" or not cfg.eval_imagenet_root:
-            raise ConfigError("--eval_mode evaluates a checkpoint: give --resume PATH and "
+            raise ConfigError("--eval_only evaluates a checkpoint: give --resume PATH and "
                               "--eval_imagenet_root (the held-out folder)")
         return cfg
     if cfg.train_center_and_boundary == cfg.train_existence:

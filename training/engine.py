@@ -8,7 +8,12 @@ the loop ends normally: `max_iter` reached or a hook called `request_stop()`), a
 after an exception; release files there). `trainer.iter` counts completed steps: `run_step` performs step
 `iter + 1`, and `after_step` sees `iter` already incremented, so a hook with period p fires at p, 2p, ...
 Provided hooks: `PeriodicWriter` (JSONL + optional TensorBoard), `PeriodicCheckpointer` (atomic files),
-`PeriodicCallback` (evaluation, pictures, plots), `Budget` (time/step stop) and `ProgressBar`.
+`EvalHook` (evaluation), `PeriodicCallback` (other periodic work: pictures, plots), `Budget` (time/step stop)
+and `ProgressBar`.
+`DefaultTrainer` assembles a run from override points, in the manner of detectron2's DefaultTrainer:
+`build_model`, `build_optimizer`, `build_scheduler` (called by the subclass's constructor, in its order),
+`build_loader` and `build_hooks` (called by `fit`). Process groups are started by the scripts and handed
+in (`utils.distributed.DistInfo`), never by a constructor.
 Resume: build the trainer, `restore_training_state(ckpt, ...)` -> start_iter, then `train(start_iter, max)`.
 """
 
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +130,42 @@ class TrainerBase:
         finally:
             for h in self.hooks:
                 h.close()
+
+
+class DefaultTrainer(TrainerBase):
+    """A trainer built from override points. The constructor of a subclass builds the model, optimizer and
+    scheduler with `build_model`, `build_optimizer`, `build_scheduler` (and restores a checkpoint);
+    `fit(max_iter)` registers `build_hooks()`, opens `build_loader()` as `self.batches` and trains from the
+    current `iter` (a resumed run's) to `max_iter`."""
+
+    batches: Iterator | None = None
+
+    def build_model(self) -> nn.Module:
+        raise NotImplementedError
+
+    def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        raise NotImplementedError
+
+    def build_scheduler(self, optimizer: torch.optim.Optimizer) -> Any:
+        raise NotImplementedError
+
+    def build_loader(self) -> Iterable:
+        """The training batches from the current iteration on (built when training starts)."""
+        raise NotImplementedError
+
+    def build_hooks(self) -> list[HookBase | None]:
+        """The periodic work of the run, in the order the hooks are called."""
+        return []
+
+    def fit(self, max_iter: float) -> None:
+        """Run steps iter+1 ... max_iter with `build_hooks()` and the batches of `build_loader()`."""
+        self.hooks = []
+        self.register_hooks(self.build_hooks())
+        self.batches = iter(self.build_loader())
+        try:
+            TrainerBase.train(self, self.iter, max_iter)  # the loop itself (a subclass may own `train()`)
+        finally:
+            self.batches = None  # stops a loader's worker processes
 
 
 class PeriodicWriter(HookBase):
@@ -253,6 +294,11 @@ class PeriodicCallback(HookBase):
     def after_train(self) -> None:
         if self.final and self.ran_at != self.trainer.iter:
             self.fn()
+
+
+class EvalHook(PeriodicCallback):
+    """Evaluation: `fn()` every `period` iterations and, with `final`, after training unless it just
+    ran (`fn` writes or logs its own results)."""
 
 
 class Budget(HookBase):

@@ -1,18 +1,19 @@
 """The stage-1 trainer: either task (training/tasks.py) on the engine (training/engine.py), with DDP, AMP,
 resumable checkpoints, logs and pictures.
 
-Outputs in `<output_dir>`: `configs.json` (the config), `loss_log.jsonl` (one record per `--log_interval`
-iterations: `iter`, `lr`, `loss/<term>` averaged over the window and the ranks, `skipped` files so far),
-`loss_curve.png`, `vis/iter_<n>.png` (fields or existence predictions on fixed samples),
-`checkpoint_latest.pth` every `--ckpt_interval` iterations (atomic), plus the newest `--keep_checkpoints`
-`checkpoint_iter_<n>.pth` files; `tensorboard/` (the logged scalars as `train/...`, the pictures as
-`vis/...`; with `--eval_imagenet_root` also `val/...`) and `eval_log.jsonl` (held-out figures every
-`--evaluate_every` iterations, training/validation.py).
+Outputs in `<output_dir>` (the layout of training/checkpointing.py): `config.json` (the config),
+`train_log.jsonl` (one record per `--log_interval` iterations: `iter`, `lr`, `loss/<term>` averaged over the
+window and the ranks, `skipped` files so far), `loss_curve.png`, `vis/iter_<n>.png` (fields or existence
+predictions on fixed samples), `checkpoint_last.pth` every `--ckpt_interval` iterations (atomic), plus the
+newest `--keep_checkpoints` `checkpoint_iter_<n>.pth` files; `tensorboard/` (the logged scalars as
+`train/...`, the pictures as `vis/...`; with `--eval_imagenet_root` also `val/...`) and `eval_log.jsonl`
+(held-out figures every `--evaluate_every` iterations, training/validation.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 import time
 from pathlib import Path
@@ -26,16 +27,24 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from datasets.imagenet_votecut import SkippedSample, collate_samples
-from models.checkpoint import checkpoint_state, load_checkpoint
+from models.checkpoint import checkpoint_state
 from training.args import ConfigError, Stage1Config
-from training.checkpointing import LATEST_NAME, resolve_resume
+from training.checkpointing import (
+    CHECKPOINT_NAME,
+    CONFIG_NAME,
+    LOG_NAME,
+    adopt_earlier_log,
+    load_training_checkpoint,
+    resolve_resume,
+)
 from training.engine import (
+    DefaultTrainer,
+    HookBase,
     PeriodicCallback,
     PeriodicCheckpointer,
     PeriodicWriter,
     ProgressBar,
     ScalarWindow,
-    TrainerBase,
     restore_training_state,
 )
 from training.sampler import StreamSampler
@@ -45,26 +54,25 @@ from training.visualize import plot_loss_curve
 from utils.checkpoint import capture_rng_state
 from utils.config import to_dict
 from utils.device import autocast, device_for_rank
-from utils.distributed import DistInfo, barrier, cleanup_distributed, init_distributed
+from utils.distributed import DistInfo, barrier
 from utils.io import DataError, atomic_write_json, read_jsonl, remove_stale_temp_files
-from utils.logging_utils import get_logger
 
-LOG_NAME = "loss_log.jsonl"
 MAX_CONSECUTIVE_SKIPPED = 100  # unusable samples in a row (no usable batch in between) before giving up
 VIS_KEY_OFFSET = 2**40  # stream keys of the fixed visualisation samples (never used by training)
 
 
-class Trainer(TrainerBase):
-    """One optimisation step per iteration of the task's loss; periodic work is the engine's hooks."""
+class Trainer(DefaultTrainer):
+    """One optimisation step per iteration of the task's loss; periodic work is the engine's hooks.
+    `info`: the process group the script started (a default DistInfo: one process)."""
 
-    def __init__(self, cfg: Stage1Config):
+    def __init__(self, cfg: Stage1Config, info: DistInfo):
         super().__init__()
         self.task = task_for(cfg)
         self.cfg = cfg = (
             cfg if cfg.run_name else dataclasses.replace(cfg, run_name=f"{self.task.name}_{self.task.arch}")
         )
-        self.dist: DistInfo = init_distributed(cfg.device)
-        self.logger = get_logger("unmore.train", self.dist.rank)
+        self.dist = info
+        self.logger = logging.getLogger(__name__)
         self.device = device = device_for_rank(cfg.device, self.dist)
         self.output_dir = (
             Path(cfg.output_dir) if cfg.output_dir else Path("outputs") / "objectness" / cfg.run_name
@@ -76,19 +84,9 @@ class Trainer(TrainerBase):
         self.dataset = self.task.build_dataset()
         root = cfg.eval_imagenet_root
         self.eval_dataset = self.task.build_eval_dataset(root) if root else None
-        try:
-            self.model = self.task.build_model(self.logger).to(device)
-        except ValueError as e:  # e.g. a --backbone_weights file that fits no parameter
-            raise ConfigError(str(e)) from e
-        params = self.model.parameters()
-        self.optimizer = (
-            torch.optim.Adam(params, cfg.learning_rate)
-            if cfg.optimizer == "adam"
-            else torch.optim.SGD(params, cfg.learning_rate, momentum=0.9, weight_decay=5e-5)
-        )
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            self.optimizer, milestones=cfg.lr_milestones, gamma=cfg.lr_scheduler_gamma
-        )
+        self.model = self.build_model()
+        self.optimizer = self.build_optimizer(self.model)
+        self.scheduler = self.build_scheduler(self.optimizer)
         self.precision = cfg.amp_dtype if cfg.amp else "fp32"
         self.scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and self.precision == "fp16")
         self.skipped = 0
@@ -97,7 +95,7 @@ class Trainer(TrainerBase):
             self._resume(resume_path)
         elif cfg.resume == "auto":
             self.logger.info(
-                "--resume auto: no %s in %s, starting from scratch", LATEST_NAME, self.output_dir
+                "--resume auto: no %s in %s, starting from scratch", CHECKPOINT_NAME, self.output_dir
             )
 
         net = self.task.trainable(self.model)
@@ -112,37 +110,52 @@ class Trainer(TrainerBase):
         if main:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             remove_stale_temp_files(self.output_dir)
-            atomic_write_json(self.output_dir / "configs.json", to_dict(cfg), indent=2)
+            adopt_earlier_log(self.output_dir)
+            atomic_write_json(self.output_dir / CONFIG_NAME, to_dict(cfg), indent=2)
         self.log_writer = PeriodicWriter(self.output_dir / LOG_NAME, cfg.log_interval, enabled=main,
                                          tensorboard_dir=self.output_dir / "tensorboard")
-        self.register_hooks(
-            [
-                self.log_writer,
-                ProgressBar(
-                    self.task.name,
-                    enabled=main and not cfg.no_progress,
-                    postfix=lambda _: {k.split("/")[-1]: f"{v:.4f}" for k, v in self.last_losses.items()},
-                ),
-                PeriodicCheckpointer(
-                    self.output_dir,
-                    cfg.ckpt_interval,
-                    self.state,
-                    LATEST_NAME,
-                    keep=cfg.keep_checkpoints,
-                    enabled=main,
-                ),
-                PeriodicCallback(cfg.ckpt_interval, self.plot),
-                PeriodicCallback(cfg.vis_interval, self.visualize),
-            ]
-        )
+
+    # ------------------------------------------------------------------ the override points
+    def build_model(self) -> nn.Module:
+        try:
+            return self.task.build_model(self.logger).to(self.device)
+        except ValueError as e:  # e.g. a --backbone_weights file that fits no parameter
+            raise ConfigError(str(e)) from e
+
+    def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        c = self.cfg
+        if c.optimizer == "adam":
+            return torch.optim.Adam(model.parameters(), c.learning_rate)
+        return torch.optim.SGD(model.parameters(), c.learning_rate, momentum=0.9, weight_decay=5e-5)
+
+    def build_scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.MultiStepLR:
+        c = self.cfg
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=c.lr_milestones,
+                                                    gamma=c.lr_scheduler_gamma)
+
+    def build_hooks(self) -> list[HookBase | None]:
+        c, main = self.cfg, self.dist.is_main
+        validation = None
         if self.eval_dataset is not None:
-            self.register_hooks([PeriodicValidation(cfg.evaluate_every, self.validate, self.output_dir,
-                                                    self.output_dir / "tensorboard", enabled=main,
-                                                    log=self.logger.info)])
+            validation = PeriodicValidation(c.evaluate_every, self.validate, self.output_dir,
+                                            self.output_dir / "tensorboard", main, self.logger.info)
+        return [
+            self.log_writer,
+            ProgressBar(
+                self.task.name,
+                enabled=main and not c.no_progress,
+                postfix=lambda _: {k.split("/")[-1]: f"{v:.4f}" for k, v in self.last_losses.items()},
+            ),
+            PeriodicCheckpointer(self.output_dir, c.ckpt_interval, self.state, CHECKPOINT_NAME,
+                                 keep=c.keep_checkpoints, enabled=main),
+            PeriodicCallback(c.ckpt_interval, self.plot),
+            PeriodicCallback(c.vis_interval, self.visualize),
+            validation,
+        ]
 
     # ------------------------------------------------------------------ checkpoints
     def _resume(self, path: Path) -> None:
-        ckpt = load_checkpoint(path, "checkpoint", map_location="cpu")
+        ckpt = load_training_checkpoint(path, "train_objectness_net.py")
         saved_task = ckpt.get("task")
         if saved_task is not None and saved_task != self.task.name:
             raise ConfigError(
@@ -166,7 +179,7 @@ class Trainer(TrainerBase):
         return checkpoint_state(self.model, self.optimizer, self.scheduler, self.iter, **extra)
 
     # ------------------------------------------------------------------ data
-    def loader(self) -> DataLoader:
+    def build_loader(self) -> DataLoader:
         c = self.cfg
         sampler = StreamSampler(
             len(self.dataset),
@@ -297,12 +310,12 @@ class Trainer(TrainerBase):
                 self.logger.info("already at iteration %d >= --max_iters %d", self.iter, c.max_iters)
             else:
                 self.net.train()
-                self.batches = iter(self.loader())
                 self.started = time.time()
-                self.train(self.iter, c.max_iters)
+                self.fit(c.max_iters)
         finally:
             barrier(self.dist)
-        self.logger.info("finished at iteration %d; checkpoint %s", self.iter, self.output_dir / LATEST_NAME)
+        checkpoint = self.output_dir / CHECKPOINT_NAME
+        self.logger.info("finished at iteration %d; checkpoint %s", self.iter, checkpoint)
         return {
             "iter": self.iter,
             "output_dir": str(self.output_dir),
@@ -318,9 +331,7 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
-def run_training(cfg: Stage1Config) -> dict:
-    """Train with a checked config; returns a summary dict (final iteration, last losses ...)."""
-    try:
-        return Trainer(cfg).run()
-    finally:
-        cleanup_distributed()
+def run_training(cfg: Stage1Config, info: DistInfo | None = None) -> dict:
+    """Train with a checked config in the process group `info` (default: one process); returns a summary
+    dict (final iteration, last losses ...)."""
+    return Trainer(cfg, info or DistInfo()).run()

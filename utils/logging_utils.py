@@ -47,8 +47,3 @@ def setup_logging(rank: int | None = None) -> None:
     root.addHandler(handler)
     root.setLevel(logging.INFO if rank == 0 else logging.WARNING)
 
-
-def get_logger(name: str, rank: int = 0) -> logging.Logger:
-    """`logging.getLogger(name)`, kept for the trainer modules that still call it; `rank` is not used (the
-    entry point's `setup_logging` sets the level per process)."""
-    return logging.getLogger(name)

@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--labels", required=True, help="extra labels COCO JSON (with or without masks)")
-    p.add_argument("--out", default=str(DEFAULT_OUT), help="default: COCO*/category_stats.json")
+    p.add_argument("--output_path", "--out", dest="out", default=str(DEFAULT_OUT),
+                   help="default: COCO*/category_stats.json")
     args = p.parse_args(argv)
     stats = category_stats(load_coco_json(args.labels))
     atomic_write_json(args.out, stats, indent=2)

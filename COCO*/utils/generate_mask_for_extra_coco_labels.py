@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sam_checkpoint", required=True, help="SAM weights, e.g. sam_vit_h_4b8939.pth")
     p.add_argument("--model_type", default=None, choices=sorted(SAM_CHECKPOINT_URLS),
                    help="SAM type; default: read from the checkpoint file name")
-    p.add_argument("--out", default=None, help="output COCO JSON (default: <boxes stem>_with_mask.json)")
+    p.add_argument("--output_path", "--out", dest="out", default=None,
+                   help="output COCO JSON (default: <boxes stem>_with_mask.json)")
     p.add_argument("--reference", default=None,
                    help="COCO JSON (instances_val2017.json) giving VIA images their ids/sizes and "
                         "category names their ids")

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--original", required=True, help="COCO instances_val2017.json")
     p.add_argument("--extra", required=True,
                    help="extra labels with masks (output of generate_mask_for_extra_coco_labels.py)")
-    p.add_argument("--out", default="COCO_star_val2017.json",
+    p.add_argument("--output_path", "--out", dest="out", default="COCO_star_val2017.json",
                    help="merged output (default: COCO_star_val2017.json)")
     args = p.parse_args(argv)
     original = load_coco_json(args.original)

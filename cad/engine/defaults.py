@@ -39,11 +39,15 @@ def default_argument_parser(description: str = "Train or evaluate the class-agno
   torchrun --nproc_per_node 4 cad/train_net.py --config-file ...   (--num-gpus is then ignored)
 
 Datasets are looked up under $DETECTRON2_DATASETS (default: data/).""")
-    p.add_argument("--config-file", default="", metavar="FILE", help="path to the YAML config file")
+    p.add_argument("--config_file", "--config-file", default="", metavar="FILE",
+                   help="path to the YAML config file")
     p.add_argument("--resume", action="store_true",
                    help="resume from OUTPUT_DIR/last_checkpoint (model, optimizer, scheduler, grad scaler, "
                         "iteration); without a checkpoint there, start from MODEL.WEIGHTS")
-    p.add_argument("--eval-only", action="store_true", help="only evaluate MODEL.WEIGHTS on DATASETS.TEST")
+    p.add_argument("--eval_only", "--eval-only", action="store_true",
+                   help="only evaluate MODEL.WEIGHTS on DATASETS.TEST")
+    p.add_argument("--output_dir", default="", metavar="DIR", help="output folder (sets OUTPUT_DIR)")
+    p.add_argument("--device", default="", help="cpu, cuda, cuda:N (sets MODEL.DEVICE)")
     p.add_argument("--num-gpus", type=number(int, min=1), default=1,
                    help="processes per machine (GPUs; CPU processes with gloo when CUDA is unavailable)")
     p.add_argument("--num-machines", type=number(int, min=1), default=1, help="total number of machines")
@@ -82,14 +86,19 @@ def register_cli_datasets(args: argparse.Namespace) -> None:
 
 
 def setup_cfg(args: argparse.Namespace):
-    """Frozen config from the defaults, ``--config-file``, trailing ``KEY VALUE`` pairs and dataset flags;
-    unknown keys and non-default values of keys that are not implemented raise."""
+    """Frozen config from the defaults, ``--config_file``, trailing ``KEY VALUE`` pairs, ``--output_dir``,
+    ``--device`` and dataset flags; unknown keys and non-default values of keys that are not implemented
+    raise."""
     from cad.config import check_implemented, get_cfg
 
     cfg = get_cfg()
     if args.config_file:
         cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(list(args.opts or []))
+    if args.output_dir:
+        cfg.OUTPUT_DIR = args.output_dir
+    if args.device:
+        cfg.MODEL.DEVICE = args.device
     if args.train_dataset:
         cfg.DATASETS.TRAIN = (args.train_dataset,)
     if args.train_json:

@@ -12,6 +12,7 @@ and the console), progress bar, checkpoint every ``SOLVER.CHECKPOINT_PERIOD`` it
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import time
@@ -27,14 +28,13 @@ from cad.engine.checkpointer import Checkpointer
 from cad.engine.events import MetricsWriter
 from cad.engine.precise_bn import bn_layers, update_bn_stats
 from cad.engine.solver import build_lr_scheduler, build_optimizer, make_gradient_clipper
-from training.engine import HookBase, PeriodicCallback, ProgressBar, ScalarWindow, TrainerBase
+from training.engine import DefaultTrainer, EvalHook, HookBase, ProgressBar, ScalarWindow
 from utils.checkpoint import capture_rng_state, restore_rng_state, unwrap_model
 from utils.device import autocast
 from utils.distributed import DistInfo
 from utils.io import DataError, remove_stale_temp_files
-from utils.logging_utils import get_logger
 
-logger = get_logger("cad.engine")
+logger = logging.getLogger(__name__)
 
 LOG_PERIOD = 20
 MAX_NONFINITE_STEPS = 20
@@ -73,13 +73,43 @@ class MetricsHook(HookBase):
         self.writer.close()
 
 
+class PeriodicCheckpointHook(HookBase):
+    """Every ``SOLVER.CHECKPOINT_PERIOD`` iterations but the last: ``model_<iteration>.pth`` and
+    ``last_checkpoint`` (Detectron2's names; the last iteration writes ``model_final.pth``)."""
+
+    trainer: Trainer
+
+    def __init__(self, period: int):
+        self.period = period
+
+    def after_step(self) -> None:
+        t = self.trainer
+        if self.due(self.period) and t.iter < t.max_iter:
+            t.save_checkpoint(f"model_{t.iter - 1:07d}", t.iter - 1)
+
+
+class FinalHook(HookBase):
+    """After the last iteration: PreciseBN (``TEST.PRECISE_BN.ENABLED``), ``model_final.pth`` and the final
+    evaluation (kept as ``trainer.results``)."""
+
+    trainer: Trainer
+
+    def after_train(self) -> None:
+        t = self.trainer
+        if t.cfg.TEST.PRECISE_BN.ENABLED:
+            t.precise_bn()
+        t.save_checkpoint("model_final", t.iter - 1)
+        t.results = t.evaluate(t.iter - 1, t.writer)
+
+
 def _loss_postfix(record: dict) -> dict[str, str]:
     return {"loss": f"{record['total_loss']:.3f}"} if "total_loss" in record else {}
 
 
-class Trainer(TrainerBase):
-    """Builds optimiser, scheduler, grad scaler, DDP wrapper and checkpointer around ``model``; ``train()``
-    runs iterations ``start_iter .. SOLVER.MAX_ITER - 1`` (``self.iter`` counts finished steps)."""
+class Trainer(DefaultTrainer):
+    """Builds optimiser, scheduler, grad scaler, DDP wrapper and checkpointer around ``model`` (built by the
+    script, which also evaluates it); ``train()`` runs iterations ``start_iter .. SOLVER.MAX_ITER - 1``
+    (``self.iter`` counts finished steps)."""
 
     def __init__(self, cfg, model: nn.Module, device: torch.device, info: DistInfo, resume: bool = False):
         super().__init__()
@@ -88,8 +118,8 @@ class Trainer(TrainerBase):
         self.max_iter = int(cfg.SOLVER.MAX_ITER)
         model = model.to(device)
         model.train()
-        self.optimizer = build_optimizer(cfg, model)
-        self.scheduler = build_lr_scheduler(cfg, self.optimizer)
+        self.optimizer = self.build_optimizer(model)
+        self.scheduler = self.build_scheduler(self.optimizer)
         self.amp = bool(cfg.SOLVER.AMP.ENABLED) and device.type == "cuda"
         if cfg.SOLVER.AMP.ENABLED and not self.amp:
             logger.info("SOLVER.AMP.ENABLED is set but the device is not CUDA: training in fp32")
@@ -104,7 +134,7 @@ class Trainer(TrainerBase):
                                          save_to_disk=info.is_main)
         if info.is_main:
             remove_stale_temp_files(self.output_dir)
-        self.start_iter = self.checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume)
+        self.iter = self.start_iter = self.checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume)
         self.seed = shared_seed(int(cfg.SEED), info)
         self.cp_rng = random.Random(self.seed * 7919 + info.rank)
         self._data_state: dict | None = None
@@ -113,8 +143,7 @@ class Trainer(TrainerBase):
         self._cp_samples_saved = False
         self._records = None
         self._train_loader: TrainLoader | None = None
-        self._data_iter = None
-        self._writer: MetricsWriter | None = None
+        self.writer: MetricsWriter | None = None
         self.lr = 0.0
         self.results: dict | None = None
 
@@ -145,7 +174,7 @@ class Trainer(TrainerBase):
             dist.all_gather_object(ranks, mine)
         return {"seed": self.seed, "ranks": ranks}
 
-    def _save(self, name: str, iteration: int) -> None:
+    def save_checkpoint(self, name: str, iteration: int) -> None:
         self.checkpointer.save(name, iteration, self._trainer_state())
 
     # ------------------------------------------------------------------------------------------------
@@ -205,12 +234,12 @@ class Trainer(TrainerBase):
     def run_step(self) -> None:
         """The engine's step: next batch, ``train_step``, LR schedule step; losses and timings recorded."""
         t0 = time.perf_counter()
-        batch = next(self._data_iter)
+        batch = next(self.batches)
         data_time = time.perf_counter() - t0
         values = self.train_step(batch)
         self.lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
-        self._writer.add_iter_time(time.perf_counter() - t0)
+        self.writer.add_iter_time(time.perf_counter() - t0)
         if values is not None:
             values["data_time"] = data_time
             if not self.window.keys:  # the loss names are known after the first step (the same everywhere)
@@ -218,19 +247,32 @@ class Trainer(TrainerBase):
             self.window.add(values)
 
     # ------------------------------------------------------------------------------------------------
-    def _periodic_save(self) -> None:
-        if self.iter < self.max_iter:  # the last iteration writes model_final.pth instead
-            self._save(f"model_{self.iter - 1:07d}", self.iter - 1)
-
     def _periodic_evaluate(self) -> None:
         if self.iter < self.max_iter:  # the last iteration evaluates after PreciseBN and model_final.pth
-            self.evaluate(self.iter - 1, self._writer)
+            self.evaluate(self.iter - 1, self.writer)
 
-    def _finish(self) -> None:
-        if self.cfg.TEST.PRECISE_BN.ENABLED:
-            self.precise_bn()
-        self._save("model_final", self.iter - 1)
-        self.results = self.evaluate(self.iter - 1, self._writer)
+    # ------------------------------------------------------------------------------------------------
+    def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        return build_optimizer(self.cfg, model)
+
+    def build_scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+        return build_lr_scheduler(self.cfg, optimizer)
+
+    def build_loader(self) -> TrainLoader:
+        """The training stream from the (resumed) data position."""
+        self._train_loader = self._loader(self.seed, self._data_state)
+        logger.info(f"training iterations {self.start_iter}..{self.max_iter - 1} on {self.info.world_size} "
+                    f"process(es), {self._train_loader.batch_size} images per process")
+        return self._train_loader
+
+    def build_hooks(self) -> list[HookBase | None]:
+        return [
+            MetricsHook(self.writer),
+            ProgressBar("train", enabled=self.info.is_main, postfix=_loss_postfix, mininterval=5.0),
+            PeriodicCheckpointHook(int(self.cfg.SOLVER.CHECKPOINT_PERIOD)),
+            EvalHook(int(self.cfg.TEST.EVAL_PERIOD), self._periodic_evaluate, final=False),
+            FinalHook(),
+        ]
 
     def train(self) -> dict | None:
         """Train from ``start_iter`` to ``SOLVER.MAX_ITER``; returns the final evaluation (main process)."""
@@ -238,23 +280,8 @@ class Trainer(TrainerBase):
             logger.info(f"checkpoint is already at iteration {self.start_iter - 1} >= MAX_ITER; "
                         "nothing to train")
             return None
-        self._writer = MetricsWriter(self.output_dir, self.max_iter, enabled=self.info.is_main)
-        self._train_loader = self._loader(self.seed, self._data_state)
-        self._data_iter = iter(self._train_loader)
-        logger.info(f"training iterations {self.start_iter}..{self.max_iter - 1} on {self.info.world_size} "
-                    f"process(es), {self._train_loader.batch_size} images per process")
-        self.hooks = []
-        self.register_hooks([
-            MetricsHook(self._writer),
-            ProgressBar("train", enabled=self.info.is_main, postfix=_loss_postfix, mininterval=5.0),
-            PeriodicCallback(int(self.cfg.SOLVER.CHECKPOINT_PERIOD), self._periodic_save, final=False),
-            PeriodicCallback(int(self.cfg.TEST.EVAL_PERIOD), self._periodic_evaluate, final=False),
-            PeriodicCallback(0, self._finish),  # period 0: only after the last iteration
-        ])
-        try:
-            super().train(self.start_iter, self.max_iter)
-        finally:
-            self._data_iter = None  # stops the loader's worker processes
+        self.writer = MetricsWriter(self.output_dir, self.max_iter, enabled=self.info.is_main)
+        self.fit(self.max_iter)
         return self.results
 
     def precise_bn(self) -> None:

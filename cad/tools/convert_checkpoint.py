@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         "output", help="destination; .pkl writes numpy arrays, anything else a torch {'model': ...}"
     )
     p.add_argument(
+        "--config_file",
         "--config-file",
         default="",
         help="build this model, load the weights into it (names "

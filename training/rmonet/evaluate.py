@@ -13,10 +13,10 @@ from datasets.multi_object import build_multi_object_datasets
 from losses.rmonet import scene_loss
 from models.rmonet.model import RMONet, SceneModel, build_model
 from models.rmonet.roi_masking import cells_inside, expand_boxes
+from training.checkpointing import load_training_checkpoint
 from utils.device import autocast
 from utils.io import atomic_write_json
 
-from .checkpoint import load_checkpoint
 from .config import EvalConfig, RMONetConfig
 from .metrics import BoxAP, foreground_ari
 from .visualize import save_decomposition_figure
@@ -127,9 +127,9 @@ def mass_outside_rois(fg_masks: torch.Tensor, boxes: torch.Tensor, ratio: float)
 def evaluate_checkpoint(
     ckpt: str | Path, device: torch.device, cfg: RMONetConfig, out_dir: str | Path | None = None
 ) -> dict:
-    """--eval: metrics of a checkpoint on the full test split of `cfg`; writes metrics.json and figures to
-    out_dir (default: the checkpoint's folder/eval)."""
-    state = load_checkpoint(ckpt)
+    """--eval_only: metrics of a checkpoint on the full test split of `cfg`; writes metrics.json and figures
+    to out_dir (default: the checkpoint's folder/eval)."""
+    state = load_training_checkpoint(ckpt, "train_rmonet.py")
     model = build_model(cfg.model, cfg.data.image_size).to(device)
     model.load_state_dict(state["model_state_dict"])
     _, test_set = build_multi_object_datasets(cfg.data)

@@ -6,13 +6,16 @@ test evaluations, the time budget and the progress bar are the engine's hooks.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 
@@ -20,23 +23,28 @@ from datasets.multi_object import build_multi_object_datasets
 from losses.rmonet import scene_loss
 from models.checkpoint import checkpoint_state
 from models.rmonet.model import build_model
+from training.checkpointing import (
+    CHECKPOINT_NAME,
+    CONFIG_NAME,
+    LOG_NAME,
+    load_training_checkpoint,
+    resolve_resume,
+)
 from training.engine import (
     Budget,
+    DefaultTrainer,
+    EvalHook,
     HookBase,
-    PeriodicCallback,
     PeriodicCheckpointer,
     PeriodicWriter,
     ProgressBar,
-    TrainerBase,
     restore_training_state,
 )
 from utils.checkpoint import capture_rng_state, restore_rng_state
 from utils.device import autocast
 from utils.distributed import DistInfo, barrier
 from utils.io import atomic_write_json, read_jsonl, remove_stale_temp_files
-from utils.logging_utils import get_logger
 
-from .checkpoint import CHECKPOINT_NAME, load_checkpoint
 from .config import RMONetConfig, ScheduleConfig, config_dict
 from .evaluate import evaluate
 from .schedule import WarmupCosineRestarts
@@ -73,17 +81,18 @@ def make_schedule(s: ScheduleConfig, steps_per_epoch: int) -> WarmupCosineRestar
     return WarmupCosineRestarts(steps_per_epoch if s.unit == "epoch" else 1, s.warmup, s.cycle, s.reset_decay)
 
 
-class RMONetTrainer(TrainerBase):
-    """Builds data, model, optimizer and hooks from `cfg`; `resume`: True (output_dir's checkpoint if any)
-    or a checkpoint path. `train(self.start_iter, self.max_iters)` then runs it."""
+class RMONetTrainer(DefaultTrainer):
+    """Builds data, model, optimizer and hooks from `cfg`; `resume`: a `--resume` value (True or "auto":
+    output_dir's checkpoint if any; a checkpoint path; None/False: a fresh run).
+    `fit(self.max_iters)` then runs it."""
 
-    def __init__(self, cfg: RMONetConfig, device: torch.device, info: DistInfo, resume: str | bool):
+    def __init__(self, cfg: RMONetConfig, device: torch.device, info: DistInfo, resume: str | bool | None):
         super().__init__()
         self.cfg, self.device, self.info = cfg, device, info
         tcfg = cfg.train
         self.clock = CLOCKS[tcfg.budget_clock]
         self.out_dir = out_dir = Path(cfg.output_dir)
-        self.log = get_logger("rmonet", info.rank)
+        self.log = logging.getLogger(__name__)
         if info.is_main:
             remove_stale_temp_files(out_dir)
         torch.manual_seed(tcfg.seed + info.rank)
@@ -99,27 +108,23 @@ class RMONetTrainer(TrainerBase):
         self.batches_per_epoch = max(1, len(range(0, len(self.train_set), info.world_size)) // self.per_rank)
         self.max_iters = self._length()
 
-        self.model = model = build_model(cfg.model, cfg.data.image_size).to(device)
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=float(tcfg.lr))
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, make_schedule(tcfg.schedule, self.batches_per_epoch)
-        )
+        self.model = model = self.build_model()
+        self.optimizer = self.build_optimizer(model)
+        self.scheduler = self.build_scheduler(self.optimizer)
         self.scaler = torch.amp.GradScaler(
             device.type, enabled=tcfg.precision == "fp16" and device.type == "cuda"
         )
-        resume_path = Path(resume) if isinstance(resume, str) else out_dir / CHECKPOINT_NAME
-        if resume and resume_path.is_file():
-            ckpt = load_checkpoint(resume_path)
+        resume_path = resolve_resume(resume, out_dir)
+        if resume_path is not None:
+            ckpt = load_training_checkpoint(resume_path, "train_rmonet.py")
             per_rank = ckpt.get("rng_states") or []
             own_rng = len(per_rank) == info.world_size
-            self.start_iter = restore_training_state(
+            self.iter = self.start_iter = restore_training_state(
                 ckpt, model, self.optimizer, self.scheduler, self.scaler, rng=info.rank == 0 and not own_rng
             )
             if own_rng:
                 restore_rng_state(per_rank[info.rank])
             self.log.info("resumed from %s at iteration %d", resume_path, self.start_iter)
-        elif isinstance(resume, str):
-            raise FileNotFoundError(f"--resume {resume}: checkpoint not found")
         self.net = model
         if info.enabled:
             # MONet(ResNet18+FPN) reads only the conv3 FPN level, so some FPN weights get no gradient.
@@ -129,7 +134,6 @@ class RMONetTrainer(TrainerBase):
                 find_unused_parameters=cfg.model.variant == "monet_fpn",
             )
         self.sampler = ResumableSampler(len(self.train_set), info.rank, info.world_size, tcfg.seed)
-        self.batches = None
         self.step_values: dict[str, torch.Tensor | float] = {}
         self.images_seen, self.t_start = 0, 0.0
         self.summary: dict = {}
@@ -137,24 +141,35 @@ class RMONetTrainer(TrainerBase):
         main = info.is_main
         if main:
             out_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(out_dir / "config.json", config_dict(cfg), indent=2)
-            log_path = out_dir / "train_log.jsonl"
+            atomic_write_json(out_dir / CONFIG_NAME, config_dict(cfg), indent=2)
+            log_path = out_dir / LOG_NAME
             if self.start_iter == 0 and log_path.is_file():  # a fresh run keeps the previous run's log aside
                 log_path.replace(out_dir / "train_log.previous.jsonl")
         self.writer = PeriodicWriter(
-            out_dir / "train_log.jsonl", tcfg.log_every, enabled=main, tensorboard_dir=out_dir / "tensorboard"
+            out_dir / LOG_NAME, tcfg.log_every, enabled=main, tensorboard_dir=out_dir / "tensorboard"
         )
-        minutes = tcfg.max_minutes
-        self.register_hooks(
-            [
-                self.writer,
-                PeriodicCheckpointer(out_dir, tcfg.ckpt_every, self.state, CHECKPOINT_NAME, enabled=main),
-                PeriodicCallback(tcfg.eval_every, self.periodic_evaluation, final=False),
-                Budget(60 * minutes if minutes else None, clock=self.clock, device=device),
-                ProgressBar("train", enabled=main, postfix=_postfix),
-                FinalEvaluation(),
-            ]
+
+    def build_model(self) -> nn.Module:
+        return build_model(self.cfg.model, self.cfg.data.image_size).to(self.device)
+
+    def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.Adam(model.parameters(), lr=float(self.cfg.train.lr))
+
+    def build_scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, make_schedule(self.cfg.train.schedule, self.batches_per_epoch)
         )
+
+    def build_hooks(self) -> list[HookBase | None]:
+        tcfg, main, minutes = self.cfg.train, self.info.is_main, self.cfg.train.max_minutes
+        return [
+            self.writer,
+            PeriodicCheckpointer(self.out_dir, tcfg.ckpt_every, self.state, CHECKPOINT_NAME, enabled=main),
+            EvalHook(tcfg.eval_every, self.periodic_evaluation, final=False),
+            Budget(60 * minutes if minutes else None, clock=self.clock, device=self.device),
+            ProgressBar("train", enabled=main, postfix=_postfix),
+            FinalEvaluation(),
+        ]
 
     def _length(self) -> float:
         """Iterations to train: train.max_iters, else train.max_epochs, else until train.max_minutes end."""
@@ -178,10 +193,10 @@ class RMONetTrainer(TrainerBase):
             extra["scaler_state_dict"] = self.scaler.state_dict()
         return checkpoint_state(self.model, self.optimizer, self.scheduler, self.iter, **extra)
 
-    def next_images(self) -> torch.Tensor:
-        """The next batch [B/world, 3, H, W]; a new epoch's loader starts at this iteration's position."""
-        batch = next(self.batches, None) if self.batches is not None else None
-        if batch is None:
+    def build_loader(self) -> Iterator[list[torch.Tensor]]:
+        """Batches [B/world, 3, H, W] without end; each epoch's loader starts at the position of the
+        iteration that needs its first batch (mid-epoch after a resume)."""
+        while True:
             epoch, offset = divmod(self.iter, self.batches_per_epoch)
             self.sampler.set_position(epoch, offset * self.per_rank)
             # the loader's own generator (workers' seeds), seeded by position: creating it mid-epoch after a
@@ -197,9 +212,11 @@ class RMONetTrainer(TrainerBase):
                 persistent_workers=False,
                 generator=torch.Generator().manual_seed(seed),
             )
-            self.batches = iter(loader)
-            batch = next(self.batches)
-        return batch[0].to(self.device, non_blocking=True)
+            yield from loader
+
+    def next_images(self) -> torch.Tensor:
+        """The next batch [B/world, 3, H, W] on the device."""
+        return next(self.batches)[0].to(self.device, non_blocking=True)
 
     def loss(self, out: dict, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return scene_loss(out, images, self.model.sigmas, self.cfg.loss)
@@ -283,17 +300,17 @@ def _postfix(record: dict) -> dict[str, str]:
 
 
 def train(
-    cfg: RMONetConfig, device: torch.device, info: DistInfo | None = None, resume: str | bool = False
+    cfg: RMONetConfig, device: torch.device, info: DistInfo | None = None, resume: str | bool | None = None
 ) -> dict:
     """Train per `cfg`; returns the summary (final metrics, throughput). Checkpoints go to output_dir."""
     info = info or DistInfo()
     trainer = RMONetTrainer(cfg, device, info, resume)
-    trainer.train(trainer.start_iter, trainer.max_iters)
+    trainer.fit(trainer.max_iters)
     summary = trainer.summary
     if info.is_main:
         out_dir = trainer.out_dir
         atomic_write_json(out_dir / "train_summary.json", summary, indent=2)
-        records = list(read_jsonl(out_dir / "train_log.jsonl"))
+        records = list(read_jsonl(out_dir / LOG_NAME))
         plot_training_curves({cfg.model.variant: records}, out_dir / "figures" / "training_curves.png")
         trainer.log.info("done: %s", summary)
     barrier(info)
