@@ -20,7 +20,7 @@ from utils.io import DataError, atomic_write_json
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from training.args import EvalConfig
+    from training.objectness.args import EvalConfig
 
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 @reports_errors(DataError, FileNotFoundError, RuntimeError, exit_on_error=True)
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    from training.evaluation import evaluate_checkpoint, format_result
+    from training.objectness.evaluation import evaluate_checkpoint, format_result
     from utils.device import resolve_device
 
     device = resolve_device(args.device)

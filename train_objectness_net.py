@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.args import ConfigError, Stage1Config, build_train_parser, check_train_args
+from training.objectness.args import ConfigError, Stage1Config, build_train_parser, check_train_args
 from utils.cli import reports_errors, run_cli
 from utils.io import DataError, atomic_write_json
 
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> dict:
     config = check_train_args(args)
     if config.eval_only:
         return evaluate_only(config)
-    from training.trainer import run_training
+    from training.objectness.trainer import run_training
     from utils.distributed import cleanup_distributed, init_distributed
 
     info = init_distributed(config.device)  # the script starts the process group (torchrun), not the trainer
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def evaluate_only(config: Stage1Config) -> dict:
     """--eval_only (the original's --eval_mode): evaluate the --resume checkpoint on --eval_imagenet_root."""
-    from training.evaluation import evaluate_checkpoint, format_result
+    from training.objectness.evaluation import evaluate_checkpoint, format_result
     from utils.device import resolve_device
 
     device = resolve_device(config.device)

@@ -1034,7 +1034,7 @@ PRELOAD = (
     "utils.config",
     "coco_tools.checker",
     "reasoning.cli",
-    "training.args",
+    "training.objectness.args",
     "training.rmonet.loop",
     "cad.engine.defaults",
     "cad.modeling",

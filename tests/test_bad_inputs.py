@@ -58,7 +58,7 @@ def _scoring():
 
 
 def _stage1():
-    from training.args import build_train_parser
+    from training.objectness.args import build_train_parser
 
     return build_train_parser()
 

@@ -13,7 +13,7 @@ from datasets.objectness_targets import (
     largest_background_square,
     resize_mask,
 )
-from training.args import TRAIN_DEVIATIONS, build_train_parser, check_train_args
+from training.objectness.args import TRAIN_DEVIATIONS, build_train_parser, check_train_args
 from utils.config import default_of
 
 

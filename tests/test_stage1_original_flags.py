@@ -9,7 +9,7 @@ import pytest
 
 import train_objectness_net
 from datasets.synthetic import make_single_object_dataset
-from training.args import ConfigError, build_train_parser, check_train_args
+from training.objectness.args import ConfigError, build_train_parser, check_train_args
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: one thread is as fast
 

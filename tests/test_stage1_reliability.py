@@ -7,7 +7,7 @@ import pytest
 
 import train_objectness_net
 from datasets.synthetic import make_single_object_dataset
-from training.trainer import MAX_CONSECUTIVE_SKIPPED
+from training.objectness.trainer import MAX_CONSECUTIVE_SKIPPED
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: one thread is as fast
 

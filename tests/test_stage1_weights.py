@@ -17,7 +17,7 @@ from models.backbones.weights import (
     training_weights,
 )
 from models.objectness_net import ExistenceNet, ObjectnessNet
-from training.args import ConfigError, build_train_parser, check_train_args
+from training.objectness.args import ConfigError, build_train_parser, check_train_args
 
 REPO = Path(__file__).resolve().parents[1]
 ORIGINAL_CB_COMMAND = (

@@ -19,7 +19,7 @@ runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # re
 
 from COCO_evaluator.report import evaluate_rows, markdown_table, text_table  # noqa: E402
 from reasoning.vis import save_comparison_overlays  # noqa: E402
-from training.evaluation import stage1_summary  # noqa: E402
+from training.objectness.evaluation import stage1_summary  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 from utils.config import number  # noqa: E402
 from utils.io import DataError, atomic_write_bytes, atomic_write_json, load_json  # noqa: E402

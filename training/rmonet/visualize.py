@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from training.visualize import save_figure  # noqa: E402
+from training.figures import save_figure  # noqa: E402
 
 
 def _palette(k: int, background: int) -> np.ndarray:

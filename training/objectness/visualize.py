@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterable
 
@@ -12,15 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from utils.io import atomic_write_bytes  # noqa: E402
-
-
-def save_figure(fig, path: str | os.PathLike, dpi: int = 80) -> None:
-    """Write a matplotlib figure as PNG atomically and close it."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+from training.figures import save_figure  # noqa: E402
 
 
 def field_to_rgb(field: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from models.checkpoint import (
     load_checkpoint,
     model_state_from_checkpoint,
 )
-from training.args import Stage1Config
+from training.objectness.args import Stage1Config
 
 CENTER_METRICS = ("center_field_mse", "center_field_fg_error", "sdf_mae", "mask_iou")
 

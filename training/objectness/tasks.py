@@ -1,4 +1,4 @@
-"""The two stage-1 tasks: what the task-agnostic trainer (training/trainer.py) asks of a task.
+"""The two stage-1 tasks: what the task-agnostic trainer (training/objectness/trainer.py) asks of a task.
 
 A task gives the dataset, the network, the module DDP wraps (`trainable`), the loss of a batch and its
 logged terms, and the picture of a few fixed samples. `task_for(cfg)` is the one place that tells the
@@ -19,9 +19,9 @@ from datasets.existence import ExistenceDataset
 from datasets.imagenet_votecut import ImageNetVoteCutDataset
 from losses.objectness import center_boundary_loss, existence_loss
 from models.objectness_net import ExistenceNet, ObjectnessNet
-from training.args import Stage1Config
-from training.evaluation import evaluate_existence, evaluate_objectness
-from training.visualize import plot_center_boundary_fields, plot_existence_predictions
+from training.objectness.args import Stage1Config
+from training.objectness.evaluation import evaluate_existence, evaluate_objectness
+from training.objectness.visualize import plot_center_boundary_fields, plot_existence_predictions
 
 
 class Task:

@@ -1,5 +1,5 @@
-"""The stage-1 trainer: either task (training/tasks.py) on the engine (training/engine.py), with DDP, AMP,
-resumable checkpoints, logs and pictures.
+"""The stage-1 trainer, `ObjectnessTrainer`: either task (training/objectness/tasks.py) on the engine
+(training/engine.py), with DDP, AMP, resumable checkpoints, logs and pictures.
 
 Outputs in `<output_dir>` (the layout of training/checkpointing.py): `config.json` (the config),
 `train_log.jsonl` (one record per `--log_interval` iterations: `iter`, `lr`, `loss/<term>` averaged over the
@@ -7,7 +7,7 @@ window and the ranks, `skipped` files so far), `loss_curve.png`, `vis/iter_<n>.p
 predictions on fixed samples), `checkpoint_last.pth` every `--ckpt_interval` iterations (atomic), plus the
 newest `--keep_checkpoints` `checkpoint_iter_<n>.pth` files; `tensorboard/` (the logged scalars as
 `train/...`, the pictures as `vis/...`; with `--eval_imagenet_root` also `val/...`) and `eval_log.jsonl`
-(held-out figures every `--evaluate_every` iterations, training/validation.py).
+(held-out figures every `--evaluate_every` iterations, training/objectness/validation.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from torch.utils.data import DataLoader
 
 from datasets.imagenet_votecut import SkippedSample, collate_samples
 from models.checkpoint import checkpoint_state
-from training.args import ConfigError, Stage1Config
 from training.checkpointing import (
     CHECKPOINT_NAME,
     CONFIG_NAME,
@@ -47,10 +46,11 @@ from training.engine import (
     ScalarWindow,
     restore_training_state,
 )
+from training.objectness.args import ConfigError, Stage1Config
+from training.objectness.tasks import task_for
+from training.objectness.validation import PeriodicValidation
+from training.objectness.visualize import plot_loss_curve
 from training.sampler import StreamSampler
-from training.tasks import task_for
-from training.validation import PeriodicValidation
-from training.visualize import plot_loss_curve
 from utils.checkpoint import capture_rng_state
 from utils.config import to_dict
 from utils.device import autocast, device_for_rank
@@ -61,7 +61,7 @@ MAX_CONSECUTIVE_SKIPPED = 100  # unusable samples in a row (no usable batch in b
 VIS_KEY_OFFSET = 2**40  # stream keys of the fixed visualisation samples (never used by training)
 
 
-class Trainer(DefaultTrainer):
+class ObjectnessTrainer(DefaultTrainer):
     """One optimisation step per iteration of the task's loss; periodic work is the engine's hooks.
     `info`: the process group the script started (a default DistInfo: one process)."""
 
@@ -334,4 +334,4 @@ def _worker_init(_: int) -> None:
 def run_training(cfg: Stage1Config, info: DistInfo | None = None) -> dict:
     """Train with a checked config in the process group `info` (default: one process); returns a summary
     dict (final iteration, last losses ...)."""
-    return Trainer(cfg, info or DistInfo()).run()
+    return ObjectnessTrainer(cfg, info or DistInfo()).run()
