@@ -57,7 +57,7 @@ center_boundary_network() {
         --ckpt_interval 200 --vis_interval "$CB_ITERS" --no_progress --device "$DEVICE" \
         --output_dir "$OUT/center_boundary"
     python eval_objectness_net.py --imagenet_root "$HELDOUT" --device "$DEVICE" --checkpoint "$CB" \
-        --output_json "$OUT/heldout_center_boundary.json"
+        --output_path "$OUT/heldout_center_boundary.json"
 }
 
 existence_network() {
@@ -68,7 +68,7 @@ existence_network() {
         --output_dir "$OUT/existence"
     python eval_objectness_net.py --imagenet_root "$HELDOUT" --device "$DEVICE" --checkpoint "$EX" \
         --votecut_json "$HELDOUT/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json" \
-        --output_json "$OUT/heldout_existence.json"
+        --output_path "$OUT/heldout_existence.json"
 }
 
 discover() {  # discover SPLIT [networks...]: reasoning + scoring of one scene split -> $OUT/reasoning_<name>

@@ -5,12 +5,12 @@
 # training images/s next to the paper's Table 1/2 figures and write the decomposition picture.
 #
 #   bash benchmarks/rmonet_gpu_check.sh                      # 8 minutes on cuda, 1600 test scenes
-#   bash benchmarks/rmonet_gpu_check.sh --minutes 30 --out outputs/gpu30
+#   bash benchmarks/rmonet_gpu_check.sh --minutes 30 --output_dir outputs/gpu30
 #   bash benchmarks/rmonet_gpu_check.sh --tiny               # seconds on CPU: checks the script end to end
 #
-# Flags: --minutes M (default 8), --out DIR (default outputs/rmonet_gpu_check), --device DEV (default cuda),
-# --tiny (CPU, 32x32 scenes, narrow layers, 3 iterations, 8 test scenes); anything else goes to
-# benchmarks/bench_rmonet.py (e.g. --set model.alpha_bias_init=null, --seeds 0 1 2).
+# Flags: --minutes M (default 8), --output_dir DIR (alias --out; default outputs/rmonet_gpu_check),
+# --device DEV (default cuda), --tiny (CPU, 32x32 scenes, narrow layers, 3 iterations, 8 test scenes);
+# anything else goes to benchmarks/bench_rmonet.py (e.g. --set model.alpha_bias_init=null, --seeds 0 1 2).
 # Outputs in DIR: bench_results.md / .json (the table), bench_curves.png, decomposition.png, unet/ (the run).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,7 +23,7 @@ extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --minutes) minutes="$2"; shift ;;
-    --out) out="$2"; shift ;;
+    --output_dir|--out) out="$2"; shift ;;
     --device) device="$2"; shift ;;
     --tiny) tiny=1 ;;
     *) extra+=("$1") ;;
@@ -45,7 +45,7 @@ else
         --set train.precision=bf16)
 fi
 
-python benchmarks/bench_rmonet.py --variants unet --minutes "$minutes" --device "$device" --out "$out" \
+python benchmarks/bench_rmonet.py --variants unet --minutes "$minutes" --device "$device" --output_dir "$out" \
   "${size[@]}" "${extra[@]}"
 figure=$(ls -t "$out"/unet*/figures/decomposition_iter*.png | head -n 1)
 cp "$figure" "$out/decomposition.png"

@@ -59,7 +59,8 @@ ARTIFACTS: tuple[Artifact, ...] = (
              ("imagenet/train",)),
     Artifact("votecut_top1_masks", STAGE1, "top-1 VoteCut mask per ImageNet image (made, not downloaded)",
              "python tools/preprocess_votecut.py --votecut_json "
-             "data/imagenet/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json --out_dir data/imagenet",
+             "data/imagenet/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json "
+             "--output_dir data/imagenet",
              DATA, "imagenet/masks_top1_single_component", "train_objectness_net.py (default --mask_root)",
              "images"),
     Artifact("vit_large_patch16_384", STAGE1, "timm ImageNet ViT-L/16-384: initial DPT-L backbone",
@@ -95,7 +96,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
              "cad/train_net.py (cls_agnostic_coco)", "coco", ("coco/val2017",)),
     Artifact("coco_cls_agnostic_train2017", LABELS, "class-agnostic COCO train2017 annotations (made)",
              "python tools/convert_to_cls_agnostic.py --input data/coco/annotations/instances_train2017.json "
-             "--output data/coco/annotations/coco_cls_agnostic_instances_train2017.json", DATA,
+             "--output_path data/coco/annotations/coco_cls_agnostic_instances_train2017.json", DATA,
              "coco/annotations/coco_cls_agnostic_instances_train2017.json",
              "object_reasoning.py --dataset_split train; post_process.py --dataset COCO --split train",
              "coco",
@@ -116,7 +117,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("unMORE_model", DETECTOR, "released class-agnostic Cascade Mask R-CNN",
              f"{_ONEDRIVE}EXPiaGx7tQ9Nqg_1ej6IlKoBjMSbSjT0PG_dMaqxWFZw_g?e=9GDJce", WEIGHTS,
              "unMORE_model.pth",
-             "cad/train_net.py --eval-only MODEL.WEIGHTS; cad/demo.py --opts MODEL.WEIGHTS", "detector"),
+             "cad/train_net.py --eval_only MODEL.WEIGHTS; cad/demo.py --opts MODEL.WEIGHTS", "detector"),
     Artifact("COCO*_Val_Class_Agnostic", BENCH, "COCO* val2017, class-agnostic",
              f"{_ONEDRIVE}ETtAPDtz67NGssUYk-MmRCwBPwFM7b3q0t1OpblJ5yiIFQ?e=exgXSC", DATA,
              "coco/annotations/COCO_star_val2017_cls_agnostic.json",

@@ -3,7 +3,7 @@
 A script that has a concept spells it with the `flag` of its `Term` (listed first, so that `--help` and the
 argparse `dest` use it); older spellings of that script (the original unMORE, CutLER and Detectron2 command
 lines, or earlier versions of this repository) stay as aliases of the same argument, and only the spellings
-in `aliases` may serve so. `tests/test_cli_vocabulary.py` checks every script's parser against `TERMS`, and
+in `aliases` may serve so. `tests/test_scripts_cli.py` checks every script's parser against `TERMS`, and
 docs/DEVELOPING.md shows `markdown_table()`.
 """
 
