@@ -27,6 +27,7 @@ EX_ITERS=${EX_ITERS:-150}         # existence network iterations (batch 32)
 CAD_ITERS=${CAD_ITERS:-200}       # detector iterations (batch 4), both detectors
 SINGLE_PER_CLASS=${SINGLE_PER_CLASS:-40}   # single-object images per class (8 classes) for stage 1
 HELDOUT_PER_CLASS=${HELDOUT_PER_CLASS:-8}
+SEED=${SEED:-0}                   # training seed of both stage-1 networks and both detectors (data: seed 0)
 CAD_CFG=cad/model_zoo/configs/tiny/cascade_mask_rcnn_effnet_lite0_FPN_cpu.yaml
 SCENES=$DATA/scenes
 TRAIN_GT=$SCENES/annotations/train_cls_agnostic.json
@@ -54,7 +55,7 @@ center_boundary_network() {
         --optimizer adam --learning_rate 1e-3 --lr_milestones $((CB_ITERS * 3 / 4)) --lr_scheduler_gamma 0.1 \
         --max_iters "$CB_ITERS" --sdf_loss_type l1 --center_field_loss_type l2 --use_sdf_binary_mask_loss \
         --use_sdf_gradient_loss --sdf_activation tanh --use_bg_sdf --num_workers 1 --log_interval 50 \
-        --ckpt_interval 200 --vis_interval "$CB_ITERS" --no_progress --device "$DEVICE" \
+        --ckpt_interval 200 --vis_interval "$CB_ITERS" --no_progress --device "$DEVICE" --seed "$SEED" \
         --output_dir "$OUT/center_boundary"
     python eval_objectness_net.py --imagenet_root "$HELDOUT" --device "$DEVICE" --checkpoint "$CB" \
         --output_path "$OUT/heldout_center_boundary.json"
@@ -65,6 +66,7 @@ existence_network() {
         --backbone_weights packaged --imagenet_root "$DATA/imagenet" --votecut_json "$VOTECUT" --crop_size 64 \
         --batch_size 32 --optimizer adam --learning_rate 1e-3 --max_iters "$EX_ITERS" --num_workers 1 \
         --log_interval 25 --ckpt_interval 100 --vis_interval "$EX_ITERS" --no_progress --device "$DEVICE" \
+        --seed "$SEED" \
         --output_dir "$OUT/existence"
     python eval_objectness_net.py --imagenet_root "$HELDOUT" --device "$DEVICE" --checkpoint "$EX" \
         --votecut_json "$HELDOUT/annotations/imagenet_train_votecut_kmax_3_tuam_0.2.json" \
@@ -84,7 +86,7 @@ discover_train() { discover train train "${NETS[@]}"; }
 discover_val() { discover val val "${NETS[@]}"; }
 
 CAD_OPTS=(SOLVER.MAX_ITER "$CAD_ITERS" SOLVER.STEPS "($((CAD_ITERS * 4 / 5)),)" SOLVER.CHECKPOINT_PERIOD "$CAD_ITERS"
-          MODEL.DEVICE "$DEVICE" SEED 0)  # a fixed seed: the same detectors on every run
+          MODEL.DEVICE "$DEVICE" SEED "$SEED")  # a fixed seed: the same detectors on every run
 detector_on_pseudo_labels() {
     python cad/train_net.py --config_file "$CAD_CFG" --train-json "$OUT/pseudo_labels_merged.json" \
         --train-image-root "$SCENES/train" --train-imagenet-root "$DATA/imagenet/train" --coco-repeat 5 \
