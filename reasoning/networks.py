@@ -60,7 +60,8 @@ class PredictorConfig:
             "for all boxes in one roi_align call; identical for crops of at least 128 px per side, for "
             "smaller crops the outermost half pixel reads the image just outside the crop instead of "
             "repeating the crop's edge.")
-    seed: int = option(0, "torch random seed, set before the networks are built", group=EXECUTION)
+    seed: int = option(0, "torch random seed, set before the networks are built (as the original; the "
+                       "networks come from checkpoints, so results do not depend on it)", group=EXECUTION)
 
     def settings(self) -> dict:
         """Flag values, input files by their content identity (what partial results are tied to)."""
