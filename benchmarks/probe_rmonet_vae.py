@@ -25,7 +25,6 @@ runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # re
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 from datasets.multi_dsprites import render_multi_dsprites  # noqa: E402
 from losses.rmonet import component_sigmas, gaussian_kl, mask_kl, mixture_nll  # noqa: E402
@@ -49,16 +48,11 @@ def scenes(rng: np.random.Generator, n: int, size: int, sprites: int) -> tuple[t
 
 
 def forward(vae: ComponentVAE, x: torch.Tensor, masks: torch.Tensor, sample: bool) -> dict:
-    """x [B,3,H,W], masks [B,K,H,W] -> log masks, xbar [B,K,3,H,W], decoded log masks, mu/logvar [B,K,Z]."""
-    b, k, h, w = masks.shape
+    """x [B,3,H,W], masks [B,K,H,W] -> log_m [B,K,H,W] and `ComponentVAE.components`: xbar [B,K,3,H,W],
+    log_masks_decoded [B,K,H,W], mu/logvar [B,K,Z]."""
     log_m = torch.where(masks > 0, masks.clamp_min(1e-12).log(), torch.full_like(masks, LOG_ZERO))
     log_m = log_m - torch.logsumexp(log_m, dim=1, keepdim=True)
-    xk = x[:, None].expand(b, k, 3, h, w).reshape(b * k, 3, h, w)
-    mu, logvar = vae.encode(xk, log_m.reshape(b * k, 1, h, w))
-    z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
-    xbar, logits = vae.decode(z)
-    return {"log_m": log_m, "xbar": xbar.view(b, k, 3, h, w), "mu": mu.view(b, k, -1),
-            "log_mbar": F.log_softmax(logits.view(b, k, h, w), 1), "logvar": logvar.view(b, k, -1)}
+    return {"log_m": log_m, **vae.components(x, log_m, sample)}
 
 
 def loss_of(out: dict, x: torch.Tensor, sigmas: torch.Tensor, args) -> torch.Tensor:
@@ -68,8 +62,8 @@ def loss_of(out: dict, x: torch.Tensor, sigmas: torch.Tensor, args) -> torch.Ten
         nll = (out["log_m"][:, :-1].exp() * sq).flatten(1).sum(1).mean() / (2 * sigmas[0] ** 2)
     else:
         nll = mixture_nll(x, out["log_m"], out["xbar"], sigmas)
-    return nll + args.beta * gaussian_kl(out["mu"], out["logvar"]) + args.gamma * mask_kl(out["log_m"],
-                                                                                        out["log_mbar"])
+    kl_z = gaussian_kl(out["mu"], out["logvar"])
+    return nll + args.beta * kl_z + args.gamma * mask_kl(out["log_m"], out["log_masks_decoded"])
 
 
 @torch.no_grad()
@@ -78,7 +72,7 @@ def report(vae: ComponentVAE, x: torch.Tensor, masks: torch.Tensor) -> dict:
     out = forward(vae, x, masks, sample=False)
     err = ((out["xbar"] - x[:, None]) ** 2).sum(2).sqrt()
     own = lambda v, sl: float((v[:, sl] * masks[:, sl]).sum() / masks[:, sl].sum().clamp_min(1))  # noqa: E731
-    mbar = out["log_mbar"].exp()
+    mbar = out["log_masks_decoded"].exp()
     return {"sprite_error": own(err, slice(0, -1)), "background_error": own(err, slice(-1, None)),
             "kl": float(gaussian_kl(out["mu"], out["logvar"])), "sprite_mbar": own(mbar, slice(0, -1)),
             "background_mbar": own(mbar, slice(-1, None))}

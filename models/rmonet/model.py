@@ -56,22 +56,9 @@ class SceneModel(nn.Module):
         box_scores [B,K-1], xbar [B,K,3,H,W], log_masks_decoded [B,K,H,W], recon [B,3,H,W], the posterior
         mu/logvar [B,K,Z] and, for R-MONet in training, rpn_targets (`RPNTargets`) and num_pseudo_boxes."""
         out = self.attention(self.normalise(x))
-        log_m = out["log_masks"]
-        b, k, h, w = log_m.shape
-        xk = x[:, None].expand(b, k, 3, h, w).reshape(b * k, 3, h, w)
-        mu, logvar = self.vae.encode(xk, log_m.reshape(b * k, 1, h, w))
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.training else mu
-        xbar, mlogit = self.vae.decode(z)
-        xbar = xbar.view(b, k, 3, h, w).float()  # the loss runs in fp32 under autocast
-        masks = log_m.float().exp()
-        out.update(
-            masks=masks,
-            xbar=xbar,
-            log_masks_decoded=F.log_softmax(mlogit.view(b, k, h, w), dim=1).float(),
-            mu=mu.view(b, k, -1),
-            logvar=logvar.view(b, k, -1),
-            recon=(masks[:, :, None] * xbar).sum(1),
-        )
+        components = self.vae.components(x, out["log_masks"], sample=self.training)
+        masks = out["log_masks"].float().exp()
+        out.update(components, masks=masks, recon=(masks[:, :, None] * components["xbar"]).sum(1))
         return out
 
 

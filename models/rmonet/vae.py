@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 class ComponentVAE(nn.Module):
@@ -53,3 +54,21 @@ class ComponentVAE(nn.Module):
         tiled = z[:, :, None, None].expand(n, self.z_dim, s, s)
         out = self.decoder(torch.cat([tiled, self.coords.expand(n, -1, -1, -1)], dim=1))
         return torch.sigmoid(out[:, :3]), out[:, 3:]
+
+    def components(self, x: torch.Tensor, log_masks: torch.Tensor, sample: bool) -> dict[str, torch.Tensor]:
+        """Encode and decode every component of a scene.
+
+        x [B,3,H,W], log_masks [B,K,H,W]; sample: decode z ~ q(z | x, m_k) (training) or its mean ->
+        xbar [B,K,3,H,W] and log_masks_decoded [B,K,H,W] (log-softmax over K), both fp32, mu/logvar [B,K,Z].
+        """
+        b, k, h, w = log_masks.shape
+        xk = x[:, None].expand(b, k, 3, h, w).reshape(b * k, 3, h, w)
+        mu, logvar = self.encode(xk, log_masks.reshape(b * k, 1, h, w))
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
+        xbar, mask_logits = self.decode(z)
+        return {
+            "xbar": xbar.view(b, k, 3, h, w).float(),  # the loss runs in fp32 under autocast
+            "log_masks_decoded": F.log_softmax(mask_logits.view(b, k, h, w), dim=1).float(),
+            "mu": mu.view(b, k, -1),
+            "logvar": logvar.view(b, k, -1),
+        }
