@@ -167,6 +167,8 @@ DETECTOR_ON_CPU = ["MODEL.DEVICE", "cpu", "INPUT.MIN_SIZE_TEST", "64", "INPUT.MA
 def run_as_written(command: str, tree: Path, extra: list[str]) -> subprocess.CompletedProcess:
     """`VAR=... python cad/train_net.py ...` run from the tree (its `cad/` links to the repository's), with
     `extra` options appended: what a CPU machine and a tiny test size need."""
+    if not (tree / "cad").exists():
+        (tree / "cad").symlink_to(REPO / "cad", target_is_directory=True)
     words = shlex.split(command)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     while "=" in words[0]:
@@ -181,7 +183,6 @@ def test_detector_train_and_eval_as_written(coco_tree):
     """The original's detector commands: train on the merged COCO + ImageNet labels with `--num-gpus 4`, then
     evaluate the trained weights on COCO* with `--num-gpus 2` (worker processes on the CPU). Appended: the
     CPU device, random initial weights instead of the DINO file, and small sizes."""
-    (coco_tree / "cad").symlink_to(REPO / "cad", target_is_directory=True)
     annotations = coco_tree / "data" / "coco" / "annotations"
     shutil.copytree(coco_tree / "data" / "coco" / "val2017", coco_tree / "data" / "coco" / "train2017")
     shutil.copy(annotations / "coco_cls_agnostic_instances_val2017.json",
@@ -215,11 +216,10 @@ def test_detector_train_and_eval_as_written(coco_tree):
 
 def test_detector_commands_as_written_without_cuda_say_how(coco_tree):
     """On a machine without CUDA the command as written stops with one line naming the fix."""
-    (coco_tree / "cad").symlink_to(REPO / "cad", target_is_directory=True)
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is present: the command would start training")
     ran = run_as_written(
         "CUDA_VISIBLE_DEVICES=1,2,3,4 python cad/train_net.py --num-gpus 4 "
         "--config-file cad/model_zoo/configs/unMORE-IN+COCO/cascade_mask_rcnn_R_50_FPN.yaml", coco_tree, [])
-    if torch.cuda.is_available():
-        pytest.skip("CUDA is present: the command would start training")
     lines = ran.stderr.strip().splitlines()
     assert ran.returncode != 0 and len(lines) == 1 and "MODEL.DEVICE cpu" in lines[0], ran.stderr
