@@ -47,12 +47,27 @@ def scenes(rng: np.random.Generator, n: int, size: int, sprites: int) -> tuple[t
     return torch.stack(images), torch.stack(masks)
 
 
-def forward(vae: ComponentVAE, x: torch.Tensor, masks: torch.Tensor, sample: bool) -> dict:
+def forward(
+    vae: ComponentVAE, x: torch.Tensor, masks: torch.Tensor, sample: bool, oracle: bool = False
+) -> dict:
     """x [B,3,H,W], masks [B,K,H,W] -> log_m [B,K,H,W] and `ComponentVAE.components`: xbar [B,K,3,H,W],
-    log_masks_decoded [B,K,H,W], mu/logvar [B,K,Z]."""
+    log_masks_decoded [B,K,H,W], mu/logvar [B,K,Z]. oracle: no encoder; z_k = (mean RGB of x on mask k,
+    0, ..., 0), decoded as it is."""
     log_m = torch.where(masks > 0, masks.clamp_min(1e-12).log(), torch.full_like(masks, LOG_ZERO))
     log_m = log_m - torch.logsumexp(log_m, dim=1, keepdim=True)
-    return {"log_m": log_m, **vae.components(x, log_m, sample)}
+    if not oracle:
+        return {"log_m": log_m, **vae.components(x, log_m, sample)}
+    b, k, h, w = masks.shape
+    colour = (x[:, None] * masks[:, :, None]).sum((3, 4)) / masks.sum((2, 3))[..., None].clamp_min(1.0)
+    mu = torch.cat([colour, colour.new_zeros(b, k, vae.z_dim - 3)], dim=2)
+    xbar, mask_logits = vae.decode(mu.flatten(0, 1))
+    return {
+        "log_m": log_m,
+        "xbar": xbar.view(b, k, 3, h, w),
+        "mu": mu,
+        "logvar": torch.zeros_like(mu),
+        "log_masks_decoded": torch.log_softmax(mask_logits.view(b, k, h, w), dim=1),
+    }
 
 
 def loss_of(out: dict, x: torch.Tensor, sigmas: torch.Tensor, args) -> torch.Tensor:
@@ -67,15 +82,19 @@ def loss_of(out: dict, x: torch.Tensor, sigmas: torch.Tensor, args) -> torch.Ten
 
 
 @torch.no_grad()
-def report(vae: ComponentVAE, x: torch.Tensor, masks: torch.Tensor) -> dict:
+def report(vae: ComponentVAE, x: torch.Tensor, masks: torch.Tensor, oracle: bool = False) -> dict:
     """RGB error of xbar_k on its own pixels (sprites, background), latent KL, mbar_k on its own pixels."""
-    out = forward(vae, x, masks, sample=False)
+    out = forward(vae, x, masks, False, oracle)
     err = ((out["xbar"] - x[:, None]) ** 2).sum(2).sqrt()
     own = lambda v, sl: float((v[:, sl] * masks[:, sl]).sum() / masks[:, sl].sum().clamp_min(1))  # noqa: E731
     mbar = out["log_masks_decoded"].exp()
-    return {"sprite_error": own(err, slice(0, -1)), "background_error": own(err, slice(-1, None)),
-            "kl": float(gaussian_kl(out["mu"], out["logvar"])), "sprite_mbar": own(mbar, slice(0, -1)),
-            "background_mbar": own(mbar, slice(-1, None))}
+    return {
+        "sprite_error": own(err, slice(0, -1)),
+        "background_error": own(err, slice(-1, None)),
+        "kl": float(gaussian_kl(out["mu"], out["logvar"])),
+        "sprite_mbar": own(mbar, slice(0, -1)),
+        "background_mbar": own(mbar, slice(-1, None)),
+    }
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -84,8 +103,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--batch_size", type=number(int, min=1), default=8)
     p.add_argument("--image_size", type=number(int, min=16), default=32)
     p.add_argument("--sprites", type=number(int, min=1), default=1, help="sprites per scene")
-    p.add_argument("--vae_channels", type=number(int, min=1), nargs=3, default=[16, 16, 64],
-                   metavar=("ENC", "DEC", "HIDDEN"), help="the proxy's widths; MONet's: 32 32 256")
+    p.add_argument(
+        "--vae_channels",
+        type=number(int, min=1),
+        nargs=3,
+        default=[16, 16, 64],
+        metavar=("ENC", "DEC", "HIDDEN"),
+        help="the proxy's widths; MONet's: 32 32 256",
+    )
     p.add_argument("--z_dim", type=number(int, min=1), default=16)
     p.add_argument("--lr", type=number(float, gt=0), default=1e-3)
     p.add_argument("--beta", type=number(float, min=0), default=0.5, help="latent KL weight")
@@ -94,12 +119,25 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--sigma_bg", type=number(float, gt=0), default=0.09)
     p.add_argument("--deterministic", action="store_true", help="decode the posterior mean (no sampling)")
     p.add_argument("--components", choices=("all", "sprite"), default="all")
+    p.add_argument(
+        "--encoder_input",
+        choices=("image", "masked_image", "oracle_colour"),
+        default="image",
+        help="what the encoder sees: (image, log m_k) as MONet, (image x m_k, m_k), or no encoder "
+        "at all: z_k holds the true mean colour of component k (the decoder alone learns)",
+    )
     p.add_argument("--eval_every", type=number(int, min=1), default=100)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
     torch.manual_seed(args.seed)
-    vae = ComponentVAE(args.image_size, args.z_dim, *args.vae_channels)
+    oracle = args.encoder_input == "oracle_colour"
+    vae = ComponentVAE(
+        args.image_size,
+        args.z_dim,
+        *args.vae_channels,
+        encoder_input="image" if oracle else args.encoder_input,
+    )
     opt = torch.optim.Adam(vae.parameters(), lr=args.lr)
     sigmas = component_sigmas(args.sprites + 1, args.sigma_fg, args.sigma_bg)
     rng = np.random.default_rng(args.seed)
@@ -107,16 +145,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows, start = [], time.process_time()
     for it in range(1, args.iters + 1):
         x, masks = scenes(rng, args.batch_size, args.image_size, args.sprites)
-        loss = loss_of(forward(vae, x, masks, sample=not args.deterministic), x, sigmas, args)
+        loss = loss_of(forward(vae, x, masks, not args.deterministic, oracle), x, sigmas, args)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if it % args.eval_every == 0 or it == args.iters:
-            row = {"iter": it, "loss": loss.item(), **report(vae, *held_out),
-                   "cpu_s": time.process_time() - start}
+            row = {
+                "iter": it,
+                "loss": loss.item(),
+                **report(vae, *held_out, oracle),
+                "cpu_s": time.process_time() - start,
+            }
             rows.append(row)
-            print(" ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
-                  flush=True)
+            print(
+                " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
+                flush=True,
+            )
     return rows
 
 

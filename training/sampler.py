@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
-from torch.utils.data import Sampler
+from torch.utils.data import Dataset, Sampler
 
 
 class StreamSampler(Sampler):
@@ -53,3 +54,17 @@ class StreamSampler(Sampler):
                     cached_epoch, perm = epoch, self.permutation(epoch)
                 yield int(perm[offset]), q
             step += 1
+
+
+class ByIndex(Dataset):
+    """View of an index-addressed dataset that reads `(index, position)` keys of `StreamSampler` by index
+    (for datasets whose samples do not depend on their position in the stream)."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        return self.dataset[key[0]]

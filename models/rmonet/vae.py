@@ -12,10 +12,23 @@ class ComponentVAE(nn.Module):
 
     encode(x [N,3,H,W], log_m [N,1,H,W]) -> (mu, logvar) [N, z_dim]
     decode(z [N, z_dim]) -> (xbar [N,3,H,W] in [0,1], mask logit [N,1,H,W])
+
+    encoder_input: "image" feeds the encoder (x, log m_k) as MONet does; "masked_image" feeds (x * m_k, m_k).
     """
 
-    def __init__(self, image_size: int, z_dim: int, enc_channels: int, dec_channels: int, hidden: int):
+    def __init__(
+        self,
+        image_size: int,
+        z_dim: int,
+        enc_channels: int,
+        dec_channels: int,
+        hidden: int,
+        encoder_input: str = "image",
+    ):
         super().__init__()
+        if encoder_input not in ("image", "masked_image"):
+            raise ValueError(f"encoder_input must be 'image' or 'masked_image', got {encoder_input!r}")
+        self.encoder_input = encoder_input
         chans = [4, enc_channels, enc_channels, 2 * enc_channels, 2 * enc_channels]
         layers = []
         for cin, cout in zip(chans[:-1], chans[1:]):
@@ -44,7 +57,12 @@ class ComponentVAE(nn.Module):
         self.register_buffer("coords", torch.stack([xx, yy])[None], persistent=False)
 
     def encode(self, x: torch.Tensor, log_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.enc_mlp(self.encoder(torch.cat([x, log_m], dim=1)))
+        if self.encoder_input == "masked_image":
+            m = log_m.exp()
+            inputs = torch.cat([x * m, m], dim=1)
+        else:
+            inputs = torch.cat([x, log_m], dim=1)
+        h = self.enc_mlp(self.encoder(inputs))
         mu, logvar = h.chunk(2, dim=1)
         return mu, logvar.clamp(-10.0, 10.0)
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
 from datasets.multi_object import build_multi_object_datasets
 from losses.rmonet import scene_loss
@@ -40,6 +40,7 @@ from training.engine import (
     ProgressBar,
     restore_training_state,
 )
+from training.sampler import ByIndex, StreamSampler
 from utils.checkpoint import capture_rng_state, restore_rng_state
 from utils.device import autocast
 from utils.distributed import DistInfo, barrier
@@ -51,28 +52,6 @@ from .schedule import WarmupCosineRestarts
 from .visualize import plot_training_curves
 
 CLOCKS = {"wall": time.time, "process": time.process_time}
-
-
-class ResumableSampler(Sampler[int]):
-    """Per-epoch permutation from (seed, epoch), interleaved across ranks, starting at a batch offset so a
-    resumed run continues the same data order."""
-
-    def __init__(self, size: int, rank: int, world: int, seed: int):
-        self.size, self.rank, self.world, self.seed = size, rank, world, seed
-        self.epoch, self.start = 0, 0
-
-    def set_position(self, epoch: int, start: int) -> None:
-        self.epoch, self.start = epoch, start
-
-    def __iter__(self):
-        perm = torch.randperm(
-            self.size, generator=torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
-        )
-        mine = perm[self.rank :: self.world].tolist()
-        return iter(mine[self.start :])
-
-    def __len__(self) -> int:
-        return max(0, len(range(self.rank, self.size, self.world)) - self.start)
 
 
 def make_schedule(s: ScheduleConfig, steps_per_epoch: int) -> WarmupCosineRestarts:
@@ -105,7 +84,7 @@ class RMONetTrainer(DefaultTrainer):
                 f"train.batch_size {tcfg.batch_size} is not divisible by {info.world_size} processes"
             )
         self.per_rank = tcfg.batch_size // info.world_size
-        self.batches_per_epoch = max(1, len(range(0, len(self.train_set), info.world_size)) // self.per_rank)
+        self.batches_per_epoch = max(1, len(self.train_set) // tcfg.batch_size)
         self.max_iters = self._length()
 
         self.model = model = self.build_model()
@@ -133,7 +112,6 @@ class RMONetTrainer(DefaultTrainer):
                 device_ids=[device.index] if device.type == "cuda" else None,
                 find_unused_parameters=cfg.model.variant == "monet_fpn",
             )
-        self.sampler = ResumableSampler(len(self.train_set), info.rank, info.world_size, tcfg.seed)
         self.step_values: dict[str, torch.Tensor | float] = {}
         self.images_seen, self.t_start = 0, 0.0
         self.summary: dict = {}
@@ -194,25 +172,31 @@ class RMONetTrainer(DefaultTrainer):
         return checkpoint_state(self.model, self.optimizer, self.scheduler, self.iter, **extra)
 
     def build_loader(self) -> Iterator[list[torch.Tensor]]:
-        """Batches [B/world, 3, H, W] without end; each epoch's loader starts at the position of the
-        iteration that needs its first batch (mid-epoch after a resume)."""
-        while True:
-            epoch, offset = divmod(self.iter, self.batches_per_epoch)
-            self.sampler.set_position(epoch, offset * self.per_rank)
-            # the loader's own generator (workers' seeds), seeded by position: creating it mid-epoch after a
-            # resume must not draw from the global torch RNG, which the uninterrupted run did not do there
-            seed = (self.cfg.train.seed * 100003 + epoch) * 1009 + self.info.rank
-            loader = DataLoader(
-                self.train_set,
+        """Batches [B/world, 3, H, W] without end, from the shared resumable stream (`StreamSampler`): a run
+        resumed at iteration i reads what the uninterrupted run read from iteration i on."""
+        tcfg = self.cfg.train
+        sampler = StreamSampler(
+            len(self.train_set),
+            self.per_rank,
+            tcfg.seed,
+            self.info.rank,
+            self.info.world_size,
+            start_step=self.iter,
+        )
+        # the loader's own generator (workers' seeds), seeded by position: creating it after a resume must not
+        # draw from the global torch RNG, which the uninterrupted run did not do there
+        seed = (tcfg.seed * 100003 + self.iter) * 1009 + self.info.rank
+        return iter(
+            DataLoader(
+                ByIndex(self.train_set),
                 batch_size=self.per_rank,
-                sampler=self.sampler,
-                drop_last=True,
+                sampler=sampler,
                 num_workers=self.cfg.data.num_workers,
                 pin_memory=self.device.type == "cuda",
                 persistent_workers=False,
                 generator=torch.Generator().manual_seed(seed),
             )
-            yield from loader
+        )
 
     def next_images(self) -> torch.Tensor:
         """The next batch [B/world, 3, H, W] on the device."""
