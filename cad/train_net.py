@@ -43,13 +43,12 @@ def main(args):
     cfg = auto_scale_workers(cfg, info.world_size)
     default_setup(cfg, args, info)
     device = resolve_model_device(cfg, info)
-    model = build_model(cfg)
     if args.eval_only:
-        model = model.to(device)
+        model = build_model(cfg).to(device)
         Checkpointer(model, cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume,
                                                            min_loaded=INFERENCE_MIN_LOADED)
         return run_evaluation(cfg, model, device, info)
-    return Trainer(cfg, model, device, info, resume=args.resume).train()
+    return Trainer(cfg, device, info, resume=args.resume).train()
 
 
 @reports_errors(exit_on_error=True)

@@ -83,7 +83,6 @@ def test_training_steps_lower_the_loss(data_root):
     from cad.config import get_cfg
     from cad.data.build import TrainLoader
     from cad.engine.trainer import Trainer
-    from cad.modeling import build_model
     from utils.distributed import DistInfo
 
     cfg = get_cfg()
@@ -93,7 +92,7 @@ def test_training_steps_lower_the_loss(data_root):
                                  "DATALOADER.COPY_PASTE", "False", "OUTPUT_DIR", str(data_root / "unused")])
     cfg.freeze()
     torch.manual_seed(0)
-    trainer = Trainer(cfg, build_model(cfg), torch.device("cpu"), DistInfo())
+    trainer = Trainer(cfg, torch.device("cpu"), DistInfo())
     batch = next(iter(TrainLoader(cfg, seed=0)))
     losses = [trainer.train_step(batch)["total_loss"] for _ in range(10)]
     assert all(v == v for v in losses)  # finite, no skipped step
@@ -105,7 +104,6 @@ def test_train_checkpoint_resume_eval_and_demo(data_root, tmp_path):
     from cad.config import get_cfg
     from cad.demo import main as demo_main
     from cad.engine.trainer import Trainer
-    from cad.modeling import build_model
     from cad.train_net import cli
     from utils.distributed import DistInfo
 
@@ -130,7 +128,7 @@ def test_train_checkpoint_resume_eval_and_demo(data_root, tmp_path):
     cfg.merge_from_list(SMALL + ["DATASETS.TRAIN", "('synthetic_scenes_train',)", "DATASETS.TEST", "()",
                                  "SOLVER.MAX_ITER", "6", "OUTPUT_DIR", str(out)])
     cfg.freeze()
-    trainer = Trainer(cfg, build_model(cfg), torch.device("cpu"), DistInfo(), resume=True)
+    trainer = Trainer(cfg, torch.device("cpu"), DistInfo(), resume=True)
     assert trainer.start_iter == 4 and trainer.scheduler.last_epoch == 4
     saved = state["optimizer"]["state"]
     now = trainer.optimizer.state_dict()["state"]

@@ -8,7 +8,8 @@ the loop ends normally: `max_iter` reached or a hook called `request_stop()`), a
 after an exception; release files there). `trainer.iter` counts completed steps: `run_step` performs step
 `iter + 1`, and `after_step` sees `iter` already incremented, so a hook with period p fires at p, 2p, ...
 Provided hooks: `PeriodicWriter` (JSONL + optional TensorBoard), `PeriodicCheckpointer` (atomic files),
-`EvalHook` (evaluation), `PeriodicCallback` (other periodic work: pictures, plots), `Budget` (time/step stop)
+`EvalHook` (evaluation), `CurvePlotHook` / `VisualizationHook` (figures), `PeriodicCallback` (their base:
+any other periodic work), `Budget` (time/step stop)
 and `ProgressBar`.
 `DefaultTrainer` assembles a run from override points, in the manner of detectron2's DefaultTrainer:
 `build_model`, `build_optimizer`, `build_scheduler` (called by the subclass's constructor, in its order),
@@ -299,6 +300,15 @@ class PeriodicCallback(HookBase):
 class EvalHook(PeriodicCallback):
     """Evaluation: `fn()` every `period` iterations and, with `final`, after training unless it just
     ran (`fn` writes or logs its own results)."""
+
+
+class CurvePlotHook(PeriodicCallback):
+    """Training-curve figures from the run's log: `fn()` every `period` iterations and after training."""
+
+
+class VisualizationHook(PeriodicCallback):
+    """Pictures of the model's predictions on fixed samples: `fn()` every `period` iterations and after
+    training."""
 
 
 class Budget(HookBase):

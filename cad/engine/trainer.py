@@ -28,6 +28,7 @@ from cad.engine.checkpointer import Checkpointer
 from cad.engine.events import MetricsWriter
 from cad.engine.precise_bn import bn_layers, update_bn_stats
 from cad.engine.solver import build_lr_scheduler, build_optimizer, make_gradient_clipper
+from cad.modeling import build_model
 from training.engine import DefaultTrainer, EvalHook, HookBase, ProgressBar, ScalarWindow
 from utils.checkpoint import capture_rng_state, restore_rng_state, unwrap_model
 from utils.device import autocast
@@ -107,16 +108,17 @@ def _loss_postfix(record: dict) -> dict[str, str]:
 
 
 class Trainer(DefaultTrainer):
-    """Builds optimiser, scheduler, grad scaler, DDP wrapper and checkpointer around ``model`` (built by the
-    script, which also evaluates it); ``train()`` runs iterations ``start_iter .. SOLVER.MAX_ITER - 1``
-    (``self.iter`` counts finished steps)."""
+    """Builds the model (``build_model``, unless one is given), optimiser, scheduler, grad scaler, DDP wrapper
+    and checkpointer; ``train()`` runs iterations ``start_iter .. SOLVER.MAX_ITER - 1`` (``self.iter`` counts
+    finished steps)."""
 
-    def __init__(self, cfg, model: nn.Module, device: torch.device, info: DistInfo, resume: bool = False):
+    def __init__(self, cfg, device: torch.device, info: DistInfo, resume: bool = False,
+                 model: nn.Module | None = None):
         super().__init__()
         self.cfg, self.device, self.info = cfg, device, info
         self.output_dir = Path(cfg.OUTPUT_DIR)
         self.max_iter = int(cfg.SOLVER.MAX_ITER)
-        model = model.to(device)
+        model = (self.build_model() if model is None else model).to(device)
         model.train()
         self.optimizer = self.build_optimizer(model)
         self.scheduler = self.build_scheduler(self.optimizer)
@@ -252,6 +254,10 @@ class Trainer(DefaultTrainer):
             self.evaluate(self.iter - 1, self.writer)
 
     # ------------------------------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        """The detector ``cfg.MODEL`` describes (``cad.modeling.build_model``), on the CPU."""
+        return build_model(self.cfg)
+
     def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         return build_optimizer(self.cfg, model)
 

@@ -37,13 +37,14 @@ from training.checkpointing import (
     resolve_resume,
 )
 from training.engine import (
+    CurvePlotHook,
     DefaultTrainer,
     HookBase,
-    PeriodicCallback,
     PeriodicCheckpointer,
     PeriodicWriter,
     ProgressBar,
     ScalarWindow,
+    VisualizationHook,
     restore_training_state,
 )
 from training.objectness.args import ConfigError, Stage1Config
@@ -148,8 +149,8 @@ class ObjectnessTrainer(DefaultTrainer):
             ),
             PeriodicCheckpointer(self.output_dir, c.ckpt_interval, self.state, CHECKPOINT_NAME,
                                  keep=c.keep_checkpoints, enabled=main),
-            PeriodicCallback(c.ckpt_interval, self.plot),
-            PeriodicCallback(c.vis_interval, self.visualize),
+            CurvePlotHook(c.ckpt_interval, self.plot),
+            VisualizationHook(c.vis_interval, self.visualize),
             validation,
         ]
 
