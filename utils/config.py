@@ -293,10 +293,11 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def typed_parser(description: str | None, *classes: type, titles: Iterable[str] = (),
-                 formatter_class: type = HelpFormatter) -> argparse.ArgumentParser:
+                 formatter_class: type = HelpFormatter, **parser_kwargs: Any) -> argparse.ArgumentParser:
     """A script's parser: one flag per command-line field of each config dataclass in `classes` (in
-    their order), the groups named in `titles` first (in that order)."""
-    p = argparse.ArgumentParser(description=description, formatter_class=formatter_class)
+    their order), the groups named in `titles` first (in that order); `parser_kwargs` go to
+    `argparse.ArgumentParser` (epilog ...)."""
+    p = argparse.ArgumentParser(description=description, formatter_class=formatter_class, **parser_kwargs)
     groups = {t: p.add_argument_group(t) for t in titles}
     for cls in classes:
         add_arguments(p, cls, groups)
