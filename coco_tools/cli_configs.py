@@ -88,3 +88,19 @@ class SamMasksConfig:
         "category", "VIA region attribute holding the category name (default: category)")
     device: str | None = runtime_option("device", "default: cuda when available")
     box_batch: int = option(64, "boxes prompted together per forward pass", min=1)
+
+
+@dataclass(frozen=True)
+class PostProcessConfig:
+    """post_process.py (besides the PseudoLabelThresholds, added after `pred_annotations_path`)."""
+
+    pred_annotations_path: str = option(
+        None, "object_scoring.py output (object_discovery_with_scores.json)", required=True)
+    gt_annotations: str | None = option(
+        None, "COCO JSON whose 'images' become the training image list (the class-agnostic GT of the split)")
+    dataset: str | None = option(None, "named split instead of --gt_annotations: COCO or synthetic")
+    split: str = option("test", "with --dataset: test (val) or train")
+    data_root: str | None = option(
+        None, "root of --dataset (COCO: $DETECTRON2_DATASETS or data/; synthetic: its synthetic/ folder)")
+    output_path: str | None = runtime_option(
+        "output_path", "default: selected_training_annotations.json next to --pred_annotations_path")
