@@ -2,7 +2,9 @@
 
 A setting is a dataclass field made with `option(default, help)`. From the dataclass come:
 - the command line: `add_arguments(parser, Cls)` adds one `--name` flag per field (type, choices, help);
-  `from_namespace(Cls, args)` builds the config back from the parsed arguments;
+  `from_namespace(Cls, args)` builds the config back from the parsed arguments; `typed_parser` builds a
+  script's whole parser from its configs, `parse_config` also parses (every script's flags come from here,
+  its device/seed/workers/output settings from `utils/runtime_config.py`);
 - YAML + `--set key.sub=value`: `from_mapping(Cls, data)` builds a (nested) config from a mapping and
   rejects unknown keys with one line naming the key; `apply_override` edits a mapping in place.
 A numeric field made with `option(..., min=, max=, gt=, lt=)` has a range, and a float field must be finite
