@@ -17,30 +17,20 @@ import argparse
 from pathlib import Path
 
 from coco_tools.checker import load_coco_json
+from coco_tools.cli_configs import MergeCocoImagenetConfig
 from coco_tools.pseudo_labels import merge_coco_and_imagenet
 from utils.cli import CliError, reports_errors, run_cli
-from utils.config import number
+from utils.config import from_namespace, typed_parser
 from utils.io import DataError, atomic_write_json
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--coco_annotations_training_format_path", required=True,
-                   help="post_process.py output on COCO train2017 (selected_training_annotations.json)")
-    p.add_argument("--imagenet_annotations_training_format_path", required=True,
-                   help="VoteCut COCO-style JSON of ImageNet train (scores in 'weight')")
-    p.add_argument("--min_weight", type=number(float, min=0, max=1), default=0.5,
-                   help="keep VoteCut annotations with weight >= this")
-    p.add_argument("--output_path", default=None,
-                   help="default: <coco dir>/merged_with_imagenet/COCO_merged_IN_training_format.json")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    return p
+    return typed_parser(__doc__.split("\n\n")[0], MergeCocoImagenetConfig)
 
 
 @reports_errors(DataError)
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = from_namespace(MergeCocoImagenetConfig, build_parser().parse_args(argv))
     coco_path = Path(args.coco_annotations_training_format_path)
     out = (Path(args.output_path) if args.output_path
            else coco_path.parent / "merged_with_imagenet" / "COCO_merged_IN_training_format.json")

@@ -12,14 +12,16 @@ Writes `selected_training_annotations.json` (and `configs_post_process.json`) ne
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from coco_tools.checker import validate_coco
+from coco_tools.cli_configs import PostProcessConfig
 from coco_tools.pseudo_labels import PseudoLabelThresholds, select_pseudo_labels
 from coco_tools.splits import NAMED_SPLITS, SPLIT_ALIASES, default_data_root, split_annotation_path
 from utils.artifacts import missing_data_message
 from utils.cli import reports_errors, run_cli
-from utils.config import add_arguments
+from utils.config import HelpFormatter, add_arguments
 from utils.io import DataError, atomic_write_json, load_json
 
 
@@ -27,23 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     splits = ", ".join(f"{d}/{s} -> <data_root>/{split.class_agnostic}"
                        for (d, s), split in NAMED_SPLITS.items())
     splits += "; " + ", ".join(f"{alias} = {name}" for alias, name in SPLIT_ALIASES.items())
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter,
                                 epilog="Named splits: " + splits)
-    p.add_argument("--pred_annotations_path", required=True,
-                   help="object_scoring.py output (object_discovery_with_scores.json)")
+    rest = [f.name for f in dataclasses.fields(PostProcessConfig)][1:]
+    add_arguments(p, PostProcessConfig, skip=rest)  # the input first, then the thresholds, then the rest
     add_arguments(p, PseudoLabelThresholds)
-    p.add_argument("--gt_annotations", default=None,
-                   help="COCO JSON whose 'images' become the training image list "
-                        "(the class-agnostic GT of the split)")
-    p.add_argument("--dataset", default=None,
-                   help="named split instead of --gt_annotations: COCO or synthetic")
-    p.add_argument("--split", default="test", help="with --dataset: test (val) or train")
-    p.add_argument("--data_root", default=None,
-                   help="root of --dataset (COCO: $DETECTRON2_DATASETS or data/; synthetic: its synthetic/ "
-                        "folder)")
-    p.add_argument("--output_path", default=None,
-                   help="default: selected_training_annotations.json next to --pred_annotations_path")
+    add_arguments(p, PostProcessConfig, skip=("pred_annotations_path",))
     return p
 
 

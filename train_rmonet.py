@@ -11,35 +11,18 @@ from __future__ import annotations
 import argparse
 import json
 
-from training.checkpointing import RESUME_HELP, load_training_checkpoint, resolve_resume
-from training.rmonet.config import build_config, load_config
+from training.checkpointing import load_training_checkpoint, resolve_resume
+from training.rmonet.config import RMONetRunConfig, build_config, load_config
 from training.rmonet.evaluate import evaluate_checkpoint
 from training.rmonet.loop import train
 from utils.cli import CliError, run_cli
+from utils.config import typed_parser
 from utils.device import device_for_rank, resolve_device
 from utils.distributed import cleanup_distributed, init_distributed
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config_file", "--config", metavar="FILE",
-                    help="YAML config (configs/rmonet/<dataset>_<variant>.yaml)")
-    ap.add_argument("--resume", nargs="?", const="auto", default=None, metavar="auto|PATH", help=RESUME_HELP)
-    ap.add_argument("--eval_only", action="store_true",
-                    help="evaluate the --resume checkpoint on the test split and exit")
-    ap.add_argument("--eval", metavar="CKPT", help="the earlier spelling of --eval_only --resume CKPT")
-    ap.add_argument("--eval_dir",
-                    help="where --eval_only writes metrics.json and figures (default: CKPT dir/eval)")
-    ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-    ap.add_argument("--output_dir", help="override output_dir")
-    ap.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override, e.g. --set train.max_iters=1000 --set data.source=tfrecord",
-    )
+    ap = typed_parser(__doc__, RMONetRunConfig)
     args = ap.parse_args(argv)
     if args.output_dir:
         args.overrides.append(f"output_dir={args.output_dir}")

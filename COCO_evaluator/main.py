@@ -14,36 +14,24 @@ from pathlib import Path
 
 runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
 
-from COCO_evaluator.evaluate import DEFAULT_SCORE, TASKS, evaluate_class_agnostic, format_table  # noqa: E402
+from COCO_evaluator.cli_configs import EvaluatorConfig  # noqa: E402
+from COCO_evaluator.evaluate import DEFAULT_SCORE, evaluate_class_agnostic, format_table  # noqa: E402
 from utils.cli import reports_errors, run_cli  # noqa: E402
-from utils.config import number  # noqa: E402
+from utils.config import from_namespace, typed_parser  # noqa: E402
 from utils.io import DataError, atomic_write_json  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description="Class-agnostic COCO bbox/segm AP (all categories merged into one) with pycocotools.",
-        epilog=f"Results: COCO results list, COCO dataset JSON, or discovery format "
+    return typed_parser(
+        "Class-agnostic COCO bbox/segm AP (all categories merged into one) with pycocotools.",
+        EvaluatorConfig, epilog=f"Results: COCO results list, COCO dataset JSON, or discovery format "
                f"{{image_id: [[x1,y1,x2,y2],...]}} (bbox only). Missing scores default to 'weight', "
                f"else {DEFAULT_SCORE}.")
-    p.add_argument("--gt_annotations", required=True, help="ground-truth COCO JSON")
-    p.add_argument("--pred_annotations", required=True, help="results JSON to evaluate")
-    p.add_argument("--output_dir", default=None,
-                   help="where ap_score.json goes (default: the folder of --pred_annotations)")
-    p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS,
-                   help="bbox and/or segm (segm is skipped for box-only results)")
-    p.add_argument("--max_dets", nargs="+", type=number(int, min=1), default=[1, 10, 100],
-                   help="max detections per image for AR (1, 10, 100 always included), e.g. 1 10 100 1000")
-    p.add_argument("--strict", action="store_true",
-                   help="fail when results refer to images absent from the ground truth "
-                        "(default: warn and drop them)")
-    p.add_argument("--verbose", action="store_true", help="also show pycocotools' own printout")
-    return p
 
 
 @reports_errors(DataError)
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = from_namespace(EvaluatorConfig, build_parser().parse_args(argv))
     scores = evaluate_class_agnostic(args.gt_annotations, args.pred_annotations, tasks=args.tasks,
                                      max_dets=args.max_dets, strict_image_ids=args.strict,
                                      verbose=args.verbose)

@@ -17,7 +17,7 @@ already there. Unreadable images are skipped with a counted warning.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import glob
 import logging
 import re
@@ -28,9 +28,9 @@ runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # re
 
 import torch  # noqa: E402
 
-from cad.config import DEMO_SCORE_THRESHOLD, DEMO_SCORE_THRESHOLD_WHY  # noqa: E402
+from cad.cli_configs import DemoConfig  # noqa: E402
 from utils.cli import CliError, input_errors, reports_errors, run_cli  # noqa: E402
-from utils.config import number  # noqa: E402
+from utils.config import parse_config  # noqa: E402
 from utils.io import DataError, JsonlWriter, atomic_write_json, load_json, read_jsonl  # noqa: E402
 from utils.resume import SETTINGS_NAME, file_identity  # noqa: E402
 
@@ -39,34 +39,16 @@ logger = logging.getLogger("cad.demo")
 _CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)*")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Detect objects (class-agnostic) in images and draw them.")
-    p.add_argument("--config_file", "--config-file", default="", metavar="FILE",
-                   help="path to the YAML config file")
-    p.add_argument("--input", nargs="+", required=True,
-                   help="image paths or glob patterns (quote them), e.g. 'imgs/*.jpg'")
-    p.add_argument("--output_dir", "--output", dest="output", required=True,
-                   help="output folder for overlays and the results JSON")
-    p.add_argument("--device", default="", help="cpu, cuda, cuda:N (sets MODEL.DEVICE)")
-    p.add_argument("--confidence-threshold", type=number(float, min=0, max=1), default=DEMO_SCORE_THRESHOLD,
-                   help="keep detections with score >= this value (sets MODEL.ROI_HEADS.SCORE_THRESH_TEST; "
-                        f"default {DEMO_SCORE_THRESHOLD}: {DEMO_SCORE_THRESHOLD_WHY})")
-    p.add_argument("--no-masks", action="store_true", help="leave masks out of the overlays and the JSON")
-    p.add_argument("--overwrite", action="store_true",
-                   help="discard results in --output made with other weights or settings (default: refuse)")
-    p.add_argument("--opts", dest="opts_flag", default=[], nargs=argparse.REMAINDER, metavar="KEY VALUE",
-                   help="config overrides as KEY VALUE pairs (CutLER's form), e.g. MODEL.WEIGHTS w.pth")
-    p.add_argument("opts", default=None, nargs=argparse.REMAINDER,
-                   help="config overrides as KEY VALUE pairs at the end, without --opts")
-    args = p.parse_args(argv)
-    args.opts = list(args.opts or []) + list(args.opts_flag)
+def parse_args(argv: list[str] | None = None) -> DemoConfig:
+    """The demo's config; `opts` gathers the `--opts` pairs, the trailing ones, and those `--input` took."""
+    args = parse_config(DemoConfig, argv, "Detect objects (class-agnostic) in images and draw them.")
+    opts, inputs = list(args.opts or []) + list(args.opts_flag), list(args.input)
     # `--input a.jpg MODEL.WEIGHTS w.pth`: the trailing KEY VALUE pairs were swallowed by --input
-    for i, item in enumerate(args.input):
+    for i, item in enumerate(inputs):
         if _CONFIG_KEY.fullmatch(item) and not Path(item).exists():
-            args.opts = args.input[i:] + list(args.opts or [])
-            args.input = args.input[:i]
+            opts, inputs = inputs[i:] + opts, inputs[:i]
             break
-    return args
+    return dataclasses.replace(args, opts=opts, input=inputs)
 
 
 def expand_inputs(patterns: list[str]) -> list[Path]:
@@ -121,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         raise CliError("the demo needs MODEL.WEIGHTS (a trained detector; empty would run a random network)")
     with input_errors(FileNotFoundError, DataError):
         predictor = DetectorPredictor(cfg, device)
-    out_dir = Path(args.output)
+    out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     jsonl = out_dir / "results.jsonl"
     with_masks = bool(cfg.MODEL.MASK_ON) and not args.no_masks

@@ -12,6 +12,7 @@ from datasets.multi_dsprites import ProceduralMultiDSprites
 from datasets.multi_object_tfrecords import CachedMultiObjectDataset, convert_tfrecords
 from utils.config import option
 from utils.io import DataError
+from utils.runtime_config import runtime_option
 
 
 @dataclass
@@ -29,7 +30,7 @@ class DataConfig:
     num_train: int = option(60000, "training scenes", min=1)
     num_test: int = option(1600, "test scenes", min=1)
     seed: int = option(0, "seed of the procedural scenes")
-    num_workers: int = option(2, "DataLoader worker processes", min=0)
+    num_workers: int = runtime_option("num_workers", "DataLoader worker processes", default=2)
 
 
 def build_multi_object_datasets(cfg: DataConfig) -> tuple[Dataset, Dataset]:

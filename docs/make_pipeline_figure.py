@@ -5,10 +5,8 @@
 Matplotlib only, no network. Scripts are blue boxes, files are white boxes; one row per stage.
 """
 
-from __future__ import annotations
-
-import argparse
 import runpy
+from dataclasses import dataclass
 from pathlib import Path
 
 runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
@@ -20,6 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 from utils.cli import run_cli  # noqa: E402
+from utils.config import parse_config  # noqa: E402
+from utils.runtime_config import runtime_option  # noqa: E402
 
 SCRIPT_STYLE = {"facecolor": "#2b6cb0", "edgecolor": "#1a4480", "color": "white", "weight": "bold"}
 FILE_STYLE = {"facecolor": "white", "edgecolor": "#555555", "color": "#222222", "weight": "normal"}
@@ -130,13 +130,16 @@ def draw(out: Path) -> None:
     plt.close(fig)
 
 
+@dataclass(frozen=True)
+class FigureConfig:  # real (not string) annotations: the script defines it while run by path
+    output_path: str = runtime_option("output_path", "the PNG", aliases=("--out",),
+                                      default=str(Path(__file__).resolve().parent / "images/pipeline.png"))
+
+
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--output_path", "--out", dest="out",
-                   default=str(Path(__file__).resolve().parent / "images" / "pipeline.png"))
-    args = p.parse_args()
-    draw(Path(args.out))
-    print(f"wrote {args.out}")
+    args = parse_config(FigureConfig, None, __doc__)
+    draw(Path(args.output_path))
+    print(f"wrote {args.output_path}")
 
 
 if __name__ == "__main__":

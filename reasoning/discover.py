@@ -47,6 +47,7 @@ from utils.config import (
 from utils.io import DataError, atomic_write_bytes, atomic_write_json
 from utils.masks import rle_to_mask, xywh_to_xyxy
 from utils.resume import file_identity
+from utils.runtime_config import runtime_option
 
 if TYPE_CHECKING:
     from cad.engine.predictor import DetectorPredictor
@@ -66,6 +67,16 @@ DETECTOR = "detector (optional second overlay column)"
 # JobConfig fields discover.py has no use for (its inputs are positional, its output folder is --out)
 UNUSED_JOB_FIELDS = ("image_dir", "annotations", "start_idx", "end_idx", "output_dir", "gpu_index", "shard",
                      "merge_only", "vis_dir")
+
+
+@dataclass(frozen=True)
+class DiscoverInputs:
+    """What discover.py reads and where it writes."""
+
+    images: list[str] = option([], "image files, folders (their image files) or quoted glob patterns",
+                               positional=True)
+    output_dir: str = runtime_option("output_dir", "a rerun with the same settings resumes",
+                                     aliases=("--out",), required=True)
 
 
 @dataclass
@@ -241,10 +252,7 @@ def discover_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description="Discover the objects of any images with unMORE (reasoning, scoring and the pseudo-label "
         "thresholds in one process) and write a page of overlays.")
-    p.add_argument("images", nargs="+",
-                   help="image files, folders (their image files) or quoted glob patterns")
-    p.add_argument("--output_dir", "--out", dest="out", required=True,
-                   help="output folder (a rerun with the same settings resumes)")
+    add_arguments(p, DiscoverInputs)
     titles = (NETWORKS, DETECTOR, EXECUTION, THRESHOLDS, THRESHOLDS_GROUP, DEVIATIONS_GROUP)
     groups = {t: p.add_argument_group(t) for t in titles}
     add_original_switch(groups[DEVIATIONS_GROUP])
@@ -274,7 +282,8 @@ def load_detector(cfg: DiscoverConfig, device: torch.device) -> DetectorPredicto
 @reports_errors(DataError, FileNotFoundError, ValueError)
 def main(argv: list[str] | None = None) -> int:
     args = discover_parser().parse_args(argv)
-    out_dir = Path(args.out)
+    inputs = from_namespace(DiscoverInputs, args)
+    out_dir = Path(inputs.output_dir)
     job = from_namespace(JobConfig, args, output_dir=str(out_dir))
     networks = from_namespace(PredictorConfig, args)
     cfg = default_networks(from_namespace(DiscoverConfig, args), bool(networks.oracle_annotations))
@@ -282,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     networks = replace(networks, objectness_resume=cfg.objectness, binary_classifier_resume=cfg.existence)
     reasoning, scoring = from_namespace(ReasoningConfig, args), from_namespace(ScoringConfig, args)
     selection = from_namespace(PseudoLabelThresholds, args)
-    records = expand_images(args.images)
+    records = expand_images(inputs.images)
     run = Run.start(job, "discover")
     results = run.results(out_dir, "discover")
     detector_files = {"detector": file_identity(cfg.detector),
@@ -293,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     flags = command_line(job, cfg, networks, reasoning, scoring, selection,
                          original_behaviour=args.original_behaviour)
     run.prepare(results, settings, (DISCOVERIES, SELECTED, DETECTIONS, FAILED_NAME, INDEX),
-                "configs_discover.json", {"images": args.images, **flags})
+                "configs_discover.json", {"images": inputs.images, **flags})
     check_same_files(results, records)
     predictor = build_predictor(networks, run.device, job.batch_size)
     detector = load_detector(cfg, run.device)

@@ -15,6 +15,7 @@ from reasoning.runner import EXECUTION
 from utils.config import DEVIATIONS_GROUP, cli_values, option, same_option
 from utils.io import DataError
 from utils.resume import file_identity
+from utils.runtime_config import runtime_option
 
 NETWORKS = "networks (stage-1 checkpoints) or the ground-truth oracle"
 # settings naming input files: results are tied to the files' content, not their paths
@@ -60,8 +61,9 @@ class PredictorConfig:
             "for all boxes in one roi_align call; identical for crops of at least 128 px per side, for "
             "smaller crops the outermost half pixel reads the image just outside the crop instead of "
             "repeating the crop's edge.")
-    seed: int = option(0, "torch random seed, set before the networks are built (as the original; the "
-                       "networks come from checkpoints, so results do not depend on it)", group=EXECUTION)
+    seed: int = runtime_option(
+        "seed", "torch's, set before the networks are built (as the original; the networks come from "
+        "checkpoints, so results do not depend on it)", group=EXECUTION)
 
     def settings(self) -> dict:
         """Flag values, input files by their content identity (what partial results are tied to)."""

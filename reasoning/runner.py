@@ -31,6 +31,7 @@ from utils.distributed import (
     shard_items,
 )
 from utils.io import DEFAULT_MAX_IMAGE_PIXELS, DataError, atomic_write_json, remove_stale_temp_files
+from utils.runtime_config import runtime_option
 
 INPUT = "input images"
 EXECUTION = "execution"
@@ -63,16 +64,17 @@ class JobConfig:
     max_image_pixels: int = option(
         DEFAULT_MAX_IMAGE_PIXELS,
         "larger images are skipped (counted, with the reason) before they are decoded", group=INPUT, min=1)
-    output_dir: str | None = option(
-        None, "results folder (default: results_reasoning/RUN_NAME for reasoning, the folder of "
-        "--raw_annotations_path for scoring)", group=EXECUTION)
-    device: str | None = option(None, "cpu, cuda, cuda:1 ... (default: cuda if any)", group=EXECUTION)
+    output_dir: str | None = runtime_option(
+        "output_dir", "default: results_reasoning/RUN_NAME for reasoning, the folder of "
+        "--raw_annotations_path for scoring", group=EXECUTION)
+    device: str | None = runtime_option("device", "default: cuda if any", group=EXECUTION)
     gpu_index: int | None = option(None, "original flag: same as --device cuda:INDEX", group=EXECUTION, min=0)
     batch_size: int | str = option(
         256, "crops per network call, or auto: the largest power of two whose batch fits 70%% of the free "
         "GPU memory (measured on a few crops; 64 on a CPU)", group=EXECUTION, min=1,
         type=batch_size_flag)
-    num_workers: int = option(2, "DataLoader workers decoding images ahead", group=EXECUTION, min=0)
+    num_workers: int = runtime_option("num_workers", "DataLoader workers decoding images ahead", default=2,
+                                      group=EXECUTION)
     shard: str | None = option(None, "i/N: process every N-th image from the i-th", group=EXECUTION)
     merge_only: bool = option(False, "only merge finished shard results", group=EXECUTION)
     overwrite: bool = option(

@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.artifacts import Artifact
+from utils.artifacts import ARTIFACTS, Artifact
+from utils.config import option
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 RECIPE = (Path(__file__).resolve().parents[1] / "cad" / "model_zoo" / "configs" / "unMORE-IN+COCO"
@@ -225,3 +226,22 @@ def check_artifact(artifact: Artifact, roots: Roots) -> Finding:
         return check_vit_weights(path)
     size = path.stat().st_size
     return Finding("ok" if size else "broken", path, f"{size / 2**20:.1f} MB" if size else "empty file")
+
+
+STEPS = tuple(dict.fromkeys(a.stage for a in ARTIFACTS))
+
+
+@dataclass(frozen=True)
+class CheckSetupConfig:
+    """The command line of tools/check_setup.py (typed config, see utils/config.py)."""
+
+    data_root: str = option("data", "the data root (datasets, annotations, results)")
+    weights_dir: str = option("weights", "folder of the checkpoints and backbone weights")
+    repo: str = option(".", "the repository (for checkpoints/ of the detector's init)")
+    steps: list[str] = option(list(STEPS), "steps to check", choices=STEPS)
+    sample: int = option(20, "image files looked up per annotation JSON")
+    max_json_mb: float = option(
+        200.0, "JSON files larger than this are reported present but not parsed (COCO train2017 instances: "
+        "450 MB, about a minute to check)", finite=False)
+    detector_config: str = option(str(RECIPE), "config whose model layout a detector checkpoint must have")
+    downloads: bool = option(False, "print the downloads table (Markdown) and exit")

@@ -8,30 +8,21 @@ status 1 when there are defects, 2 when the file cannot be read, 0 when it is va
 
 from __future__ import annotations
 
-import argparse
 import runpy
 from pathlib import Path
 
 runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
 
 from coco_tools.checker import check_coco, summarize_defects  # noqa: E402
+from coco_tools.cli_configs import CheckCocoConfig  # noqa: E402
 from utils.cli import print_error, reports_errors, run_cli  # noqa: E402
-from utils.config import number  # noqa: E402
+from utils.config import parse_config  # noqa: E402
 from utils.io import DataError, load_json  # noqa: E402
 
 
 @reports_errors()
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("json_files", nargs="+", help="COCO dataset JSON file(s)")
-    p.add_argument("--tolerance", type=number(float, min=0), default=1.0,
-                   help="pixels a box/polygon may exceed the image border (default 1.0)")
-    p.add_argument("--skip_rle_counts", action="store_true",
-                   help="do not validate RLE run lengths (faster on huge files)")
-    p.add_argument("--max_print", type=number(int, min=0), default=0,
-                   help="print at most this many defects per file (0: all)")
-    args = p.parse_args(argv)
+    args = parse_config(CheckCocoConfig, argv, __doc__.split("\n\n")[0])
     status = 0
     for path in args.json_files:
         try:

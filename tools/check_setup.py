@@ -18,29 +18,17 @@ from pathlib import Path
 
 runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
 
-from tools.artifact_checks import RECIPE, Finding, Roots, check_artifact  # noqa: E402
+from tools.artifact_checks import CheckSetupConfig, Finding, Roots, check_artifact  # noqa: E402
 from utils.artifacts import ARTIFACTS, Artifact, markdown_table  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
+from utils.config import from_namespace, typed_parser  # noqa: E402
 
-STEPS = tuple(dict.fromkeys(a.stage for a in ARTIFACTS))
 MARK = {"ok": "ok", "missing": "MISSING", "broken": "BROKEN", "unchecked": "UNCHECKED"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data_root", default="data", help="the data root (datasets, annotations, results)")
-    p.add_argument("--weights_dir", default="weights", help="folder of the checkpoints and backbone weights")
-    p.add_argument("--repo", default=".", help="the repository (for checkpoints/ of the detector's init)")
-    p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS), help="steps to check")
-    p.add_argument("--sample", type=int, default=20, help="image files looked up per annotation JSON")
-    p.add_argument("--max_json_mb", type=float, default=200.0,
-                   help="JSON files larger than this are reported present but not parsed (COCO train2017 "
-                        "instances: 450 MB, about a minute to check)")
-    p.add_argument("--detector_config", default=str(RECIPE),
-                   help="config whose model layout a detector checkpoint must have")
-    p.add_argument("--downloads", action="store_true", help="print the downloads table (Markdown) and exit")
-    return p
+    return typed_parser(__doc__.split("\n\n")[0], CheckSetupConfig,
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
 
 def format_rows(rows: list[tuple[Artifact, Finding]]) -> str:
@@ -52,7 +40,7 @@ def format_rows(rows: list[tuple[Artifact, Finding]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = from_namespace(CheckSetupConfig, build_parser().parse_args(argv))
     if args.downloads:
         print(markdown_table())
         return 0

@@ -8,7 +8,6 @@ Every category becomes `{id: 1, name: fg}`; images and other annotation fields a
 
 from __future__ import annotations
 
-import argparse
 import runpy
 from pathlib import Path
 
@@ -16,23 +15,19 @@ runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # re
 
 from coco_tools.checker import load_coco_json  # noqa: E402
 from coco_tools.class_agnostic import to_class_agnostic  # noqa: E402
+from coco_tools.cli_configs import ClassAgnosticConfig  # noqa: E402
 from utils.cli import reports_errors, run_cli  # noqa: E402
+from utils.config import parse_config  # noqa: E402
 from utils.io import DataError, atomic_write_json  # noqa: E402
 
 
 @reports_errors(DataError)
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--input", required=True, help="COCO-style instance annotation JSON")
-    p.add_argument("--output_path", "--output", dest="output", default=None,
-                   help="default: <input stem>_cls_agnostic.json next to the input")
-    p.add_argument("--drop_crowd", action="store_true", help="remove iscrowd=1 annotations (default: keep)")
-    args = p.parse_args(argv)
-    data = load_coco_json(args.input)
-    out = to_class_agnostic(data, drop_crowd=args.drop_crowd, source=args.input)
-    inp = Path(args.input)
-    dest = Path(args.output) if args.output else inp.with_name(f"{inp.stem}_cls_agnostic.json")
+    cfg = parse_config(ClassAgnosticConfig, argv, __doc__.split("\n\n")[0])
+    data = load_coco_json(cfg.input)
+    out = to_class_agnostic(data, drop_crowd=cfg.drop_crowd, source=cfg.input)
+    inp = Path(cfg.input)
+    dest = Path(cfg.output_path) if cfg.output_path else inp.with_name(f"{inp.stem}_cls_agnostic.json")
     atomic_write_json(dest, out)
     print(f"{len(out['images'])} images, {len(out['annotations'])} annotations -> {dest}")
     return 0

@@ -17,42 +17,23 @@ from pathlib import Path
 
 runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
 
+from COCO_evaluator.cli_configs import MainJobReportConfig  # noqa: E402
 from COCO_evaluator.report import evaluate_rows, markdown_table, text_table  # noqa: E402
 from reasoning.vis import save_comparison_overlays  # noqa: E402
 from training.objectness.evaluation import stage1_summary  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
-from utils.config import number  # noqa: E402
+from utils.config import from_namespace, typed_parser  # noqa: E402
 from utils.io import DataError, atomic_write_bytes, atomic_write_json, load_json  # noqa: E402
 
 
-def _row(text: str) -> tuple[str, str]:
-    name, sep, path = text.partition("=")
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"--row must look like 'NAME=results.json', got {text!r}")
-    return name, path
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--gt_annotations", required=True, help="class-agnostic COCO GT of the evaluated scenes")
-    p.add_argument("--image_dir", required=True, help="folder of the evaluated scenes (for the overlays)")
-    p.add_argument("--row", type=_row, action="append", required=True,
-                   help="'NAME=results.json' (COCO results with masks); repeat, in table order")
-    p.add_argument("--stage1", action="append", default=[],
-                   help="held-out JSON of eval_objectness_net.py (either network); repeat")
-    p.add_argument("--pseudo_labels", default=None, help="post_process.py output, to count pseudo labels")
-    p.add_argument("--output_dir", "--out_dir", dest="out_dir", required=True)
-    p.add_argument("--num_overlays", type=number(int, min=0), default=4,
-                   help="scenes drawn (the first ones by file name)")
-    p.add_argument("--overlay_score", type=number(float, min=0, max=1), default=0.5,
-                   help="draw a row's results scoring at least this fraction of its best score on the image")
-    return p
+    return typed_parser(__doc__.split("\n\n")[0], MainJobReportConfig,
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
-    out_dir = Path(args.out_dir)
+    args = from_namespace(MainJobReportConfig, build_parser().parse_args(argv))
+    out_dir = Path(args.output_dir)
     gt = load_json(args.gt_annotations, "ground-truth annotation file")
     if not isinstance(gt, dict) or "images" not in gt:
         raise DataError(f"{args.gt_annotations}: not a COCO dataset (no 'images')")

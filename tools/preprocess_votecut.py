@@ -20,23 +20,17 @@ runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # re
 
 from tqdm import tqdm  # noqa: E402
 
+from datasets.cli_configs import VoteCutPreprocessConfig  # noqa: E402
 from datasets.votecut import VoteCutImage, load_votecut, mask_output_path, write_top1_mask  # noqa: E402
 from utils.cli import input_errors, reports_errors, run_cli  # noqa: E402
+from utils.config import from_namespace, typed_parser  # noqa: E402
 from utils.distributed import parse_shard, shard_items  # noqa: E402
 from utils.io import DataError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--votecut_json", required=True,
-                   help="VoteCut COCO-style JSON, e.g. imagenet_train_votecut_kmax_3_tuam_0.2.json")
-    p.add_argument("--output_dir", "--out_dir", dest="out_dir", required=True,
-                   help="masks go to <out_dir>/masks_top1_single_component/")
-    p.add_argument("--overwrite", action="store_true", help="rewrite PNGs that already exist")
-    p.add_argument("--num_workers", type=int, default=0, help="worker processes (0: in this process)")
-    p.add_argument("--shard", default=None, help="i/N: process every N-th image starting at i")
-    return p
+    return typed_parser(__doc__.split("\n")[0], VoteCutPreprocessConfig,
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
 
 _OUT_DIR: str = ""
@@ -57,23 +51,21 @@ def _process(image: VoteCutImage) -> tuple[str, str]:
 
 @reports_errors()
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = from_namespace(VoteCutPreprocessConfig, build_parser().parse_args(argv))
     log = logging.getLogger("preprocess_votecut")
     with input_errors(DataError, ValueError, code=1):
         shard_index, num_shards = parse_shard(args.shard)
-        if args.num_workers < 0:
-            raise ValueError("--num_workers must be >= 0")
         images = load_votecut(args.votecut_json)
     images = shard_items(images, shard_index, num_shards)
     todo = images if args.overwrite else [
-        im for im in images if not mask_output_path(args.out_dir, im.file_name).is_file()]
+        im for im in images if not mask_output_path(args.output_dir, im.file_name).is_file()]
     log.info("%d images in shard %d/%d, %d already done, %d to write", len(images), shard_index, num_shards,
              len(images) - len(todo), len(todo))
     counts = {"written": 0, "empty": 0, "failed": 0}
     failures: list[str] = []
     if args.num_workers > 0 and len(todo) > 1:
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"  # fork: no re-import of torch
-        with mp.get_context(method).Pool(args.num_workers, _init_worker, (args.out_dir,)) as pool:
+        with mp.get_context(method).Pool(args.num_workers, _init_worker, (args.output_dir,)) as pool:
             chunk = max(1, min(64, len(todo) // (4 * args.num_workers)))
             results = pool.imap_unordered(_process, todo, chunksize=chunk)
             for status, msg in tqdm(results, total=len(todo), ncols=90, desc="masks"):
@@ -81,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                 if msg:
                     failures.append(msg)
     else:
-        _init_worker(args.out_dir)
+        _init_worker(args.output_dir)
         for im in tqdm(todo, ncols=90, desc="masks"):
             status, msg = _process(im)
             counts[status] += 1
@@ -91,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("skipped %s", msg)
     log.info("wrote %d masks (%d empty), skipped %d existing, %d failed -> %s",
              counts["written"] + counts["empty"], counts["empty"], len(images) - len(todo), counts["failed"],
-             Path(args.out_dir) / "masks_top1_single_component")
+             Path(args.output_dir) / "masks_top1_single_component")
     return 0 if counts["failed"] == 0 or counts["written"] + counts["empty"] > 0 else 1
 
 

@@ -2,7 +2,9 @@
 
 A setting is a dataclass field made with `option(default, help)`. From the dataclass come:
 - the command line: `add_arguments(parser, Cls)` adds one `--name` flag per field (type, choices, help);
-  `from_namespace(Cls, args)` builds the config back from the parsed arguments;
+  `from_namespace(Cls, args)` builds the config back from the parsed arguments; `typed_parser` builds a
+  script's whole parser from its configs, `parse_config` also parses (every script's flags come from here,
+  its device/seed/workers/output settings from `utils/runtime_config.py`);
 - YAML + `--set key.sub=value`: `from_mapping(Cls, data)` builds a (nested) config from a mapping and
   rejects unknown keys with one line naming the key; `apply_override` edits a mapping in place.
 A numeric field made with `option(..., min=, max=, gt=, lt=)` has a range, and a float field must be finite
@@ -47,6 +49,8 @@ def option(
     gt: float | None = None,
     lt: float | None = None,
     finite: bool = True,
+    flags: tuple[str, ...] = (),
+    positional: bool = False,
     **argparse_kwargs: Any,
 ) -> Any:
     """A config field: its default, its help text and how it appears on the command line.
@@ -56,6 +60,9 @@ def option(
     field out of the command line; argparse_kwargs override what `add_arguments` infers (action, type ...).
     min/max (inclusive), gt/lt (exclusive): the range of a number (of each item of a list); finite=False
     admits nan/inf in a float field.
+    flags: the option strings in place of `--name` (a spelling a field name cannot have, e.g. CutLER's
+    `--confidence-threshold`); positional: the field is a positional argument (`name`, no dashes).
+    The parsed value is always the namespace attribute `name` (the field's name).
     """
     meta = {
         "help": help,
@@ -66,6 +73,8 @@ def option(
         "cli": cli,
         "argparse": argparse_kwargs,
         "range": Range(min, max, gt, lt, finite),
+        "flags": tuple(flags),
+        "positional": positional,
     }
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
@@ -82,6 +91,7 @@ def same_option(cls: type, name: str, **changes: Any) -> Any:
     kwargs: dict[str, Any] = {
         "default": default_of(f), "help": meta["help"], "original": meta["original"], "why": meta["why"],
         "aliases": meta["aliases"], "group": meta["group"], "cli": meta["cli"],
+        "flags": meta.get("flags", ()), "positional": meta.get("positional", False),
         **dataclasses.asdict(meta["range"]), **meta["argparse"],
     }
     kwargs.update(changes)
@@ -261,9 +271,44 @@ def add_arguments(
             if title not in groups:
                 groups[title] = parser.add_argument_group(title)
             target = groups[title]
-        flags = (f"--{f.name}", *f.metadata.get("aliases", ()))
-        target.add_argument(*flags, **_argparse_kwargs(f, types_[f.name]))
+        kwargs = _argparse_kwargs(f, types_[f.name])
+        if f.metadata.get("positional", False):
+            kwargs.pop("required", None)
+            target.add_argument(f.name, **kwargs)
+            continue
+        flags = (*(f.metadata.get("flags") or (f"--{f.name}",)), *f.metadata.get("aliases", ()))
+        target.add_argument(*flags, dest=f.name, **{k: v for k, v in kwargs.items() if k != "dest"})
     return groups
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The description as written (its example command lines), and each flag's default after its help
+    unless the help names it already, the flag is required, or the default is None/False/empty."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("%(default)" in text or "default" in text.lower() or action.required
+                or default in (None, False, "", [], argparse.SUPPRESS) or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def typed_parser(description: str | None, *classes: type, titles: Iterable[str] = (),
+                 formatter_class: type = HelpFormatter, **parser_kwargs: Any) -> argparse.ArgumentParser:
+    """A script's parser: one flag per command-line field of each config dataclass in `classes` (in
+    their order), the groups named in `titles` first (in that order); `parser_kwargs` go to
+    `argparse.ArgumentParser` (epilog ...)."""
+    p = argparse.ArgumentParser(description=description, formatter_class=formatter_class, **parser_kwargs)
+    groups = {t: p.add_argument_group(t) for t in titles}
+    for cls in classes:
+        add_arguments(p, cls, groups)
+    return p
+
+
+def parse_config(cls: type, argv: list[str] | None, description: str | None):
+    """The config of a script whose command line is exactly the fields of `cls` (see `typed_parser`)."""
+    return from_namespace(cls, typed_parser(description, cls).parse_args(argv))
 
 
 def add_original_switch(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

@@ -8,32 +8,27 @@ instances included with count 0.
 
 from __future__ import annotations
 
-import argparse
 import runpy
 from pathlib import Path
 
 runpy.run_path(str(Path(__file__).resolve().parents[2] / "_bootstrap.py"))  # repository root on sys.path
 
 from coco_tools.checker import load_coco_json  # noqa: E402
+from coco_tools.cli_configs import COCO_STAR_STATS, CategoryStatsConfig  # noqa: E402
 from coco_tools.coco_star import category_stats  # noqa: E402
 from utils.cli import reports_errors, run_cli  # noqa: E402
+from utils.config import parse_config  # noqa: E402
 from utils.io import DataError, atomic_write_json  # noqa: E402
 
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "category_stats.json"
-
+DEFAULT_OUT = COCO_STAR_STATS  # the default --output_path: COCO*/category_stats.json
 
 @reports_errors(DataError)
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--labels", required=True, help="extra labels COCO JSON (with or without masks)")
-    p.add_argument("--output_path", "--out", dest="out", default=str(DEFAULT_OUT),
-                   help="default: COCO*/category_stats.json")
-    args = p.parse_args(argv)
-    stats = category_stats(load_coco_json(args.labels))
-    atomic_write_json(args.out, stats, indent=2)
+    cfg = parse_config(CategoryStatsConfig, argv, __doc__.split("\n\n")[0])
+    stats = category_stats(load_coco_json(cfg.labels))
+    atomic_write_json(cfg.output_path, stats, indent=2)
     total = sum(s["count"] for s in stats)
-    print(f"{total} instances in {len(stats)} categories -> {args.out}")
+    print(f"{total} instances in {len(stats)} categories -> {cfg.output_path}")
     return 0
 
 

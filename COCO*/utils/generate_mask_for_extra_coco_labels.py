@@ -19,42 +19,25 @@ runpy.run_path(str(Path(__file__).resolve().parents[2] / "_bootstrap.py"))  # re
 
 from coco_tools.box_sources import load_box_annotations  # noqa: E402
 from coco_tools.checker import load_coco_json  # noqa: E402
+from coco_tools.cli_configs import SamMasksConfig  # noqa: E402
 from coco_tools.sam_masks import SAM_CHECKPOINT_URLS, build_sam_predictor, generate_masks  # noqa: E402
 from utils.cli import input_errors, reports_errors, run_cli  # noqa: E402
-from utils.config import number  # noqa: E402
+from utils.config import from_namespace, typed_parser  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
 from utils.io import DataError, atomic_write_json  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     urls = ", ".join(f"{k}: {v}" for k, v in SAM_CHECKPOINT_URLS.items())
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="SAM checkpoints: " + urls)
-    p.add_argument("--boxes", required=True,
-                   help="VIA JSON (1.x/2.x export or project, 3.x project) or COCO JSON with boxes")
-    p.add_argument("--image_dir", required=True, help="folder of the images (e.g. COCO val2017)")
-    p.add_argument("--sam_checkpoint", required=True, help="SAM weights, e.g. sam_vit_h_4b8939.pth")
-    p.add_argument("--model_type", default=None, choices=sorted(SAM_CHECKPOINT_URLS),
-                   help="SAM type; default: read from the checkpoint file name")
-    p.add_argument("--output_path", "--out", dest="out", default=None,
-                   help="output COCO JSON (default: <boxes stem>_with_mask.json)")
-    p.add_argument("--reference", default=None,
-                   help="COCO JSON (instances_val2017.json) giving VIA images their ids/sizes and "
-                        "category names their ids")
-    p.add_argument("--category_attribute", default="category",
-                   help="VIA region attribute holding the category name (default: category)")
-    p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
-    p.add_argument("--box_batch", type=number(int, min=1), default=64,
-                   help="boxes prompted together per forward pass")
-    return p
+    return typed_parser(__doc__.split("\n\n")[0], SamMasksConfig, epilog="SAM checkpoints: " + urls)
 
 
 @reports_errors(DataError)
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = from_namespace(SamMasksConfig, build_parser().parse_args(argv))
     boxes_path = Path(args.boxes)
-    out = Path(args.out) if args.out else boxes_path.with_name(f"{boxes_path.stem}_with_mask.json")
+    out = (Path(args.output_path) if args.output_path
+           else boxes_path.with_name(f"{boxes_path.stem}_with_mask.json"))
     with input_errors(FileNotFoundError, ValueError):
         reference = load_coco_json(args.reference, require_annotations=False) if args.reference else None
         boxes = load_box_annotations(boxes_path, args.category_attribute, reference)

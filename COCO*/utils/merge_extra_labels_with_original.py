@@ -10,32 +10,26 @@ Original annotations are kept unchanged; new categories get ids after COCO's; an
 
 from __future__ import annotations
 
-import argparse
 import runpy
 from pathlib import Path
 
 runpy.run_path(str(Path(__file__).resolve().parents[2] / "_bootstrap.py"))  # repository root on sys.path
 
 from coco_tools.checker import load_coco_json  # noqa: E402
+from coco_tools.cli_configs import MergeExtraLabelsConfig  # noqa: E402
 from coco_tools.coco_star import merge_with_class_agnostic  # noqa: E402
 from utils.cli import reports_errors, run_cli  # noqa: E402
+from utils.config import parse_config  # noqa: E402
 from utils.io import DataError, atomic_write_json  # noqa: E402
 
 
 @reports_errors(DataError)
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--original", required=True, help="COCO instances_val2017.json")
-    p.add_argument("--extra", required=True,
-                   help="extra labels with masks (output of generate_mask_for_extra_coco_labels.py)")
-    p.add_argument("--output_path", "--out", dest="out", default="COCO_star_val2017.json",
-                   help="merged output (default: COCO_star_val2017.json)")
-    args = p.parse_args(argv)
-    original = load_coco_json(args.original)
-    extra = load_coco_json(args.extra)
+    cfg = parse_config(MergeExtraLabelsConfig, argv, __doc__.split("\n\n")[0])
+    original = load_coco_json(cfg.original)
+    extra = load_coco_json(cfg.extra)
     merged, agnostic = merge_with_class_agnostic(original, extra)
-    out = Path(args.out)
+    out = Path(cfg.output_path)
     agnostic_path = out.with_name(f"{out.stem}_cls_agnostic.json")
     atomic_write_json(out, merged)
     atomic_write_json(agnostic_path, agnostic)

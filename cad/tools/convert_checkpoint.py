@@ -12,32 +12,20 @@ Examples (run from the repository root):
 
 from __future__ import annotations
 
-import argparse
 import runpy
 from pathlib import Path
 
 runpy.run_path(str(Path(__file__).resolve().parents[2] / "_bootstrap.py"))  # repository root on sys.path
 
 from cad.checkpoint import convert_checkpoint  # noqa: E402
+from cad.cli_configs import ConvertCheckpointConfig  # noqa: E402
 from cad.config import get_cfg  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
+from utils.config import parse_config  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", help="source checkpoint (.pth: {'model': ...} or a state dict; .pkl: Detectron2)")
-    p.add_argument(
-        "output", help="destination; .pkl writes numpy arrays, anything else a torch {'model': ...}"
-    )
-    p.add_argument(
-        "--config_file",
-        "--config-file",
-        default="",
-        help="build this model, load the weights into it (names "
-        "aligned, shapes checked) and write its full state dict",
-    )
-    p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides (with --config-file)")
-    args = p.parse_args(argv)
+    args = parse_config(ConvertCheckpointConfig, argv, __doc__)
     model = None
     if args.config_file:
         import torch

@@ -26,6 +26,7 @@ from utils.config import (
     option,
     same_option,
 )
+from utils.runtime_config import runtime_option
 
 DATASETS = ("ImageNet_votecut_top1_Dataset",)
 TASK, DATA, MODEL, LOSSES = "what to train (exactly one)", "data", "model", "losses"
@@ -64,7 +65,8 @@ class Stage1Config(ObjectnessConfig):
                                           group=DATA, gt=0, max=1)
     random_crop_scale_max: float = option(1.0, "largest random crop, as a fraction of the image area",
                                           group=DATA, gt=0, max=1)
-    num_workers: int = option(4, "DataLoader worker processes per rank", group=DATA, min=0)
+    num_workers: int = runtime_option("num_workers", "DataLoader worker processes per rank", default=4,
+                                      group=DATA)
     eval_imagenet_root: str | None = option(
         None, "held-out folder train/<wnid>/<name>.JPEG (masks under it, as for --imagenet_root): validated "
         "every --evaluate_every iterations, and the folder --eval_only evaluates; unset: no validation",
@@ -113,9 +115,9 @@ class Stage1Config(ObjectnessConfig):
     batch_size: int = option(16, "per process (per GPU under torchrun)", group=OPTIMISATION, min=1)
     max_iters: int = option(
         500000, "training iterations", aliases=("--train_iter",), group=OPTIMISATION, min=1)
-    seed: int = option(0, "seed of the weights' initialisation and of the data stream", group=OPTIMISATION)
-    device: str | None = option(None, "cpu, cuda, cuda:1 ... (default: cuda when available)",
-                                group=OPTIMISATION)
+    seed: int = runtime_option("seed", "of the weights' initialisation and of the data stream",
+                               group=OPTIMISATION)
+    device: str | None = runtime_option("device", "default: cuda when available", group=OPTIMISATION)
     gpu_index: int | None = option(None, "the original's GPU flag: same as --device cuda:INDEX",
                                    group=OPTIMISATION)
     lr_scheduler_type: str = option(
@@ -130,7 +132,7 @@ class Stage1Config(ObjectnessConfig):
     amp_dtype: Literal["bf16", "fp16"] = option("bf16", "mixed-precision type", group=OPTIMISATION)
 
     run_name: str | None = option(None, "default: <task>_<backbone or existence arch>", group=RUN)
-    output_dir: str | None = option(None, "default: outputs/objectness/<run_name>", group=RUN)
+    output_dir: str | None = runtime_option("output_dir", "default: outputs/objectness/<run_name>", group=RUN)
     resume: str | None = option(None, RESUME_HELP, group=RUN, nargs="?", const="auto", metavar="auto|PATH")
     ckpt_interval: int = option(5000, "iterations between checkpoints", aliases=("--save_ckpt_every",),
                                 group=RUN, min=1)
@@ -175,13 +177,13 @@ class EvalConfig:
         Stage1Config, "crop_size", default=None, group="",
         help="side of the crops fed to the network (default: the checkpoint's `crop_size`, else 128)")
     batch_size: int = same_option(Stage1Config, "eval_batch_size", aliases=(), group="")
-    seed: int = option(0, "seed of the random crops / existence samples")
+    seed: int = runtime_option("seed", "of the random crops / existence samples")
     samples_per_image: int = option(4, "existence: seeded draws per image", min=1)
-    num_workers: int = same_option(Stage1Config, "num_workers", default=0, group="",
-                                   help="DataLoader worker processes")
+    num_workers: int = runtime_option("num_workers", "DataLoader worker processes")
     device: str | None = same_option(Stage1Config, "device", group="")
-    output_path: str | None = option(None, "default: <checkpoint dir>/eval_<held-out folder name>.json",
-                                     aliases=("--output_json",))
+    output_path: str | None = runtime_option(
+        "output_path", "default: <checkpoint dir>/eval_<held-out folder name>.json",
+        aliases=("--output_json",))
 
 
 def build_train_parser() -> argparse.ArgumentParser:

@@ -16,8 +16,10 @@ from typing import Any, Literal
 from datasets.multi_object import DataConfig
 from losses.rmonet import LossConfig
 from models.rmonet.config import MONET_VARIANTS, RMONET_ONLY, ModelConfig
+from training.checkpointing import RESUME_HELP
 from utils.config import apply_override, from_mapping, load_yaml, option, to_dict
 from utils.io import DataError
+from utils.runtime_config import runtime_option
 
 
 @dataclass
@@ -48,7 +50,7 @@ class TrainConfig:
     ckpt_every: int = option(1000, "iterations between checkpoints", min=1)
     eval_every: int = option(5000, "iterations between test evaluations (0: only at the end)", min=0)
     eval_images: int = option(320, "test scenes of the evaluations during training", min=1)
-    seed: int = option(0, "seed of initialisation and data order")
+    seed: int = runtime_option("seed", "of initialisation and data order")
 
 
 @dataclass
@@ -69,7 +71,8 @@ class RMONetConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    output_dir: str = option("outputs/rmonet/run", "checkpoints, logs and figures")
+    output_dir: str = runtime_option("output_dir", "checkpoints, logs and figures",
+                                     default="outputs/rmonet/run")
 
 
 # Config keys that are Python keywords, by field name.
@@ -124,3 +127,21 @@ def config_dict(cfg: RMONetConfig) -> dict[str, Any]:
     for name, key in _KEYWORD_KEYS.items():
         out["loss"][key] = out["loss"].pop(name)
     return out
+
+
+@dataclass(frozen=True)
+class RMONetRunConfig:
+    """The command line of train_rmonet.py: the YAML config, `--set` overrides and run control."""
+
+    config_file: str | None = option(None, "YAML config (configs/rmonet/<dataset>_<variant>.yaml)",
+                                     aliases=("--config",), metavar="FILE")
+    resume: str | None = option(None, RESUME_HELP, nargs="?", const="auto", metavar="auto|PATH")
+    eval_only: bool = option(False, "evaluate the --resume checkpoint on the test split and exit")
+    eval: str | None = option(None, "the earlier spelling of --eval_only --resume CKPT", metavar="CKPT")
+    eval_dir: str | None = option(
+        None, "where --eval_only writes metrics.json and figures (default: CKPT dir/eval)")
+    device: str | None = runtime_option("device", "default: cuda if available")
+    output_dir: str | None = runtime_option("output_dir", "overrides the config's output_dir")
+    overrides: list[str] = option(
+        [], "config override, e.g. --set train.max_iters=1000 --set data.source=tfrecord", flags=("--set",),
+        action="append", nargs=None, metavar="KEY=VALUE")
