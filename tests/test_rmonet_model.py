@@ -151,3 +151,45 @@ def test_unknown_budget_clock_is_refused(tmp_path):
     with pytest.raises(ValueError, match="train.budget_clock must be one of"):
         cfg = load_config(None, [*overrides, "data.image_size=32", "model.num_slots=3", "data.num_test=4"])
         train(cfg, torch.device("cpu"))
+
+
+def test_image_region_rois_are_the_sprites_boxes():
+    """The diagnostic oracle RPN of bench_rmonet.py: on scenes whose sprites do not touch, one box per sprite,
+    equal to the sprite's ground-truth box, largest first, zero boxes after the last sprite."""
+    import numpy as np
+    from scipy import ndimage
+
+    from benchmarks import bench_rmonet
+    from datasets.multi_dsprites import render_multi_dsprites
+
+    checked = 0
+    for seed in range(40):
+        image, labels, _ = render_multi_dsprites(np.random.default_rng(seed), 32, 2, 3)
+        ids = [i for i in np.unique(labels) if i]
+        _, regions = ndimage.label(labels > 0, structure=np.ones((3, 3), bool))
+        if regions != len(ids):  # touching sprites form one region
+            continue
+        gt = []
+        for i in ids:
+            ys, xs = np.nonzero(labels == i)
+            gt.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+        gt.sort(key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+        boxes = bench_rmonet.image_region_boxes(x, 5)[0]
+        assert boxes[: len(gt)].tolist() == [[float(v) for v in b] for b in gt], seed
+        assert not boxes[len(gt):].any()
+        checked += 1
+    assert checked >= 10
+
+
+def test_benchmark_runs_with_image_region_rois(tmp_path, capsys):
+    from benchmarks import bench_rmonet
+
+    out = tmp_path / "bench"
+    tiny = ["--set", "data.image_size=32", "--set", "model.num_slots=3", "--set", "data.num_test=4"]
+    bench_rmonet.main(["--minutes", "0.01", "--variants", "unet", "--rois", "image_regions", "--test_images",
+                       "4", "--num_workers", "0", "--out", str(out), *tiny])
+    table = _table(capsys.readouterr().out)
+    assert any(line.startswith("| R-MONet(UNet), image-region ROIs |") for line in table)
+    saved = json.loads((out / "bench_results.json").read_text())
+    assert [r["rois"] for r in saved["results"]] == ["image_regions"]

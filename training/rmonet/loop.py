@@ -284,11 +284,16 @@ def _postfix(record: dict) -> dict[str, str]:
 
 
 def train(
-    cfg: RMONetConfig, device: torch.device, info: DistInfo | None = None, resume: str | bool | None = None
+    cfg: RMONetConfig,
+    device: torch.device,
+    info: DistInfo | None = None,
+    resume: str | bool | None = None,
+    trainer_cls: type[RMONetTrainer] = RMONetTrainer,
 ) -> dict:
-    """Train per `cfg`; returns the summary (final metrics, throughput). Checkpoints go to output_dir."""
+    """Train per `cfg` with `trainer_cls` (a subclass may override the build_* points); returns the summary
+    (final metrics, throughput). Checkpoints go to output_dir."""
     info = info or DistInfo()
-    trainer = RMONetTrainer(cfg, device, info, resume)
+    trainer = trainer_cls(cfg, device, info, resume)
     trainer.fit(trainer.max_iters)
     summary = trainer.summary
     if info.is_main:
