@@ -54,3 +54,14 @@ class MainJobReportConfig:
     overlay_score: float = option(
         0.5, "draw a row's results scoring at least this fraction of its best score on the image",
         min=0, max=1)
+
+
+@dataclass(frozen=True)
+class SeedSummaryConfig:
+    """tools/summarize_seeds.py."""
+
+    runs: list[str] = option([], "output folders of the main job (each with main_results.json) or the "
+                                 "main_results.json files themselves, one per seed", positional=True)
+    output_path: str | None = runtime_option("output_path",
+                                             "markdown file of the summary (default: print only)")
+

@@ -52,3 +52,34 @@ def text_table(table: dict, metrics: Sequence[str] = TABLE_METRICS) -> str:
     for name, scores in table.items():
         lines.append(f"{name:<{width}s}" + "".join(f"{c:>11s}" for c in _cells(scores, metrics)))
     return "\n".join(lines)
+
+
+def _spread(values: Sequence[float], digits: int = 1) -> str:
+    """'mean (min-max)' of `values`."""
+    mean = sum(values) / len(values)
+    return f"{mean:.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
+def seed_summary_table(reports: Sequence[dict], metrics: Sequence[str] = TABLE_METRICS) -> str:
+    """Markdown table of runs of one job that differ only in their seed: for each row of the reports' tables
+    (`main_results.json` of tools/main_job_report.py, the same rows in the same order in every report) and
+    each bbox / segm metric, 'mean (min-max)' over the runs; then the stage-1 and pseudo-label lines."""
+    names = list(reports[0]["table"])
+    for i, r in enumerate(reports[1:], 1):
+        if list(r["table"]) != names:
+            raise ValueError(f"report {i} has rows {list(r['table'])}, report 0 has {names}")
+    head = ["", *_header(metrics)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in names:
+        cells = [_spread([r["table"][name][task][m] for r in reports])
+                 for task in ("bbox", "segm") for m in metrics]
+        lines.append("| " + " | ".join([name, *cells]) + " |")
+    extra = []
+    existence = [s["accuracy"] for r in reports for s in r.get("stage1", []) if s.get("task") == "existence"]
+    if len(existence) == len(reports):
+        extra.append(f"- existence accuracy (held-out): {_spread(existence, 3)}")
+    pseudo = [r["pseudo_labels"]["annotations"] for r in reports if "pseudo_labels" in r]
+    if len(pseudo) == len(reports):
+        extra.append(f"- pseudo labels: {_spread(pseudo, 0)}")
+    return "\n".join(lines + ([""] + extra if extra else []))
+

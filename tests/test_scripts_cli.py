@@ -28,7 +28,7 @@ SCRIPTS = [
     "COCO*/utils/merge_extra_labels_with_original.py", "cad/train_net.py", "cad/demo.py",
     "cad/tools/convert_checkpoint.py", "tools/check_coco_json.py", "tools/convert_to_cls_agnostic.py",
     "tools/make_synthetic_data.py", "tools/preprocess_votecut.py", "utils/preprocess_votecut.py",
-    "tools/main_job_report.py",
+    "tools/main_job_report.py", "tools/summarize_seeds.py",
     "benchmarks/bench_original_behaviour.py", "benchmarks/bench_reasoning.py", "benchmarks/bench_rmonet.py",
     "benchmarks/probe_bad_inputs.py", "docs/make_pipeline_figure.py", "tools/check_setup.py", "discover.py",
     "benchmarks/bench_discover_photos.py", "benchmarks/bench_vs_original.py",
