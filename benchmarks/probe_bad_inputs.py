@@ -713,6 +713,8 @@ def misc_cases(fx: dict, tmp: Path) -> list[Case]:
         "2",
     ]
     mask_root = str(fx["single"] / "masks_top1_single_component")
+    detector_eval = ["--config-file", tiny_cfg, "--eval-only", "--test-json", fx["gt_path"],
+                     "--test-image-root", str(fx["scenes"])]
     cases = [
         Case(
             "object_reasoning.py",
@@ -837,53 +839,15 @@ def misc_cases(fx: dict, tmp: Path) -> list[Case]:
             ],
             "garbage --resume checkpoint",
         ),
+        Case("cad/train_net.py", [*detector_eval, "MODEL.WEIGHTS", ""],
+             "--eval-only with empty MODEL.WEIGHTS"),
         Case(
             "cad/train_net.py",
-            [
-                "--config-file",
-                tiny_cfg,
-                "--eval-only",
-                "MODEL.WEIGHTS",
-                "",
-                "--test-json",
-                fx["gt_path"],
-                "--test-image-root",
-                str(fx["scenes"]),
-            ],
-            "--eval-only with empty MODEL.WEIGHTS",
-        ),
-        Case(
-            "cad/train_net.py",
-            [
-                "--config-file",
-                tiny_cfg,
-                "--eval-only",
-                "--test-json",
-                fx["gt_path"],
-                "--test-image-root",
-                str(fx["scenes"]),
-                "MODEL.WEIGHTS",
-                fx["unrelated"],
-                "OUTPUT_DIR",
-                str(out / "deu"),
-            ],
+            [*detector_eval, "MODEL.WEIGHTS", fx["unrelated"], "OUTPUT_DIR", str(out / "deu")],
             "--eval-only with unrelated MODEL.WEIGHTS",
         ),
-        Case(
-            "cad/train_net.py",
-            [
-                "--config-file",
-                tiny_cfg,
-                "--eval-only",
-                "--test-json",
-                fx["gt_path"],
-                "--test-image-root",
-                str(fx["scenes"]),
-                "MODEL.WEIGHTS",
-                garbage,
-            ],
-            "--eval-only with garbage MODEL.WEIGHTS",
-        ),
+        Case("cad/train_net.py", [*detector_eval, "MODEL.WEIGHTS", garbage],
+             "--eval-only with garbage MODEL.WEIGHTS"),
         Case(
             "cad/train_net.py",
             [

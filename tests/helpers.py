@@ -48,3 +48,22 @@ def tiny_cfg(tmp_path: Path, *extra: str):
             *extra,
         ],
     )
+
+
+def two_image_coco(first_category: int, more: list[dict], categories: list[dict]) -> dict:
+    """A small valid COCO dataset: images 1 (a.jpg, 30x40) and 2 (b.jpg, 20x20), annotation 10 on image 1 (an
+    RLE mask of rows 5-14, columns 10-29, category `first_category`), then the annotations `more`."""
+    import numpy as np
+
+    from utils.masks import mask_to_rle
+
+    mask = np.zeros((30, 40), bool)
+    mask[5:15, 10:30] = True
+    return {
+        "images": [{"id": 1, "file_name": "a.jpg", "height": 30, "width": 40},
+                   {"id": 2, "file_name": "b.jpg", "height": 20, "width": 20}],
+        "annotations": [{"id": 10, "image_id": 1, "category_id": first_category, "bbox": [10, 5, 20, 10],
+                         "area": 200.0, "iscrowd": 0, "segmentation": mask_to_rle(mask)}, *more],
+        "categories": categories,
+    }
+

@@ -9,15 +9,13 @@ import json
 import logging
 import re
 
-import numpy as np
 import pytest
 import torch
-from helpers import set_at
+from helpers import set_at, two_image_coco
 
 from coco_tools.checker import load_coco_json, validate_coco, validate_discoveries
 from utils.config import from_mapping
 from utils.io import DataError, ImageTooLarge, load_image_rgb
-from utils.masks import mask_to_rle
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -192,19 +190,9 @@ def test_detector_nan_learning_rate_is_refused():
 
 # ------------------------------------------------------------------------------------------ COCO JSON
 def _coco() -> dict:
-    mask = np.zeros((30, 40), bool)
-    mask[5:15, 10:30] = True
-    return {
-        "images": [{"id": 1, "file_name": "a.jpg", "height": 30, "width": 40},
-                   {"id": 2, "file_name": "b.jpg", "height": 20, "width": 20}],
-        "annotations": [
-            {"id": 10, "image_id": 1, "category_id": 1, "bbox": [10, 5, 20, 10], "area": 200.0, "iscrowd": 0,
-             "segmentation": mask_to_rle(mask)},
-            {"id": 11, "image_id": 2, "category_id": 1, "bbox": [1, 1, 5, 5], "area": 25.0, "iscrowd": 0,
-             "segmentation": [[1, 1, 6, 1, 6, 6, 1, 6]]},
-        ],
-        "categories": [{"id": 1, "name": "fg"}],
-    }
+    polygon = {"id": 11, "image_id": 2, "category_id": 1, "bbox": [1, 1, 5, 5], "area": 25.0, "iscrowd": 0,
+               "segmentation": [[1, 1, 6, 1, 6, 6, 1, 6]]}
+    return two_image_coco(1, [polygon], [{"id": 1, "name": "fg"}])
 
 
 COCO_CASES = [

@@ -4,13 +4,11 @@ import copy
 import importlib.util
 import json
 
-import numpy as np
 import pytest
-from helpers import set_at
+from helpers import set_at, two_image_coco
 
 from coco_tools.checker import check_coco
 from coco_tools.class_agnostic import to_class_agnostic
-from utils.masks import mask_to_rle
 
 
 def _load_script(path, name):
@@ -21,21 +19,13 @@ def _load_script(path, name):
 
 
 def _valid():
-    mask = np.zeros((30, 40), bool)
-    mask[5:15, 10:30] = True
-    return {
-        "images": [{"id": 1, "file_name": "a.jpg", "height": 30, "width": 40},
-                   {"id": 2, "file_name": "b.jpg", "height": 20, "width": 20}],
-        "annotations": [
-            {"id": 10, "image_id": 1, "category_id": 3, "bbox": [10, 5, 20, 10], "area": 200.0, "iscrowd": 0,
-             "segmentation": mask_to_rle(mask)},
-            {"id": 11, "image_id": 2, "category_id": 7, "bbox": [0, 0, 20, 20], "area": 400.0, "iscrowd": 1,
-             "segmentation": {"size": [20, 20], "counts": [0, 400]}},
-            {"id": 12, "image_id": 2, "category_id": 3, "bbox": [1, 1, 5, 5], "area": 25.0, "iscrowd": 0,
-             "segmentation": [[1, 1, 6, 1, 6, 6, 1, 6]]},
-        ],
-        "categories": [{"id": 3, "name": "cup"}, {"id": 7, "name": "person"}],
-    }
+    more = [
+        {"id": 11, "image_id": 2, "category_id": 7, "bbox": [0, 0, 20, 20], "area": 400.0, "iscrowd": 1,
+         "segmentation": {"size": [20, 20], "counts": [0, 400]}},
+        {"id": 12, "image_id": 2, "category_id": 3, "bbox": [1, 1, 5, 5], "area": 25.0, "iscrowd": 0,
+         "segmentation": [[1, 1, 6, 1, 6, 6, 1, 6]]},
+    ]
+    return two_image_coco(3, more, [{"id": 3, "name": "cup"}, {"id": 7, "name": "person"}])
 
 
 CASES = [
