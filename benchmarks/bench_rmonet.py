@@ -85,9 +85,9 @@ def image_region_boxes(images: torch.Tensor, num_rois: int, tol: float = 0.04) -
         differs = np.abs(im - np.median(border, axis=1)[:, None, None]).max(0) > tol
         regions, _ = ndimage.label(differs, structure=np.ones((3, 3), bool))
         boxes = [(sl[1].start, sl[0].start, sl[1].stop, sl[0].stop) for sl in ndimage.find_objects(regions)]
-        boxes.sort(key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+        boxes = sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))[:num_rois]
         if boxes:
-            out[i, : len(boxes[:num_rois])] = torch.tensor(boxes[:num_rois], dtype=torch.float32)
+            out[i, : len(boxes)] = torch.tensor(boxes, dtype=torch.float32)
     return out
 
 
@@ -146,10 +146,10 @@ def run_variant(variant: str, seed: int, args) -> dict:
     if args.parallel:
         torch.set_num_threads(1)
     torch.manual_seed(0)
-    oracle = args.rois == "image_regions" and not variant.startswith("monet")
-    trainer_cls = ImageRegionTrainer if oracle else RMONetTrainer
+    rois = None if variant.startswith("monet") else args.rois  # the MONet baselines have no ROIs
+    trainer_cls = ImageRegionTrainer if rois == "image_regions" else RMONetTrainer
     summary = train(cfg, torch.device(args.device), trainer_cls=trainer_cls)
-    return {"variant": variant, "seed": seed, "rois": "image_regions" if oracle else "rpn", **summary}
+    return {"variant": variant, "seed": seed, "rois": rois, **summary}
 
 
 def fmt(x: float | None, digits: int = 3) -> str:

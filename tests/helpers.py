@@ -4,7 +4,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from training.rmonet.config import load_config
+from utils.masks import mask_to_rle
 
 
 def set_at(path: Sequence[Any], value: Any) -> Callable[[Any], None]:
@@ -53,10 +56,6 @@ def tiny_cfg(tmp_path: Path, *extra: str):
 def two_image_coco(first_category: int, more: list[dict], categories: list[dict]) -> dict:
     """A small valid COCO dataset: images 1 (a.jpg, 30x40) and 2 (b.jpg, 20x20), annotation 10 on image 1 (an
     RLE mask of rows 5-14, columns 10-29, category `first_category`), then the annotations `more`."""
-    import numpy as np
-
-    from utils.masks import mask_to_rle
-
     mask = np.zeros((30, 40), bool)
     mask[5:15, 10:30] = True
     return {
