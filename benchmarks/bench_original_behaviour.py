@@ -33,6 +33,8 @@ FIXTURE = ROOT / "tests" / "fixtures" / "original_reasoning"
 VARIANTS = {  # name: (object_reasoning.py flags, object_scoring.py flags)
     "defaults": ([], []),
     "original (--original_behaviour)": (["--original_behaviour"], ["--original_behaviour"]),
+    "original, every box re-predicted each round (+ --no-reuse_predictions)": (
+        ["--original_behaviour", "--no-reuse_predictions"], ["--original_behaviour"]),
     "defaults + --merge_duplicates": (["--merge_duplicates"], []),
     "defaults + --paste_antialias": ([], ["--paste_antialias"]),
     # one deviation at a time on top of the original: what each default changes
@@ -43,7 +45,8 @@ VARIANTS = {  # name: (object_reasoning.py flags, object_scoring.py flags)
     "original + --no-keep_empty_masks": (["--original_behaviour"],
                                          ["--original_behaviour", "--no-keep_empty_masks"]),
 }
-MAIN_VARIANTS = list(VARIANTS)[:4]
+MAIN_VARIANTS = list(VARIANTS)[:5]
+ORIGINAL_BOXES = set(list(VARIANTS)[1:3])  # variants whose fixture boxes must be the original code's
 
 
 def fixture_match(discoveries: dict, gt: dict, key: str) -> tuple[int, int]:
@@ -102,7 +105,7 @@ def main(argv=None) -> None:
         for k, name in enumerate(args.variants):
             r = run_variant(gt_path, image_dir, tmp / f"{len(rows)}_{k}", VARIANTS[name], done)
             note = ""
-            if set_name.startswith("fixture") and name == "original (--original_behaviour)":
+            if set_name.startswith("fixture") and name in ORIGINAL_BOXES:
                 ok, n = fixture_match(r["discoveries"], load_json(gt_path), "analyze_cc")
                 note = f"{ok}/{n} images = original boxes"
             rows.append((set_name, name, r, note))

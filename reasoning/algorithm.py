@@ -17,6 +17,7 @@ from reasoning.crops import on_edge_flags, pixel_boxes
 from reasoning.fields import boundary_update, component_boxes, edge_movements, split_evidence, union_masks
 from reasoning.predict import EXISTENCE, FIELDS, Predictor
 from reasoning.proposals import generate_proposals
+from reasoning.runner import EXECUTION
 from utils.config import DEVIATIONS_GROUP, option
 
 THRESHOLDS = "reasoning thresholds (defaults of the original code)"
@@ -44,9 +45,11 @@ class ReasoningConfig:
     nms_iou: float = option(0.5, "IoU of the final NMS", cli=False, min=0, max=1)
     cc_enlarge_ratio: float = option(1.5, "connected-component boxes are enlarged by this", cli=False, gt=0)
     reuse_predictions: bool = option(
-        True, "Never predict the same pixel box twice.", original=False, group=DEVIATIONS_GROUP,
-        why="identical boxes (tested) with far fewer crops: a pixel box is predicted once per image and "
-            "converged boxes are not predicted again.")
+        True, "Predict each pixel box at most once per image and never a converged box again. Not a "
+        "deviation (kept by --original_behaviour): a prediction depends only on its pixel box, so the boxes "
+        "are the same (tested) with far fewer crops. --no-reuse_predictions predicts every box, converged or "
+        "not, again each round, as the original code does (to count its evaluations).",
+        group=EXECUTION)
     merge_duplicates: bool = option(
         False, "Drop a moving box whose IoU with a converged box or an earlier moving box exceeds "
         "--merge_iou (saves crops but can lose objects: a dropped box may have converged elsewhere than the "

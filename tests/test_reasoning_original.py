@@ -75,10 +75,15 @@ def test_original_switch_sets_every_deviation_back_and_help_says_which_default_i
     # an explicit flag wins over the switch
     argv = ["--original_behaviour", "--nms_score", "boundary"]
     args = resolve_deviations(reasoning_parser().parse_args(argv), *reasoning)
-    assert args.nms_score == "boundary" and args.cc_box_coords == "crop" and args.reuse_predictions is False
+    assert args.nms_score == "boundary" and args.cc_box_coords == "crop"
+    # predicting a pixel box once gives the same boxes, so it is not a deviation and the switch keeps it
+    assert args.reuse_predictions is True
+    argv = ["--original_behaviour", "--no-reuse_predictions"]
+    args = resolve_deviations(reasoning_parser().parse_args(argv), *reasoning)
+    assert args.reuse_predictions is False and args.cc_box_coords == "crop"
     # every deviation of the issue has a switch
     dests = {d.name for config in reasoning + scoring for d in deviation_fields(config)}
-    assert {"reuse_predictions", "merge_duplicates", "cc_box_coords", "nms_score", "crop_mode",
+    assert {"merge_duplicates", "cc_box_coords", "nms_score", "crop_mode",
             "paste_antialias", "keep_empty_masks"} <= dests
 
 
