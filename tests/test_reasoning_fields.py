@@ -80,6 +80,16 @@ def test_erode_equals_repeated_conv_definition():
         conv = F.conv2d(ref[:, None].double(), torch.ones(1, 1, 9, 9, dtype=torch.float64), padding=4)[:, 0]
         ref = (conv >= 81).long()
     assert torch.equal(erode(masks), ref.bool())
+    # one round of another size
+    conv = F.conv2d(masks[:, None].double(), torch.ones(1, 1, 5, 5, dtype=torch.float64), padding=2)[:, 0]
+    assert torch.equal(erode(masks, 5, 1), conv >= 25)
+    # a window too large for 16-bit counts (183 x 183: the 32-bit path), against a separable max pool
+    big = torch.ones(1, 400, 400, dtype=torch.bool)
+    big[0, 300, 350] = big[0, 20, 200] = False
+    pad = 183 // 2
+    bg = F.pad((~big).double()[:, None], (pad, pad, pad, pad), value=1.0)
+    ref = F.max_pool2d(F.max_pool2d(bg, (183, 1), stride=1), (1, 183), stride=1)[:, 0] < 0.5
+    assert ref.any() and torch.equal(erode(big, 92, 2), ref)
 
 
 def _disc_fields(centers, radius, size=S):
