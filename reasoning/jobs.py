@@ -4,6 +4,7 @@ combine."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from reasoning.runner import (
     resolve_inputs,
 )
 from reasoning.scoring import ScoringConfig, score_boxes
+from reasoning.shared_calls import slot_predictors
 from reasoning.stats import CountingPredictor, summarise_stats
 from reasoning.vis import save_overlay, save_rounds_gif
 from utils.config import cli_values, option
@@ -109,11 +111,12 @@ def run_reasoning(job: ReasoningJob, networks: PredictorConfig, cfg: ReasoningCo
     flags = command_line(job, networks, cfg, original_behaviour=original_behaviour)
     outputs = (DISCOVERIES, FAILED_NAME, REASONING_STATS)
     run.prepare(results, settings, outputs, "configs_object_reasoning.json", flags)
-    counting = CountingPredictor(build_predictor(networks, run.device, job.batch_size))
-    process = discovery_process(Reasoner(counting, cfg), counting, run.device, job)
-    done, _ = run.process(records, results, process, "object reasoning")
+    slots, shared = slot_predictors(build_predictor(networks, run.device, job.batch_size), job.images_at_once)
+    counters = [CountingPredictor(p) for p in slots]
+    processes = [discovery_process(Reasoner(c, cfg), c, run.device, job) for c in counters]
+    done, _ = run.process(records, results, processes, "object reasoning", shared)
     if done:
-        run.logger.info("network evaluations %s", dict(counting.counts))
+        run.logger.info("network evaluations %s", dict(sum((c.counts for c in counters), Counter())))
     path = run.finish(results, records, combine_discoveries, DISCOVERIES)
     if path is not None:
         atomic_write_json(results.output_dir / REASONING_STATS,
@@ -163,6 +166,7 @@ def run_scoring(job: ScoringJob, networks: PredictorConfig, cfg: ScoringConfig,
                 "raw_annotations_path": file_identity(job.raw_annotations_path)}
     flags = command_line(job, networks, cfg, original_behaviour=original_behaviour)
     run.prepare(results, settings, (SCORED, SCORING_FAILED_NAME), "configs_object_scoring.json", flags)
-    predictor = build_predictor(networks, run.device, job.batch_size)
-    run.process(records, results, scoring_process(predictor, raw, cfg, run.device, job), "object scoring")
+    slots, shared = slot_predictors(build_predictor(networks, run.device, job.batch_size), job.images_at_once)
+    processes = [scoring_process(p, raw, cfg, run.device, job) for p in slots]
+    run.process(records, results, processes, "object scoring", shared)
     return run.finish(results, records, combine_scores, SCORED, failed_name=SCORING_FAILED_NAME)

@@ -23,6 +23,8 @@ targets follow the stage-1 training targets:
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import cv2
 import numpy as np
 import torch
@@ -34,6 +36,7 @@ from utils.io import DataError
 from utils.masks import rle_to_mask
 
 SDF_MODES = ("dominant", "union")  # the first is the default
+SCENE_CACHE = 32  # scenes kept: a 640x480 one holds 2.5 MB
 
 
 class GroundTruthScene:
@@ -83,12 +86,15 @@ class OraclePredictor(Predictor):
         if sdf_mode not in SDF_MODES:
             raise ValueError(f"oracle sdf_mode must be one of {SDF_MODES}, got {sdf_mode!r}")
         self.sdf_mode = sdf_mode
-        self._scene_key = None
-        self._scene: GroundTruthScene | None = None
+        self._scenes: OrderedDict[tuple, GroundTruthScene] = OrderedDict()  # the last few images' scenes
 
     def scene(self, image_id: int | str | None, height: int, width: int) -> GroundTruthScene:
-        """The scene of `image_id` (cached for consecutive calls), checked against the image size."""
-        if self._scene_key != (image_id, height, width):
+        """The scene of `image_id` (the last `SCENE_CACHE` images' are kept: `--images_at_once` interleaves
+        images), checked against the image size."""
+        key = (image_id, height, width)
+        if key in self._scenes:
+            self._scenes.move_to_end(key)
+        else:
             info = self.images.get(image_id, self.images.get(str(image_id)))
             if info is None:
                 raise DataError(f"oracle annotations have no image with id {image_id!r}")
@@ -106,9 +112,10 @@ class OraclePredictor(Predictor):
                                     f"has a {m.shape[1]}x{m.shape[0]} mask, the image is {width}x{height}")
                 if m.any():
                     masks.append(m)
-            self._scene = GroundTruthScene(masks, height, width)
-            self._scene_key = (image_id, height, width)
-        return self._scene
+            self._scenes[key] = GroundTruthScene(masks, height, width)
+            if len(self._scenes) > SCENE_CACHE:
+                self._scenes.popitem(last=False)
+        return self._scenes[key]
 
     @torch.no_grad()
     def predict(self, image: torch.Tensor, boxes: torch.Tensor, want: set[str],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +23,14 @@ EXISTENCE = "existence"
 CROP_MODES = ("batched", "loop")
 PRECISIONS = ("fp32", "bf16", "fp16")
 Prediction = dict[str, torch.Tensor]
+
+
+class Request(NamedTuple):
+    """One image's boxes to predict: image [3, H, W], boxes [N, 4] (float image pixels), its id."""
+
+    image: torch.Tensor
+    boxes: torch.Tensor
+    image_id: int | str | None
 
 
 def synchronize(device: torch.device | None) -> None:
@@ -99,6 +108,10 @@ class Predictor:
     def predict(self, image: torch.Tensor, boxes: torch.Tensor, want: set[str],
                 image_id: int | str | None = None) -> Prediction:
         raise NotImplementedError
+
+    def predict_many(self, requests: list[Request], want: set[str]) -> list[Prediction]:
+        """The predictions of several images' boxes (one `predict` each here; batched where it pays)."""
+        return [self.predict(r.image, r.boxes, want, r.image_id) for r in requests]
 
 
 def concat_chunks(chunks: list[Prediction], want: set[str], size: int, device: torch.device) -> Prediction:

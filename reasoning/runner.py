@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -19,6 +20,7 @@ from coco_tools.splits import DATASETS, NAMED_SPLITS, SPLITS, default_data_root
 from reasoning.images import ImageRecord, image_loader, list_images
 from reasoning.predict import batch_size_flag
 from reasoning.results import ShardedResults
+from reasoning.shared_calls import SharedCalls
 from utils.artifacts import missing_data_message
 from utils.config import option
 from utils.device import device_for_rank
@@ -75,6 +77,11 @@ class JobConfig:
         type=batch_size_flag)
     num_workers: int = runtime_option("num_workers", "DataLoader workers decoding images ahead", default=2,
                                       group=EXECUTION)
+    images_at_once: int = option(
+        1, "images searched at the same time, one thread each, whose crops share network calls (fuller "
+        "batches on a GPU: a round of one image's search often has fewer crops than --batch_size). 1: one "
+        "image after the other. Results are reproducible for a given N; on a GPU the batch composition may "
+        "change float rounding, as any batch size does", group=EXECUTION, min=1)
     shard: str | None = option(None, "i/N: process every N-th image from the i-th", group=EXECUTION)
     merge_only: bool = option(False, "only merge finished shard results", group=EXECUTION)
     overwrite: bool = option(
@@ -150,36 +157,78 @@ class Run:
         if self.info.is_main:
             atomic_write_json(results.output_dir / config_name, config, indent=2)
 
-    def process(self, records: list[ImageRecord], results: ShardedResults, process: Process,
-                desc: str) -> tuple[int, int]:
-        """Process this shard's unfinished images; one flushed JSON line per image. Returns (done, failed)."""
+    def process(self, records: list[ImageRecord], results: ShardedResults, process: Process | list[Process],
+                desc: str, shared: SharedCalls | None = None) -> tuple[int, int]:
+        """Process this shard's unfinished images; one flushed JSON line per image. Returns (done, failed).
+
+        `process` may be a list of processes, one per image searched at once (`--images_at_once`), whose
+        predictors are `shared`'s members: the loaded images then go through them in groups of that size.
+        """
+        processes = process if isinstance(process, list) else [process]
         mine = shard_items(records, self.shard_index, self.num_shards)
         todo = results.missing(mine)
         self.logger.info("%d images in this shard, %d already finished, %d to do", len(mine),
                          len(mine) - len(todo), len(todo))
-        done = failed = 0
+        counts = [0, 0]  # done, failed
         if not todo:
             return 0, 0
         start = time.perf_counter()
         with results.writer() as writer:
+
+            def record(rec: ImageRecord, outcome: dict | None, error: str | None) -> None:
+                if error is None:
+                    writer.write({"image_id": rec.image_id, **outcome})
+                    counts[0] += 1
+                    return
+                counts[1] += 1
+                self.logger.warning("skipping image %s: %s (%d failed so far)", rec.image_id, error,
+                                    counts[1])
+                writer.write({"image_id": rec.image_id, "error": error})
+
             loader = image_loader(todo, self.job.num_workers, self.device, self.job.max_image_pixels)
+            group: list[dict] = []
             for item in tqdm(loader, total=len(todo), desc=desc, ncols=90, disable=not self.info.is_main):
-                rec = todo[item["index"]]
-                if item["error"] is None:
-                    try:
-                        writer.write({"image_id": rec.image_id, **process(rec, item["image"])})
-                        done += 1
-                        continue
-                    except DataError as e:
-                        item["error"] = str(e)
-                failed += 1
-                self.logger.warning("skipping image %s: %s (%d failed so far)", rec.image_id, item["error"],
-                                    failed)
-                writer.write({"image_id": rec.image_id, "error": item["error"]})
-        if done:
+                group.append(item)
+                if len(group) == len(processes):
+                    self._process_group(group, todo, processes, shared, record)
+                    group = []
+            if group:
+                self._process_group(group, todo, processes, shared, record)
+        if counts[0]:
             elapsed = time.perf_counter() - start
-            self.logger.info("%d images in %.1f s (%.3f images/s)", done, elapsed, done / elapsed)
-        return done, failed
+            self.logger.info("%d images in %.1f s (%.3f images/s)", counts[0], elapsed, counts[0] / elapsed)
+        return counts[0], counts[1]
+
+    @staticmethod
+    def _process_group(items: list[dict], todo: list[ImageRecord], processes: list[Process],
+                       shared: SharedCalls | None, record: Callable) -> None:
+        """Loaded images -> `record(rec, outcome, error)` in order; a DataError fails only its image, any
+        other exception is raised once the group's other results are recorded."""
+        ok = [item for item in items if item["error"] is None]
+        tasks = [partial(processes[i], todo[item["index"]], item["image"]) for i, item in enumerate(ok)]
+        if shared is None or len(tasks) < 2:
+            outcomes = []
+            for task in tasks:
+                try:
+                    outcomes.append(task())
+                except DataError as e:
+                    outcomes.append(e)
+        else:
+            outcomes = shared.run(tasks)
+        by_index = {item["index"]: outcome for item, outcome in zip(ok, outcomes)}
+        fatal = None
+        for item in items:
+            rec, outcome = todo[item["index"]], by_index.get(item["index"])
+            if item["error"] is not None:
+                record(rec, None, item["error"])
+            elif isinstance(outcome, DataError):
+                record(rec, None, str(outcome))
+            elif isinstance(outcome, BaseException):
+                fatal = fatal or outcome
+            else:
+                record(rec, outcome, None)
+        if fatal is not None:
+            raise fatal
 
     def finish(self, results: ShardedResults, records: list[ImageRecord],
                combine: Callable[[list[dict]], object], out_name: str, force: bool = False,
