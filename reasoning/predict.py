@@ -169,28 +169,41 @@ class NetworkPredictor(Predictor):
             return fields
         return F.interpolate(fields, size=(self.size, self.size), mode="bilinear", align_corners=False)
 
-    @torch.no_grad()
     def predict(self, image: torch.Tensor, boxes: torch.Tensor, want: set[str],
                 image_id: int | str | None = None) -> Prediction:
-        _, height, width = image.shape
-        pix = pixel_boxes(boxes, height, width)
+        return self.predict_many([Request(image, boxes, image_id)], want)[0]
+
+    @torch.no_grad()
+    def predict_many(self, requests: list[Request], want: set[str]) -> list[Prediction]:
+        """Every request's crops in batches of `batch_size` (a batch may mix images), split back."""
+        pix = [pixel_boxes(r.boxes, r.image.shape[1], r.image.shape[2]) for r in requests]
+        ends = torch.tensor([p.shape[0] for p in pix]).cumsum(0).tolist()
+        starts = [0] + ends[:-1]
         chunks = []
-        for start in range(0, pix.shape[0], self.batch_size):
+        for lo in range(0, ends[-1] if ends else 0, self.batch_size):
+            hi = min(lo + self.batch_size, ends[-1])
             t = time.perf_counter()
-            crops = self._crop(image, pix[start:start + self.batch_size].to(image.device))
+            pieces = [self._crop(r.image, p[max(lo - a, 0):min(hi, b) - a].to(r.image.device))
+                      for r, p, a, b in zip(requests, pix, starts, ends) if a < hi and b > lo]
+            crops = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
             t = self.timer.add("crop", t)
-            chunk: Prediction = {}
-            with autocast(self.device, self.precision):
-                if FIELDS in want:
-                    if self.objectness is None:
-                        raise RuntimeError("no objectness network loaded (--objectness_resume)")
-                    out = self.objectness(crops)
-                    chunk["center_fields"] = self._to_grid(out["center_fields"].float())
-                    chunk["sdf_maps"] = self._to_grid(out["sdf_maps"].float())[:, 0]
-                if EXISTENCE in want:
-                    if self.existence is None:
-                        raise RuntimeError("no existence network loaded (--binary_classifier_resume)")
-                    chunk["existence"] = self.existence(crops)[:, 0].float()
+            chunks.append(self._run_networks(crops, want))
             self.timer.add("network", t)
-            chunks.append(chunk)
-        return concat_chunks(chunks, want, self.size, self.device)
+        out = concat_chunks(chunks, want, self.size, self.device)
+        return [{k: v[a:b] for k, v in out.items()} for a, b in zip(starts, ends)]
+
+    def _run_networks(self, crops: torch.Tensor, want: set[str]) -> Prediction:
+        """crops [n, 3, input_size, input_size] -> the wanted outputs on the reasoning grid."""
+        chunk: Prediction = {}
+        with autocast(self.device, self.precision):
+            if FIELDS in want:
+                if self.objectness is None:
+                    raise RuntimeError("no objectness network loaded (--objectness_resume)")
+                out = self.objectness(crops)
+                chunk["center_fields"] = self._to_grid(out["center_fields"].float())
+                chunk["sdf_maps"] = self._to_grid(out["sdf_maps"].float())[:, 0]
+            if EXISTENCE in want:
+                if self.existence is None:
+                    raise RuntimeError("no existence network loaded (--binary_classifier_resume)")
+                chunk["existence"] = self.existence(crops)[:, 0].float()
+        return chunk

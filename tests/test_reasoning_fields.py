@@ -242,3 +242,31 @@ def test_network_predictor_feeds_the_training_crop_size_and_returns_the_reasonin
     small = Recording()(crop_resize_batched(image, pixel_boxes(boxes, 90, 120), 64))["sdf_maps"]
     expect = F.interpolate(small, size=(S, S), mode="bilinear", align_corners=False)[:, 0]
     torch.testing.assert_close(out["sdf_maps"], expect)
+
+
+def test_network_predictor_predict_many_mixes_images_in_a_batch_and_splits_back():
+    from reasoning.predict import NetworkPredictor, Request
+
+    calls = []
+
+    class Recording(_TinyObjectness):
+        def forward(self, x):
+            calls.append(x.shape[0])
+            return super().forward(x)
+
+    g = torch.Generator().manual_seed(5)
+    images = [torch.rand(3, 90, 120, generator=g), torch.rand(3, 60, 80, generator=g),
+              torch.rand(3, 70, 70, generator=g)]
+    boxes = [torch.tensor([[0.0, 0.0, 120.0, 90.0], [10.0, 5.0, 70.0, 80.0], [3.0, 4.0, 50.0, 60.0]]),
+             torch.zeros(0, 4), torch.tensor([[5.0, 5.0, 60.0, 66.0], [0.0, 0.0, 30.0, 20.0]])]
+    pred = NetworkPredictor(Recording(), _TinyExistence(), torch.device("cpu"), batch_size=4,
+                            precision="fp32", crop_mode="batched", input_size=32)
+    many = pred.predict_many([Request(im, b, i) for i, (im, b) in enumerate(zip(images, boxes))],
+                             {"fields", "existence"})
+    assert calls == [4, 1]  # 5 crops of two images in batches of 4: the first batch mixes them
+    calls.clear()
+    for im, b, out in zip(images, boxes, many):
+        alone = pred.predict(im, b, {"fields", "existence"})
+        assert out.keys() == alone.keys() and out["sdf_maps"].shape[0] == b.shape[0]
+        for key in alone:
+            torch.testing.assert_close(out[key], alone[key], atol=1e-6, rtol=0)
