@@ -5,8 +5,9 @@ Writes ten scikit-image photos, each scaled to 512 px on its longer side, into `
 discover.py; a rerun resumes) into `<work>/discoveries`, which prints the time per image, and scores the
 discoveries of `coins` against the pseudo ground truth `tests/fixtures/coins_pseudo_gt.json`: 24 coin masks
 made by scikit-image's own region-based recipe for this photo (Sobel elevation map, markers below 30 and
-above 150, watershed, holes filled), checked by eye. `--write_fixture` makes that file again;
-`--figure PNG` draws the README's overlays.
+above 150, watershed, holes filled), checked by eye. `--write_fixture` makes that file again, and
+`tests/fixtures/photos_pseudo_gt.json` (coffee, astronaut, chelsea by GrabCut from hand-chosen hints; both
+recipes in `benchmarks/photos.py`); `--figure PNG` draws the README's overlays.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_discover_photos.py --figure docs/images/discover_photos.png
 """
@@ -19,61 +20,20 @@ from pathlib import Path
 
 runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from torchvision.ops import box_iou  # noqa: E402
 
+from benchmarks.photos import COINS_FIXTURE, PHOTOS_FIXTURE, coins_pseudo_gt, grabcut_pseudo_gt, photo  # noqa: E402
 from COCO_evaluator.evaluate import evaluate_class_agnostic  # noqa: E402
 from reasoning import discover  # noqa: E402
 from utils.cli import CliError, run_cli  # noqa: E402
 from utils.io import atomic_write_json, load_json  # noqa: E402
-from utils.masks import mask_to_rle, xywh_to_xyxy  # noqa: E402
+from utils.masks import xywh_to_xyxy  # noqa: E402
 
 PHOTOS = ("coins", "coffee", "astronaut", "chelsea", "rocket", "camera", "immunohistochemistry",
           "hubble_deep_field", "retina", "cell")
 FIGURE_ROWS = (("coins", "coffee", "astronaut"), ("chelsea", "rocket"))
-SIDE = 512
-FIXTURE = Path("tests/fixtures/coins_pseudo_gt.json")
-
-
-def photo(name: str) -> np.ndarray:
-    """scikit-image photo `name` as uint8 RGB [H, W, 3], scaled to SIDE px on its longer side."""
-    from skimage import data
-
-    pixels = getattr(data, name)()
-    if pixels.ndim == 2:
-        pixels = np.repeat(pixels[..., None], 3, axis=2)
-    im = Image.fromarray(pixels[..., :3])
-    scale = SIDE / max(im.size)
-    return np.asarray(im.resize((round(im.width * scale), round(im.height * scale)), Image.BILINEAR))
-
-
-def coins_pseudo_gt(pixels: np.ndarray, min_area: int = 64) -> dict:
-    """scikit-image's region-based segmentation of `coins` -> COCO GT (image id "coins"), a mask per coin."""
-    from scipy import ndimage as ndi
-    from skimage.filters import sobel
-    from skimage.segmentation import watershed
-
-    grey = pixels[..., 0]
-    markers = np.zeros(grey.shape, np.uint8)
-    markers[grey < 30] = 1
-    markers[grey > 150] = 2
-    coins = ndi.binary_fill_holes(watershed(sobel(grey), markers) == 2)
-    labels, n = ndi.label(coins)
-    h, w = grey.shape
-    anns = []
-    for k in range(1, n + 1):
-        m = labels == k
-        if m.sum() < min_area:
-            continue
-        ys, xs = np.nonzero(m)
-        anns.append({"id": len(anns) + 1, "image_id": "coins", "category_id": 1, "iscrowd": 0,
-                     "area": int(m.sum()), "segmentation": mask_to_rle(m),
-                     "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
-                              int(ys.max() - ys.min() + 1)]})
-    return {"images": [{"id": "coins", "file_name": "coins.png", "height": h, "width": w}],
-            "annotations": anns, "categories": [{"id": 1, "name": "coin"}]}
 
 
 def recall50(gt: dict, results: list[dict]) -> float:
@@ -104,14 +64,17 @@ def figure(overlays: Path, rows: tuple[tuple[str, ...], ...], path: Path, height
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", default="outputs/discover_photos", help="folder for the photos and the results")
-    p.add_argument("--write_fixture", action="store_true", help=f"write {FIXTURE} from the recipe and stop")
+    p.add_argument("--write_fixture", action="store_true",
+                   help="write the pseudo ground truths (coins; coffee, astronaut, chelsea) from their "
+                        "recipes and stop")
     p.add_argument("--figure", default=None,
                    help="also draw the overlays of coins, coffee, astronaut, chelsea and rocket here")
     args, discover_flags = p.parse_known_args()
     work = Path(args.work)
     if args.write_fixture:
-        atomic_write_json(FIXTURE, coins_pseudo_gt(photo("coins")))
-        print(f"wrote {FIXTURE}")
+        atomic_write_json(COINS_FIXTURE, coins_pseudo_gt(photo("coins")))
+        atomic_write_json(PHOTOS_FIXTURE, grabcut_pseudo_gt())
+        print(f"wrote {COINS_FIXTURE} and {PHOTOS_FIXTURE}")
         return 0
     for name in PHOTOS:
         path = work / "photos" / f"{name}.png"
@@ -123,7 +86,7 @@ def main() -> int:
     status = discover.main([*photos, "--out", str(out), *discover_flags])  # prints the time per image
     if status:
         raise CliError("discover.py failed", status)
-    gt = load_json(FIXTURE, "coins pseudo ground truth")
+    gt = load_json(COINS_FIXTURE, "coins pseudo ground truth")
     every = [r for r in load_json(out / discover.DISCOVERIES, "discoveries") if r["image_id"] == "coins"]
     selected = load_json(out / discover.SELECTED, "kept discoveries")["annotations"]
     kept_masks = {a["segmentation"]["counts"] for a in selected if a["image_id"] == "coins"}

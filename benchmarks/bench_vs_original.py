@@ -17,7 +17,9 @@ runs the least work of their own search (`reasoning.stats.LeastWorkReasoner`) is
 Agreement: the original-behaviour boxes must equal the original's (same count and order, within 1e-4 px);
 recall and AP50 of the boxes against the GT boxes (the original outputs boxes only, in its NMS order, which is
 used as their ranking, for ours with `--original_behaviour` too; the defaults rank by boundary score).
-Images: the original-reasoning fixture scenes and generated synthetic scenes.
+Images (`--sets`): the original-reasoning fixture scenes, generated synthetic scenes, and real photos
+(`photos`: scikit-image's coins, coffee, astronaut and chelsea scaled to `--photo_side` px on the longer side,
+answered from their pseudo ground truth, the fixtures of `benchmarks/photos.py` scaled with them).
 Prints one row per image and a summary (totals and ratios; for our paths the seconds spent outside the
 predictor per second inside it); `--json` also writes them.
 """
@@ -39,13 +41,14 @@ import torch  # noqa: E402
 from torchvision.ops import box_iou  # noqa: E402
 
 from benchmarks.original_harness import OriginalRun, load_original  # noqa: E402
+from benchmarks.photos import photo_set  # noqa: E402
 from reasoning.algorithm import ReasoningConfig  # noqa: E402
 from reasoning.oracle import OraclePredictor  # noqa: E402
 from reasoning.predict import NetworkPredictor, Predictor  # noqa: E402
 from reasoning.stats import CountingPredictor, LeastWorkReasoner  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 from utils.config import deviation_fields  # noqa: E402
-from utils.io import load_image_rgb, load_json  # noqa: E402
+from utils.io import atomic_write_json, load_image_rgb, load_json, save_png  # noqa: E402
 from utils.masks import xywh_to_xyxy  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "original_reasoning"
@@ -105,6 +108,12 @@ def image_sets(args, tmp: Path) -> dict[str, tuple[Path, Path]]:
         make_scene_dataset(tmp / "scenes", "val", args.val_scenes, (256, 320), 0, "mixed", min_objects=2,
                            max_objects=6, size_jitter=0.1)
         sets["synthetic"] = (tmp / "scenes" / "annotations" / "val_cls_agnostic.json", tmp / "scenes" / "val")
+    if "photos" in args.sets:
+        gt, pixels = photo_set(args.photo_side)
+        for name, rgb in pixels.items():
+            save_png(tmp / "photos" / f"{name}.png", rgb)
+        atomic_write_json(tmp / "photos_gt.json", gt)
+        sets["photos"] = (tmp / "photos_gt.json", tmp / "photos")
     return sets
 
 
@@ -142,8 +151,10 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--original_repo", required=True,
                    help="checkout (or bare git directory) of github.com/vLAR-group/unMORE")
-    p.add_argument("--sets", nargs="+", default=["fixture", "synthetic"], choices=["fixture", "synthetic"])
+    p.add_argument("--sets", nargs="+", default=["fixture", "synthetic"],
+                   choices=["fixture", "synthetic", "photos"])
     p.add_argument("--val_scenes", type=int, default=4, help="synthetic 256x320 scenes to generate")
+    p.add_argument("--photo_side", type=int, default=256, help="photos: longer side in px (fixtures: 512)")
     p.add_argument("--max_images", type=int, default=0, help="per set, 0 = all")
     p.add_argument("--n_round", type=int, default=50)
     p.add_argument("--no_analyze_cc", action="store_true", help="run without --analyze_cc (released: with)")

@@ -14,7 +14,8 @@ from utils.io import DataError
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@pytest.mark.parametrize("name", ["original_reasoning/gt.json", "coins_pseudo_gt.json"])
+@pytest.mark.parametrize("name", ["original_reasoning/gt.json", "coins_pseudo_gt.json",
+                                  "photos_pseudo_gt.json"])
 def test_converter_and_evaluator_agree_on_the_fixtures(name):
     data = json.loads((FIXTURES / name).read_text())
     before = copy.deepcopy(data)
