@@ -11,10 +11,10 @@ Prints a markdown table: images/s, crops/s, network evaluations per image and ti
     OMP_NUM_THREADS=2 python benchmarks/bench_reasoning.py --num_images 3 --image_size 192 --n_round 10
 
 The released configuration on a GPU (DPT-L objectness + ResNet-50 existence, random weights unless the
-checkpoints are given; prints images/s):
+checkpoints are given; prints images/s, one image at a time and 8 images at once):
 
     python benchmarks/bench_reasoning.py --device cuda --backbone_type dpt_large --precision bf16 \
-        --batch_size auto --skip_original
+        --batch_size auto --skip_original --num_images 16 --images_at_once 8
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import dataclasses
 import runpy
 import tempfile
 import time
+from collections import Counter
+from functools import partial
 from pathlib import Path
 
 runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
@@ -33,6 +35,7 @@ import torch  # noqa: E402
 from reasoning.algorithm import Reasoner, ReasoningConfig  # noqa: E402
 from reasoning.images import list_images  # noqa: E402
 from reasoning.predict import NetworkPredictor, batch_size_flag  # noqa: E402
+from reasoning.shared_calls import slot_predictors  # noqa: E402
 from reasoning.stats import CountingPredictor  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
@@ -57,25 +60,34 @@ def load_networks(args):
     return objectness.eval().requires_grad_(False), existence.eval().requires_grad_(False)
 
 
-def run(name, images, objectness, existence, device, args, batched: bool) -> dict:
+def run(name, images, objectness, existence, device, args, batched: bool, images_at_once: int = 1) -> dict:
     network = NetworkPredictor(objectness, existence, device, batch_size=args.batch_size if batched else 50,
                                precision=args.precision,
                                crop_mode="batched" if batched else "loop", input_size=args.crop_size)
-    predictor = CountingPredictor(network)
     cfg = ReasoningConfig(analyze_cc=True, n_round=args.n_round, max_sdf_thres=args.max_sdf_thres,
                           reuse_predictions=batched, merge_duplicates=False)
-    reasoner = Reasoner(predictor, cfg)
+    slots, shared = slot_predictors(network, images_at_once)
+    counters = [CountingPredictor(p) for p in slots]
+    reasoners = [Reasoner(c, cfg) for c in counters]
     t0 = time.perf_counter()
     boxes = 0
-    for image_id, image in images:
-        boxes += reasoner.discover(image.to(device), image_id).boxes.shape[0]
+    for start in range(0, len(images), len(reasoners)):
+        group = images[start:start + len(reasoners)]
+        tasks = [partial(r.discover, image.to(device), image_id)
+                 for r, (image_id, image) in zip(reasoners, group)]
+        found = shared.run(tasks) if shared is not None and len(tasks) > 1 else [task() for task in tasks]
+        for d in found:
+            if isinstance(d, BaseException):
+                raise d
+            boxes += d.boxes.shape[0]
     total = time.perf_counter() - t0
     n = len(images)
-    evals = sum(predictor.counts.values())
+    counts = sum((c.counts for c in counters), Counter())
+    evals = sum(counts.values())
     crop, net = network.timer.seconds["crop"], network.timer.seconds["network"]
     return {"path": name, "batch": float(network.batch_size), "images/s": n / total, "crops/s": evals / total,
-            "objectness crops/img": predictor.counts["objectness"] / n,
-            "existence crops/img": predictor.counts["existence"] / n,
+            "objectness crops/img": counts["objectness"] / n,
+            "existence crops/img": counts["existence"] / n,
             "crop s/img": crop / n, "network s/img": net / n, "bookkeeping s/img": (total - crop - net) / n,
             "boxes/img": boxes / n}
 
@@ -100,6 +112,8 @@ def main(argv=None):
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
     p.add_argument("--device", default="cpu")
     p.add_argument("--skip_original", action="store_true")
+    p.add_argument("--images_at_once", type=int, default=1,
+                   help="also time ours with N images searched at once, their crops sharing network calls")
     args = p.parse_args(argv)
     device = resolve_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -114,6 +128,10 @@ def main(argv=None):
                   for r in records]
     objectness, existence = load_networks(args)
     rows = [run("batched (ours)", images, objectness, existence, device, args, batched=True)]
+    if args.images_at_once > 1:
+        name = f"batched (ours), {args.images_at_once} images at once"
+        rows.append(run(name, images, objectness, existence, device, args, batched=True,
+                        images_at_once=args.images_at_once))
     if not args.skip_original:
         rows.append(run("original-style loop", images, objectness, existence, device, args, batched=False))
     keys = list(rows[0])

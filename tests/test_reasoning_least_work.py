@@ -96,10 +96,12 @@ def test_bench_reasoning_runs_on_cpu_with_a_tiny_size():
     bench = runpy.run_path(str(ROOT / "benchmarks" / "bench_reasoning.py"))
     out = io.StringIO()
     with redirect_stdout(out):
-        bench["main"](["--device", "cpu", "--num_images", "1", "--image_size", "64", "--n_round", "1",
-                       "--crop_size", "32", "--batch_size", "auto", "--skip_original"])
-    table = out.getvalue()
-    assert "| batched (ours) | 64 |" in table and "original-style" not in table
+        bench["main"](["--device", "cpu", "--num_images", "2", "--image_size", "64", "--n_round", "1",
+                       "--crop_size", "32", "--batch_size", "auto", "--skip_original", "--images_at_once", "2"])
+    rows = {line.split(" | ")[0]: line.split(" | ") for line in out.getvalue().splitlines()}
+    one, two = rows["| batched (ours)"], rows["| batched (ours), 2 images at once"]
+    assert one[1] == "64" and not any("original-style" in k for k in rows)
+    assert one[4:6] == two[4:6] and one[-1] == two[-1]  # same crops per image and boxes
 
 
 def test_original_harness_shims():
