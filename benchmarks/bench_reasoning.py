@@ -75,7 +75,7 @@ def run(name, images, objectness, existence, device, args, batched: bool, images
         group = images[start:start + len(reasoners)]
         tasks = [partial(r.discover, image.to(device), image_id)
                  for r, (image_id, image) in zip(reasoners, group)]
-        found = shared.run(tasks) if shared is not None and len(tasks) > 1 else [task() for task in tasks]
+        found = shared.run(tasks) if shared is not None else [task() for task in tasks]
         for d in found:
             if isinstance(d, BaseException):
                 raise d

@@ -207,14 +207,14 @@ class Run:
         other exception is raised once the group's other results are recorded."""
         ok = [item for item in items if item["error"] is None]
         tasks = [partial(processes[i], todo[item["index"]], item["image"]) for i, item in enumerate(ok)]
-        if shared is None or len(tasks) < 2:
+        if shared is None:
             outcomes = []
             for task in tasks:
                 try:
                     outcomes.append(task())
                 except DataError as e:
                     outcomes.append(e)
-        else:
+        else:  # even a single task: its member predictor needs the coordinating loop
             outcomes = shared.run(tasks)
         by_index = {item["index"]: outcome for item, outcome in zip(ok, outcomes)}
         fatal = None
