@@ -96,8 +96,9 @@ def test_bench_reasoning_runs_on_cpu_with_a_tiny_size():
     bench = runpy.run_path(str(ROOT / "benchmarks" / "bench_reasoning.py"))
     out = io.StringIO()
     with redirect_stdout(out):
-        bench["main"](["--device", "cpu", "--num_images", "2", "--image_size", "64", "--n_round", "1",
-                       "--crop_size", "32", "--batch_size", "auto", "--skip_original", "--images_at_once", "2"])
+        bench["main"](["--device", "cpu", "--num_images", "3", "--image_size", "64", "--n_round", "1",
+                       "--crop_size", "32", "--batch_size", "auto", "--skip_original",
+                       "--images_at_once", "2"])  # groups of 2 and 1 images
     rows = {line.split(" | ")[0]: line.split(" | ") for line in out.getvalue().splitlines()}
     one, two = rows["| batched (ours)"], rows["| batched (ours), 2 images at once"]
     assert one[1] == "64" and not any("original-style" in k for k in rows)
