@@ -66,7 +66,7 @@ OVERLAYS = "overlays"
 DETECTOR = "detector (optional second overlay column)"
 # JobConfig fields discover.py has no use for (its inputs are positional, its output folder is --out)
 UNUSED_JOB_FIELDS = ("image_dir", "annotations", "start_idx", "end_idx", "output_dir", "gpu_index", "shard",
-                     "merge_only", "vis_dir")
+                     "merge_only", "vis_dir", "images_at_once")
 
 
 @dataclass(frozen=True)
