@@ -182,14 +182,45 @@ def test_image_region_rois_are_the_sprites_boxes():
     assert checked >= 10
 
 
+def test_colour_region_rois_split_touching_sprites():
+    """`--rois colour_regions`: one box per sprite also where sprites touch (whole, unoccluded sprites)."""
+    import numpy as np
+    from scipy import ndimage
+
+    from benchmarks import bench_rmonet
+    from datasets.multi_dsprites import render_multi_dsprites
+
+    touching = 0
+    for seed in range(200):
+        image, labels, _ = render_multi_dsprites(np.random.default_rng(seed), 32, 2, 3)
+        ids = [i for i in np.unique(labels) if i]
+        eight = np.ones((3, 3), bool)
+        if any(ndimage.label(labels == i, structure=eight)[1] != 1 for i in ids):
+            continue  # an occluded sprite cut in two pieces
+        if ndimage.label(labels > 0, structure=eight)[1] == len(ids):
+            continue  # no touching sprites
+        gt = []
+        for i in ids:
+            ys, xs = np.nonzero(labels == i)
+            gt.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+        boxes = bench_rmonet.image_region_boxes(x, 5, by_colour=True)[0]
+        assert sorted(boxes[: len(gt)].tolist()) == sorted([[float(v) for v in b] for b in gt]), seed
+        assert not boxes[len(gt):].any()
+        assert bench_rmonet.image_region_boxes(x, 5)[0][len(gt) - 1].sum() == 0  # merged without colours
+        touching += 1
+    assert touching >= 10
+
+
 def test_benchmark_runs_with_image_region_rois(tmp_path, capsys):
     from benchmarks import bench_rmonet
 
     out = tmp_path / "bench"
     tiny = ["--set", "data.image_size=32", "--set", "model.num_slots=3", "--set", "data.num_test=4"]
-    bench_rmonet.main(["--minutes", "0.01", "--variants", "unet", "--rois", "image_regions", "--test_images",
-                       "4", "--num_workers", "0", "--out", str(out), *tiny])
-    table = _table(capsys.readouterr().out)
-    assert any(line.startswith("| R-MONet(UNet), image-region ROIs |") for line in table)
-    saved = json.loads((out / "bench_results.json").read_text())
-    assert [r["rois"] for r in saved["results"]] == ["image_regions"]
+    for rois, label in (("image_regions", "image-region ROIs"), ("colour_regions", "one-colour-region ROIs")):
+        bench_rmonet.main(["--minutes", "0.01", "--variants", "unet", "--rois", rois, "--test_images",
+                           "4", "--num_workers", "0", "--out", str(out / rois), *tiny])
+        table = _table(capsys.readouterr().out)
+        assert any(line.startswith(f"| R-MONet(UNet), {label} |") for line in table)
+        saved = json.loads((out / rois / "bench_results.json").read_text())
+        assert [r["rois"] for r in saved["results"]] == [rois]
