@@ -30,12 +30,18 @@ def union_masks(center_fields: torch.Tensor, sdf_maps: torch.Tensor) -> torch.Te
 
 def erode(masks: torch.Tensor, kernel_size: int = 9, rounds: int = 3) -> torch.Tensor:
     """Binary erosion with a square all-ones kernel, `rounds` times; outside the crop counts as background."""
-    # `rounds` erosions by a k x k square equal one erosion by a (rounds*(k-1)+1) square (separable)
+    # `rounds` erosions by a k x k square equal one erosion by a (rounds*(k-1)+1) square: a pixel stays iff
+    # the square around it holds no background pixel. The background count of every square comes from
+    # running sums along rows, then columns (integers, exact in float32; several times faster on a CPU
+    # than a max-pool with this large a window).
     size = rounds * (kernel_size - 1) + 1
     pad = size // 2
-    x = F.pad((~masks).to(torch.float32)[:, None], (pad, pad, pad, pad), value=1.0)
-    x = F.max_pool2d(F.max_pool2d(x, (size, 1), stride=1), (1, size), stride=1)
-    return x[:, 0] < 0.5
+    count = F.pad((~masks).to(torch.float32), (pad, pad, pad, pad), value=1.0)
+    for dim, lead in ((1, (0, 0, 1, 0)), (2, (1, 0))):
+        sums = F.pad(count.cumsum(dim), lead)  # a leading 0: window sum = sums[i + size] - sums[i]
+        n = sums.shape[dim] - size
+        count = sums.narrow(dim, size, n) - sums.narrow(dim, 0, n)
+    return count < 0.5
 
 
 def anti_center_kernel(kernel_size: int = 5) -> torch.Tensor:
