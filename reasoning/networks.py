@@ -62,8 +62,9 @@ class PredictorConfig:
             "smaller crops the outermost half pixel reads the image just outside the crop instead of "
             "repeating the crop's edge.")
     fold_batchnorm: bool = option(
-        True, "Run the networks with every BatchNorm folded into its convolution (and, on a CPU, with "
-        "channels-last tensors).", original=False, group=DEVIATIONS_GROUP,
+        True, "Run the networks with every BatchNorm folded into its convolution, each run of convolutions "
+        "with no activation between them (the tanh boundary head) as one convolution and, on a CPU, with "
+        "channels-last tensors.", original=False, group=DEVIATIONS_GROUP,
         why="the same networks' outputs up to float rounding (about 1e-6 on the main job's networks), each "
             "crop several times cheaper on a CPU; a threshold comparison that close to its threshold could "
             "in principle flip.")
