@@ -3,10 +3,15 @@
 One process, the same networks and scenes for every variant; per scene the variants run in turn (the order
 rotates from scene to scene and from repeat to repeat), each doing what `object_reasoning.py --analyze_cc`
 and `object_scoring.py` do for one image: `Reasoner.discover` and `score_boxes`. Variants (`--variants`):
-- `before`: the networks as trained (no folding), 256 crops per network call (the old default);
-- `batch`: the same networks, `--batch_size auto` (the CPU batch, `reasoning.predict.CPU_BATCH`);
-- `fold`: BatchNorm folded + channels-last on a CPU, 256 crops per call;
-- `after`: today's defaults (`--fold_batchnorm`, `--batch_size auto`).
+- `before`: the code before the per-evaluation work: the networks as trained (no folding), 256 crops per
+  network call (the old default), both objectness heads run in boundary rounds (they need the boundary map
+  only) and the erosion of the center check as the 25-px max-pool it was (`maxpool_erode` below);
+- `exact`: what changed without touching a number: boundary rounds run the boundary head alone, the erosion
+  by running sums (identical masks); networks as trained, 256 crops per call;
+- `batch`: `exact` with `--batch_size auto` (the CPU batch, `reasoning.predict.CPU_BATCH`);
+- `fold`: `exact` with `--fold_batchnorm` (BatchNorm folded, linear boundary head collapsed, channels-last
+  on a CPU), 256 crops per call;
+- `after`: today's defaults (`exact` + `--fold_batchnorm` + `--batch_size auto`).
 Every variant's boxes, boundary scores and scored results are compared with the first variant's (same count,
 largest difference) and its network evaluations counted. Prints seconds per scene (median over repeats of
 the mean over scenes), the per-repeat ratio to the first variant (median) and the agreement.
@@ -30,26 +35,62 @@ import runpy
 import statistics
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 runpy.run_path(str(Path(__file__).resolve().parents[1] / "_bootstrap.py"))  # repository root on sys.path
 
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
+from reasoning import fields  # noqa: E402
 from reasoning.algorithm import Reasoner, ReasoningConfig  # noqa: E402
 from reasoning.images import list_images  # noqa: E402
-from reasoning.predict import NetworkPredictor  # noqa: E402
+from reasoning.predict import FIELDS, SDF, NetworkPredictor, Predictor  # noqa: E402
 from reasoning.scoring import score_boxes  # noqa: E402
 from reasoning.stats import CountingPredictor  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 from utils.io import load_image_rgb  # noqa: E402
 
+# predictor settings, and whether the run reproduces the old code's both-heads boundary rounds and erosion
 VARIANTS = {
-    "before": {"batch_size": 256, "fold_batchnorm": False},
-    "batch": {"batch_size": "auto", "fold_batchnorm": False},
-    "fold": {"batch_size": 256, "fold_batchnorm": True},
-    "after": {"batch_size": "auto", "fold_batchnorm": True},
+    "before": ({"batch_size": 256, "fold_batchnorm": False}, True),
+    "exact": ({"batch_size": 256, "fold_batchnorm": False}, False),
+    "batch": ({"batch_size": "auto", "fold_batchnorm": False}, False),
+    "fold": ({"batch_size": 256, "fold_batchnorm": True}, False),
+    "after": ({"batch_size": "auto", "fold_batchnorm": True}, False),
 }
+
+
+def maxpool_erode(masks: torch.Tensor, kernel_size: int = 9, rounds: int = 3) -> torch.Tensor:
+    """The erosion as it was before `reasoning.fields.erode` used running sums (same masks, slower)."""
+    size = rounds * (kernel_size - 1) + 1
+    pad = size // 2
+    x = F.pad((~masks).to(torch.float32)[:, None], (pad, pad, pad, pad), value=1.0)
+    x = F.max_pool2d(F.max_pool2d(x, (size, 1), stride=1), (1, size), stride=1)
+    return x[:, 0] < 0.5
+
+
+class BothHeads(Predictor):
+    """Asks `inner` for both objectness outputs where the boundary map alone is wanted (as the old code)."""
+
+    def __init__(self, inner: Predictor):
+        super().__init__(inner.device)
+        self.inner, self.size = inner, inner.size
+
+    def predict(self, image, boxes, want, image_id=None):
+        return self.inner.predict(image, boxes, (want - {SDF}) | {FIELDS} if SDF in want else want, image_id)
+
+
+@contextmanager
+def old_erosion(active: bool):
+    """Within it (when `active`) the center check erodes with `maxpool_erode`."""
+    new = fields.erode
+    fields.erode = maxpool_erode if active else new
+    try:
+        yield
+    finally:
+        fields.erode = new
 
 
 def load_networks(args) -> tuple[torch.nn.Module, torch.nn.Module, int]:
@@ -128,22 +169,25 @@ def main(argv=None):
     cpu = torch.device("cpu")
     runs = {}
     for name in args.variants:
+        settings, old = VARIANTS[name]
         network = NetworkPredictor(objectness, existence, cpu, precision="fp32", crop_mode="batched",
-                                   input_size=crop, **VARIANTS[name])
-        predictor = CountingPredictor(network)
-        runs[name] = (predictor, Reasoner(predictor, ReasoningConfig(analyze_cc=True)))
+                                   input_size=crop, **settings)
+        predictor = CountingPredictor(BothHeads(network) if old else network)
+        runs[name] = (predictor, Reasoner(predictor, ReasoningConfig(analyze_cc=True)), network, old)
     names = list(args.variants)
     seconds = {name: [[] for _ in range(args.repeats)] for name in names}
     results: dict[str, list[dict]] = {name: [] for name in names}
     for name in names:  # warm-up (allocator, first calls), not counted
-        one_scene(runs[name][1], runs[name][0], *images[0])
+        with old_erosion(runs[name][3]):
+            one_scene(runs[name][1], runs[name][0], *images[0])
         runs[name][0].counts.clear()
     for rep in range(args.repeats):
         for i, (image_id, image) in enumerate(images):
             shift = (rep + i) % len(names)
             for name in names[shift:] + names[:shift]:
-                predictor, reasoner = runs[name]
-                out = one_scene(reasoner, predictor, image_id, image)
+                predictor, reasoner, _, old = runs[name]
+                with old_erosion(old):
+                    out = one_scene(reasoner, predictor, image_id, image)
                 seconds[name][rep].append(out["seconds"])
                 if rep == 0:
                     results[name].append(out)
@@ -155,8 +199,8 @@ def main(argv=None):
         ratios = [sum(r) / sum(s) for r, s in zip(seconds[ref], seconds[name])]
         counts = runs[name][0].counts
         rows.append({
-            "variant": name, "batch": runs[name][0].inner.batch_size,
-            "folded BN": ",".join(str(v) for v in runs[name][0].inner.folded.values()) or "-",
+            "variant": name, "batch": runs[name][2].batch_size,
+            "folded BN": ",".join(str(v) for v in runs[name][2].folded.values()) or "-",
             "s/scene": statistics.median(per_rep) / n, f"x vs {ref}": statistics.median(ratios),
             "evaluations/scene": sum(counts.values()) / (n * args.repeats),
             "scored/scene": sum(len(r["scored"]) for r in results[name]) / n,
