@@ -13,8 +13,9 @@ and `object_scoring.py` do for one image: `Reasoner.discover` and `score_boxes`.
   on a CPU), 256 crops per call;
 - `after`: today's defaults (`exact` + `--fold_batchnorm` + `--batch_size auto`).
 Every variant's boxes, boundary scores and scored results are compared with the first variant's (same count,
-largest difference) and its network evaluations counted. Prints seconds per scene (median over repeats of
-the mean over scenes), the per-repeat ratio to the first variant (median) and the agreement.
+largest difference of a box coordinate and of a score) and its network evaluations counted. Prints seconds
+per scene (median over repeats of the mean over scenes), the per-repeat ratio to the first variant (median)
+and the agreement.
 
     OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/bench_inference.py \\
         --objectness_resume outputs/main/center_boundary/checkpoint_last.pth \\
@@ -128,17 +129,19 @@ def one_scene(reasoner: Reasoner, predictor: CountingPredictor, image_id, image:
             "scored": [(r["bbox"], r["score"]) for r in scored]}
 
 
-def difference(a: dict, b: dict) -> float:
-    """Largest difference between two runs' results of one image (inf when the counts differ)."""
+def difference(a: dict, b: dict) -> tuple[float, float]:
+    """Largest differences between two runs' results of one image: (box coordinates in px, of the discovered
+    and the scored boxes; scores, boundary and scored); inf when the counts differ."""
     if a["boxes"].shape != b["boxes"].shape or len(a["scored"]) != len(b["scored"]):
-        return float("inf")
-    diffs = [0.0]
+        return float("inf"), float("inf")
+    px, score = [0.0], [0.0]
     if a["boxes"].numel():
-        diffs += [float((a["boxes"] - b["boxes"]).abs().max()),
-                  float((a["scores"] - b["scores"]).abs().max())]
+        px.append(float((a["boxes"] - b["boxes"]).abs().max()))
+        score.append(float((a["scores"] - b["scores"]).abs().max()))
     for (box_a, score_a), (box_b, score_b) in zip(a["scored"], b["scored"]):
-        diffs += [max(abs(x - y) for x, y in zip(box_a, box_b)), abs(score_a - score_b)]
-    return max(diffs)
+        px.append(max(abs(x - y) for x, y in zip(box_a, box_b)))
+        score.append(abs(score_a - score_b))
+    return max(px), max(score)
 
 
 def main(argv=None):
@@ -204,7 +207,8 @@ def main(argv=None):
             "s/scene": statistics.median(per_rep) / n, f"x vs {ref}": statistics.median(ratios),
             "evaluations/scene": sum(counts.values()) / (n * args.repeats),
             "scored/scene": sum(len(r["scored"]) for r in results[name]) / n,
-            "max diff": max(difference(a, b) for a, b in zip(results[ref], results[name])),
+            "max box diff px": max(difference(a, b)[0] for a, b in zip(results[ref], results[name])),
+            "max score diff": max(difference(a, b)[1] for a, b in zip(results[ref], results[name])),
         })
     print(f"\n{n} scenes, {args.repeats} repeats, {torch.get_num_threads()} thread(s), crops {crop} px; "
           f"per-repeat ratios to {ref}: " + "; ".join(
