@@ -8,6 +8,7 @@ networks or exact fields answer. Counting and timing are `reasoning.stats.Counti
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from collections import Counter
 
@@ -26,6 +27,7 @@ CROP_MODES = ("batched", "loop")
 PRECISIONS = ("fp32", "bf16", "fp16")
 CPU_BATCH = 64  # `--batch_size auto` on a CPU: larger batches spill the caches and are slower per crop
 Prediction = dict[str, torch.Tensor]
+log = logging.getLogger(__name__)
 
 
 def synchronize(device: torch.device | None) -> None:
@@ -168,6 +170,8 @@ class NetworkPredictor(Predictor):
         if fold:
             example = torch.zeros((2, 3, self.input_size, self.input_size), device=self.device)
             net, self.folded[name] = inference_copy(net, example, channels_last=self.channels_last)
+            if self.folded[name] < 0:
+                log.warning("%s network: its folded copy did not reproduce it, running it as trained", name)
         return net
 
     def _crop(self, image: torch.Tensor, pix: torch.Tensor) -> torch.Tensor:
