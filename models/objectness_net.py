@@ -163,12 +163,16 @@ class ObjectnessNet(nn.Module):
         arch = {f.name: getattr(config, f.name) for f in dataclasses.fields(ObjectnessConfig)}
         return cls(**arch, **kwargs)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    HEADS = ("center_fields", "sdf_maps")
+
+    def forward(self, x: torch.Tensor, heads: tuple[str, ...] = HEADS) -> dict[str, torch.Tensor]:
+        """`heads`: the outputs to compute (default both; `("sdf_maps",)` skips the center head)."""
         feats = self.backbone(self.normalise(x))
-        out = {
-            "center_fields": self.center_field_prediction_head(feats),
-            "sdf_maps": self.sdf_prediction_head(feats),
-        }
+        out = {}
+        if "center_fields" in heads:
+            out["center_fields"] = self.center_field_prediction_head(feats)
+        if "sdf_maps" in heads:
+            out["sdf_maps"] = self.sdf_prediction_head(feats)
         if feats.shape[-2:] != x.shape[-2:]:  # backbones with output stride 2: upsample the 3 output channels
             out = {k: F.interpolate(v, size=x.shape[-2:], mode="bilinear", align_corners=False)
                    for k, v in out.items()}

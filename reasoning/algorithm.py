@@ -15,7 +15,7 @@ from torchvision.ops import box_iou, nms
 from reasoning.boxes import crop_to_image, enlarge_boxes, large_boxes, split_boxes
 from reasoning.crops import on_edge_flags, pixel_boxes
 from reasoning.fields import boundary_update, component_boxes, edge_movements, split_evidence, union_masks
-from reasoning.predict import EXISTENCE, FIELDS, Predictor
+from reasoning.predict import EXISTENCE, FIELDS, SDF, Predictor
 from reasoning.proposals import generate_proposals
 from reasoning.runner import EXECUTION
 from utils.config import DEVIATIONS_GROUP, option
@@ -257,7 +257,7 @@ class Reasoner:
             cache.clear()
             missing = keys
         if missing:
-            sdf = self.predictor.predict(image, torch.tensor(missing, dtype=torch.float64), {FIELDS},
+            sdf = self.predictor.predict(image, torch.tensor(missing, dtype=torch.float64), {SDF},
                                          image_id)["sdf_maps"]
             self._fill_cache(cache, torch.tensor(missing), sdf)
         max_sdf = torch.tensor([cache[k][0] for k in keys], dtype=torch.float64)

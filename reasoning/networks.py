@@ -61,6 +61,13 @@ class PredictorConfig:
             "for all boxes in one roi_align call; identical for crops of at least 128 px per side, for "
             "smaller crops the outermost half pixel reads the image just outside the crop instead of "
             "repeating the crop's edge.")
+    fold_batchnorm: bool = option(
+        True, "Run the networks with every BatchNorm folded into its convolution, each run of convolutions "
+        "with no activation between them (the tanh boundary head) as one convolution and, on a CPU, with "
+        "channels-last tensors.", original=False, group=DEVIATIONS_GROUP,
+        why="the same networks' outputs up to float rounding (about 1e-6 on the main job's networks), each "
+            "crop several times cheaper on a CPU; a threshold comparison that close to its threshold could "
+            "in principle flip.")
     seed: int = runtime_option(
         "seed", "torch's, set before the networks are built (as the original; the networks come from "
         "checkpoints, so results do not depend on it)", group=EXECUTION)
@@ -105,4 +112,4 @@ def build_predictor(cfg: PredictorConfig, device: torch.device, batch_size: int)
     for net in (objectness, existence):
         net.requires_grad_(False)
     return NetworkPredictor(objectness, existence, device, batch_size=batch_size, precision=cfg.precision,
-                            crop_mode=cfg.crop_mode, input_size=input_size)
+                            crop_mode=cfg.crop_mode, input_size=input_size, fold_batchnorm=cfg.fold_batchnorm)

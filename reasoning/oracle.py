@@ -31,7 +31,7 @@ import torch
 
 from coco_tools.checker import load_coco_json
 from reasoning.crops import pixel_boxes
-from reasoning.predict import EXISTENCE, FIELDS, Prediction, Predictor
+from reasoning.predict import EXISTENCE, FIELDS, SDF, Prediction, Predictor
 from utils.io import DataError
 from utils.masks import rle_to_mask
 
@@ -138,7 +138,7 @@ class OraclePredictor(Predictor):
         counts = torch.bincount(per_crop, minlength=n * k).view(n, k).to(torch.float64)
         counts[:, 0] = 0
         pixel_area = (bw * bh / (s * s))[:, None]
-        if FIELDS in want:
+        if FIELDS in want or SDF in want:
             fg = scene.fg.view(-1)[flat]
             # dominant object: the most complete one (largest fraction of its area inside), then the largest
             completeness = counts * pixel_area / scene.area.clamp(min=1)[None] + counts * 1e-9
@@ -155,6 +155,8 @@ class OraclePredictor(Predictor):
                 d = cv2.distanceTransform((~inside_np[i]).astype(np.uint8), cv2.DIST_L2, 3)
                 bg_sdf[i] = d / d.max() if d.max() > 0 else d
             sdf = torch.where(inside, fg, -torch.from_numpy(bg_sdf))
+            out["sdf_maps"] = sdf.float().to(self.device)
+        if FIELDS in want:
             # object centers in crop pixels, per crop and object: [N, K]
             cy = ((scene.centers[None, :, 0] - y1[:, None]) * s / bh[:, None]).float()
             cx = ((scene.centers[None, :, 1] - x1[:, None]) * s / bw[:, None]).float()
@@ -163,7 +165,6 @@ class OraclePredictor(Predictor):
             vx = rows[None, None, :] - torch.gather(cx, 1, owner.view(n, -1)).view(n, s, s)
             scale = (owner > 0).float() / torch.sqrt(vy * vy + vx * vx).clamp(min=1e-12)
             out["center_fields"] = torch.stack([vy * scale, vx * scale], dim=1).to(self.device)
-            out["sdf_maps"] = sdf.float().to(self.device)
         if EXISTENCE in want:
             obj_frac = (counts * pixel_area / scene.area.clamp(min=1)[None]).amax(1)
             crop_frac = counts.amax(1) / (s * s)

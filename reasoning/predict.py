@@ -8,6 +8,7 @@ networks or exact fields answer. Counting and timing are `reasoning.stats.Counti
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from collections import Counter
 from typing import NamedTuple
@@ -15,14 +16,19 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from models.inference import inference_copy
+from models.objectness_net import ObjectnessNet
 from reasoning.crops import CROP_SIZE, crop_resize_batched, crop_resize_loop, pixel_boxes
 from utils.device import autocast
 
-FIELDS = "fields"
+FIELDS = "fields"      # center fields and boundary (sdf) maps
+SDF = "sdf"            # the boundary maps alone (boundary reasoning): the center head is not run
 EXISTENCE = "existence"
 CROP_MODES = ("batched", "loop")
 PRECISIONS = ("fp32", "bf16", "fp16")
+CPU_BATCH = 64  # `--batch_size auto` on a CPU: larger batches spill the caches and are slower per crop
 Prediction = dict[str, torch.Tensor]
+log = logging.getLogger(__name__)
 
 
 class Request(NamedTuple):
@@ -60,10 +66,11 @@ def auto_batch_size(networks: list[torch.nn.Module], device: torch.device, input
 
     CUDA: run each network on `probe` blank crops [probe, 3, input_size, input_size], take the largest
     peak-memory growth per crop and return the largest power of two (<= `cap`) whose batch uses at most
-    70% of the free device memory. Elsewhere: 64 (CPU batches gain nothing past cache-sized ones).
+    70% of the free device memory. Elsewhere: `CPU_BATCH` (a CPU is fastest per crop with cache-sized
+    batches: 256 crops per call were 2-4x slower per crop than 64 on the main job's networks).
     """
     if device.type != "cuda":
-        return 64
+        return CPU_BATCH
     synchronize(device)
     per_crop = 1.0
     crops = torch.zeros((probe, 3, input_size, input_size), device=device)
@@ -95,9 +102,9 @@ def batch_size_flag(text: str | int) -> int | str:
 class Predictor:
     """Interface: `predict(image, boxes, want, image_id)` for boxes [N, 4] (float image pixels).
 
-    `image` is float RGB [3, H, W] in [0, 1] on `self.device`; `want` is a set of `FIELDS`/`EXISTENCE`.
-    Returns a dict with, as requested, `center_fields` [N, 2, S, S], `sdf_maps` [N, S, S] (float32, on
-    the device; S = `size`) and `existence` [N] (float32).
+    `image` is float RGB [3, H, W] in [0, 1] on `self.device`; `want` is a set of `FIELDS`/`SDF`/`EXISTENCE`.
+    Returns a dict with, as requested, `center_fields` [N, 2, S, S] (`FIELDS`), `sdf_maps` [N, S, S]
+    (`FIELDS` or `SDF`; float32, on the device; S = `size`) and `existence` [N] (float32).
     """
 
     size: int = CROP_SIZE
@@ -120,6 +127,8 @@ def concat_chunks(chunks: list[Prediction], want: set[str], size: int, device: t
     keys = []
     if FIELDS in want:
         keys += [("center_fields", (2, size, size)), ("sdf_maps", (size, size))]
+    elif SDF in want:
+        keys.append(("sdf_maps", (size, size)))
     if EXISTENCE in want:
         keys.append(("existence", ()))
     for key, shape in keys:
@@ -136,11 +145,16 @@ class NetworkPredictor(Predictor):
     Crops are cut at `input_size` (the networks' training crop size); fields predicted at another size than
     the reasoning grid `size` (128) are resampled to it bilinearly (align_corners=False). `timer` splits the
     time into its "crop" and "network" phases.
+
+    `fold_batchnorm`: the predictor runs copies of the networks with every BatchNorm folded into its
+    convolution (`models.inference.inference_copy`; the networks passed in are not changed) and, on a CPU,
+    with channels-last weights and crops; the outputs are the same up to float rounding, each crop is several
+    times cheaper on a CPU.
     """
 
     def __init__(self, objectness: torch.nn.Module | None, existence: torch.nn.Module | None,
                  device: torch.device, *, batch_size: int | str, precision: str, crop_mode: str,
-                 input_size: int = CROP_SIZE):
+                 input_size: int = CROP_SIZE, fold_batchnorm: bool = False):
         super().__init__(device)
         self.input_size = int(input_size)
         if crop_mode not in CROP_MODES:
@@ -148,8 +162,11 @@ class NetworkPredictor(Predictor):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.timer = PhaseTimer(device)
-        self.objectness = objectness.to(device).eval() if objectness is not None else None
-        self.existence = existence.to(device).eval() if existence is not None else None
+        self.channels_last = fold_batchnorm and device.type == "cpu"
+        self.folded: dict[str, int] = {}
+        self.objectness = self._prepare(objectness, "objectness", fold_batchnorm)
+        self._heads = isinstance(self.objectness, ObjectnessNet)  # can run one head alone
+        self.existence = self._prepare(existence, "existence", fold_batchnorm)
         size = batch_size_flag(batch_size)
         networks = [net for net in (self.objectness, self.existence) if net is not None]
         self.batch_size = (auto_batch_size(networks, device, self.input_size, precision) if size == "auto"
@@ -157,11 +174,26 @@ class NetworkPredictor(Predictor):
         self.precision = precision
         self.crop_mode = crop_mode
 
+    def _prepare(self, net: torch.nn.Module | None, name: str, fold: bool) -> torch.nn.Module | None:
+        """`net` in eval mode on the device; with `fold`, its inference copy (`folded[name]`: BatchNorm
+        layers folded, -1 if the copy did not reproduce the network and `net` itself is used)."""
+        if net is None:
+            return None
+        net = net.to(self.device).eval()
+        if fold:
+            example = torch.zeros((2, 3, self.input_size, self.input_size), device=self.device)
+            net, self.folded[name] = inference_copy(net, example, channels_last=self.channels_last)
+            if self.folded[name] < 0:
+                log.warning("%s network: its folded copy did not reproduce it, running it as trained", name)
+        return net
+
     def _crop(self, image: torch.Tensor, pix: torch.Tensor) -> torch.Tensor:
         """image [3, H, W], pixel boxes [n, 4] -> crops [n, 3, input_size, input_size]."""
         if self.crop_mode == "batched":
-            return crop_resize_batched(image, pix, self.input_size)
-        return crop_resize_loop(image, pix, self.input_size)
+            crops = crop_resize_batched(image, pix, self.input_size)
+        else:
+            crops = crop_resize_loop(image, pix, self.input_size)
+        return crops.contiguous(memory_format=torch.channels_last) if self.channels_last else crops
 
     def _to_grid(self, fields: torch.Tensor) -> torch.Tensor:
         """[N, C, s, s] network output -> [N, C, size, size] on the reasoning grid."""
@@ -196,12 +228,16 @@ class NetworkPredictor(Predictor):
         """crops [n, 3, input_size, input_size] -> the wanted outputs on the reasoning grid."""
         chunk: Prediction = {}
         with autocast(self.device, self.precision):
-            if FIELDS in want:
+            if FIELDS in want or SDF in want:
                 if self.objectness is None:
                     raise RuntimeError("no objectness network loaded (--objectness_resume)")
-                out = self.objectness(crops)
-                chunk["center_fields"] = self._to_grid(out["center_fields"].float())
-                chunk["sdf_maps"] = self._to_grid(out["sdf_maps"].float())[:, 0]
+                if FIELDS in want or not self._heads:
+                    out = self.objectness(crops)
+                else:  # an ObjectnessNet runs only its boundary head
+                    out = self.objectness(crops, heads=("sdf_maps",))
+                if FIELDS in want:
+                    chunk["center_fields"] = self._to_grid(out["center_fields"].float()).contiguous()
+                chunk["sdf_maps"] = self._to_grid(out["sdf_maps"].float())[:, 0].contiguous()
             if EXISTENCE in want:
                 if self.existence is None:
                     raise RuntimeError("no existence network loaded (--binary_classifier_resume)")

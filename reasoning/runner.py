@@ -72,8 +72,9 @@ class JobConfig:
     device: str | None = runtime_option("device", "default: cuda if any", group=EXECUTION)
     gpu_index: int | None = option(None, "original flag: same as --device cuda:INDEX", group=EXECUTION, min=0)
     batch_size: int | str = option(
-        256, "crops per network call, or auto: the largest power of two whose batch fits 70%% of the free "
-        "GPU memory (measured on a few crops; 64 on a CPU)", group=EXECUTION, min=1,
+        "auto", "crops per network call, or auto: the largest power of two whose batch fits 70%% of the free "
+        "GPU memory (measured on a few crops), 64 on a CPU (larger batches are slower per crop there)",
+        group=EXECUTION, min=1,
         type=batch_size_flag)
     num_workers: int = runtime_option("num_workers", "DataLoader workers decoding images ahead", default=2,
                                       group=EXECUTION)

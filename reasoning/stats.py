@@ -17,9 +17,9 @@ import torch
 from reasoning.algorithm import Discovery, Reasoner
 from reasoning.boxes import large_boxes
 from reasoning.crops import pixel_boxes
-from reasoning.predict import EXISTENCE, FIELDS, Prediction, Predictor, synchronize
+from reasoning.predict import EXISTENCE, FIELDS, SDF, Prediction, Predictor, synchronize
 
-MODEL_OF = {FIELDS: "objectness", EXISTENCE: "existence"}
+MODEL_OF = {FIELDS: "objectness", SDF: "objectness", EXISTENCE: "existence"}
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,8 @@ class CountingPredictor(Predictor):
         out = self.inner.predict(image, boxes, want, image_id)
         synchronize(self.device)
         self.seconds += time.perf_counter() - start
-        for kind in sorted(want):
-            self.counts[MODEL_OF[kind]] += int(boxes.shape[0])
+        for model in sorted({MODEL_OF[kind] for kind in want}):
+            self.counts[model] += int(boxes.shape[0])
         return out
 
     def snapshot(self) -> Snapshot:

@@ -86,7 +86,7 @@ def test_batch_size_auto_reaches_the_predictor_of_the_reasoning_command():
     for bad in ("0", "x"):
         with pytest.raises(argparse.ArgumentTypeError):
             batch_size_flag(bad)
-    assert JobConfig().batch_size == 256
+    assert JobConfig().batch_size == "auto"
     net = NetworkPredictor(torch.nn.Identity(), None, torch.device("cpu"), batch_size="auto",
                            precision="fp32", crop_mode="batched")
     assert net.batch_size == auto_batch_size([torch.nn.Identity()], torch.device("cpu")) == 64

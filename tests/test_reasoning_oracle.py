@@ -17,14 +17,14 @@ from utils.masks import mask_to_rle, xywh_to_xyxy
 
 
 class RecordingPredictor:
-    """Wraps a predictor and remembers every pixel box it was asked to predict fields for."""
+    """Wraps a predictor and remembers every pixel box it was asked to predict fields (or sdf maps) for."""
 
     def __init__(self, inner):
         self.inner = inner
         self.field_boxes = []
 
     def predict(self, image, boxes, want, image_id=None):
-        if "fields" in want:
+        if "fields" in want or "sdf" in want:
             self.field_boxes += list(map(tuple, pixel_boxes(boxes, *image.shape[1:]).tolist()))
         return self.inner.predict(image, boxes, want, image_id)
 

@@ -173,7 +173,7 @@ CASES = {
          "device": None,
          "num_workers": 2,
          "seed": 0,
-         "batch_size": 256,
+         "batch_size": "auto",
          "objectness": None,
          "original_behaviour": False}),
 }
