@@ -108,10 +108,12 @@ class ImageRegionRPN(nn.Module):
     def __init__(self, rpn: nn.Module, by_colour: bool = False):
         super().__init__()
         self.rpn, self.by_colour = rpn, by_colour
+        self.active = True  # False: the RPN's own ROIs (`--oracle_rois_until`)
 
     def propose(self, images: torch.Tensor, features: list[torch.Tensor], num_rois: int):
         props = self.rpn.propose(images, features, num_rois)
-        props.boxes = image_region_boxes(images, num_rois, by_colour=self.by_colour).to(props.boxes)
+        if self.active:
+            props.boxes = image_region_boxes(images, num_rois, by_colour=self.by_colour).to(props.boxes)
         return props
 
     def sample_targets(self, props, target_boxes: list[torch.Tensor]):
@@ -122,11 +124,16 @@ class ImageRegionTrainer(RMONetTrainer):
     """R-MONet training with `ImageRegionRPN` (`--rois image_regions`)."""
 
     by_colour = False
+    oracle_until: int | None = None  # from this iteration on the RPN's own ROIs (None: never)
 
     def build_model(self) -> nn.Module:
         model = super().build_model()
         model.rpn = ImageRegionRPN(model.rpn, self.by_colour)
         return model
+
+    def run_step(self) -> None:
+        self.model.rpn.active = self.oracle_until is None or self.iter < self.oracle_until
+        super().run_step()
 
 
 class ColourRegionTrainer(ImageRegionTrainer):
@@ -171,8 +178,11 @@ def run_variant(variant: str, seed: int, args) -> dict:
     torch.manual_seed(0)
     rois = None if variant.startswith("monet") else args.rois  # the MONet baselines have no ROIs
     trainer_cls = ROI_TRAINERS.get(rois, RMONetTrainer)
+    if args.oracle_rois_until is not None and rois in ROI_TRAINERS:
+        trainer_cls = type(trainer_cls.__name__, (trainer_cls,), {"oracle_until": args.oracle_rois_until})
     summary = train(cfg, torch.device(args.device), trainer_cls=trainer_cls)
-    return {"variant": variant, "seed": seed, "rois": rois, **summary}
+    until = args.oracle_rois_until if rois in ROI_TRAINERS else None
+    return {"variant": variant, "seed": seed, "rois": rois, "oracle_rois_until": until, **summary}
 
 
 def fmt(x: float | None, digits: int = 3) -> str:
@@ -205,6 +215,8 @@ def markdown_table(
             ours_ap += " (boxes of argmax masks)"
         paper_ap = " / ".join(fmt(v) for v in p["ap"]) if p["ap"] else "-"
         name = p["name"] + ROI_LABELS.get(r.get("rois"), "")
+        if r.get("oracle_rois_until") is not None:
+            name += f" until iteration {r['oracle_rois_until']}, then the RPN's"
         name = name if len(seeds) == 1 else f"{name} (seed {r.get('seed', 0)})"
         lines.append(
             f"| {name} | {r['iterations']} | {r['images_per_s']:.1f} | {fmt(e['fg_ari'])} | "
@@ -273,6 +285,15 @@ def main(argv: list[str] | None = None) -> None:
         help="R-MONet's ROIs: the RPN's proposals (the model), or the boxes of the image's connected "
         "non-background regions (touching sprites share one), or of its connected one-colour regions (one "
         "per visible sprite piece): diagnostic oracles for Multi-dSprites; the RPN still trains",
+    )
+    ap.add_argument(
+        "--oracle_rois_until",
+        type=int,
+        default=None,
+        metavar="ITER",
+        help="with --rois image_regions|colour_regions: the oracle ROIs only for the first ITER iterations, "
+        "the RPN's own ROIs after (training and evaluation): does the RPN, trained on the pseudo boxes of "
+        "good masks, keep the decomposition?",
     )
     ap.add_argument("--num_workers", type=int, default=1)
     ap.add_argument("--device", default="cpu")

@@ -217,10 +217,14 @@ def test_benchmark_runs_with_image_region_rois(tmp_path, capsys):
 
     out = tmp_path / "bench"
     tiny = ["--set", "data.image_size=32", "--set", "model.num_slots=3", "--set", "data.num_test=4"]
-    for rois, label in (("image_regions", "image-region ROIs"), ("colour_regions", "one-colour-region ROIs")):
+    for rois, label, extra in (("image_regions", "image-region ROIs", []),
+                               ("colour_regions", "one-colour-region ROIs", []),
+                               ("colour_regions", "one-colour-region ROIs until iteration 1, then the RPN's",
+                                ["--oracle_rois_until", "1"])):
+        run = out / f"{rois}{len(extra)}"
         bench_rmonet.main(["--minutes", "0.01", "--variants", "unet", "--rois", rois, "--test_images",
-                           "4", "--num_workers", "0", "--out", str(out / rois), *tiny])
+                           "4", "--num_workers", "0", "--out", str(run), *extra, *tiny])
         table = _table(capsys.readouterr().out)
         assert any(line.startswith(f"| R-MONet(UNet), {label} |") for line in table)
-        saved = json.loads((out / rois / "bench_results.json").read_text())
+        saved = json.loads((run / "bench_results.json").read_text())
         assert [r["rois"] for r in saved["results"]] == [rois]
