@@ -31,7 +31,6 @@ scenes are generated (random networks find few objects: use the trained ones for
 from __future__ import annotations
 
 import argparse
-import json
 import runpy
 import statistics
 import tempfile
@@ -51,7 +50,7 @@ from reasoning.predict import FIELDS, SDF, NetworkPredictor, Predictor  # noqa: 
 from reasoning.scoring import score_boxes  # noqa: E402
 from reasoning.stats import CountingPredictor  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
-from utils.io import load_image_rgb  # noqa: E402
+from utils.io import atomic_write_json, load_image_rgb  # noqa: E402
 
 # predictor settings, and whether the run reproduces the old code's both-heads boundary rounds and erosion
 VARIANTS = {
@@ -221,7 +220,7 @@ def main(argv=None):
     for r in rows:
         print("| " + " | ".join(v if isinstance(v, str) else f"{v:.3g}" for v in r.values()) + " |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "seconds": seconds}, indent=1))
+        atomic_write_json(args.json, {"rows": rows, "seconds": seconds}, indent=1)
 
 
 if __name__ == "__main__":

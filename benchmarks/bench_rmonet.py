@@ -177,11 +177,11 @@ def run_variant(variant: str, seed: int, args) -> dict:
         torch.set_num_threads(1)
     torch.manual_seed(0)
     rois = None if variant.startswith("monet") else args.rois  # the MONet baselines have no ROIs
-    trainer_cls = ROI_TRAINERS.get(rois, RMONetTrainer)
-    if args.oracle_rois_until is not None and rois in ROI_TRAINERS:
-        trainer_cls = type(trainer_cls.__name__, (trainer_cls,), {"oracle_until": args.oracle_rois_until})
-    summary = train(cfg, torch.device(args.device), trainer_cls=trainer_cls)
     until = args.oracle_rois_until if rois in ROI_TRAINERS else None
+    trainer_cls = ROI_TRAINERS.get(rois, RMONetTrainer)
+    if until is not None:
+        trainer_cls = type(trainer_cls.__name__, (trainer_cls,), {"oracle_until": until})
+    summary = train(cfg, torch.device(args.device), trainer_cls=trainer_cls)
     return {"variant": variant, "seed": seed, "rois": rois, "oracle_rois_until": until, **summary}
 
 
@@ -300,6 +300,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--output_dir", "--out", dest="out", default="outputs/bench_rmonet")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra config overrides")
     args = ap.parse_args(argv)
+    if args.oracle_rois_until is not None and args.rois not in ROI_TRAINERS:
+        ap.error(f"--oracle_rois_until needs --rois {' or '.join(ROI_TRAINERS)} (got --rois {args.rois})")
     args.batch_size = args.batch_size or PRESETS[args.preset]["batch_size"]
     out = Path(args.out)
     if args.report:

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from utils.io import load_json
-from utils.masks import mask_to_rle, rle_to_mask
+from utils.masks import mask_to_box_xyxy, mask_to_rle, rle_to_mask, xyxy_to_xywh
 
 ROOT = Path(__file__).resolve().parents[1]
 SIDE = 512
@@ -68,11 +68,9 @@ def photo(name: str, side: int = SIDE) -> np.ndarray:
 
 
 def _annotation(mask: np.ndarray, ann_id: int, image_id: str, category_id: int) -> dict:
-    ys, xs = np.nonzero(mask)
     return {"id": ann_id, "image_id": image_id, "category_id": category_id, "iscrowd": 0,
             "area": int(mask.sum()), "segmentation": mask_to_rle(mask),
-            "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
-                     int(ys.max() - ys.min() + 1)]}
+            "bbox": [int(v) for v in xyxy_to_xywh(mask_to_box_xyxy(mask))]}
 
 
 def coins_pseudo_gt(pixels: np.ndarray, min_area: int = 64) -> dict:

@@ -118,7 +118,7 @@ def fold_batchnorm(net: nn.Module, example: torch.Tensor) -> int:
     for conv_name, bn_name in _conv_bn_pairs(net, example):
         conv, bn = modules[conv_name], modules[bn_name]
         replacement = _replacement(bn)
-        if replacement is None or bn.running_mean is None or conv.groups < 1:
+        if replacement is None or bn.running_mean is None:
             continue
         if conv.out_channels != bn.num_features:
             continue

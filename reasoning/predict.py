@@ -11,6 +11,7 @@ import argparse
 import logging
 import time
 from collections import Counter
+from itertools import accumulate
 from typing import NamedTuple
 
 import torch
@@ -209,7 +210,7 @@ class NetworkPredictor(Predictor):
     def predict_many(self, requests: list[Request], want: set[str]) -> list[Prediction]:
         """Every request's crops in batches of `batch_size` (a batch may mix images), split back."""
         pix = [pixel_boxes(r.boxes, r.image.shape[1], r.image.shape[2]) for r in requests]
-        ends = torch.tensor([p.shape[0] for p in pix]).cumsum(0).tolist()
+        ends = list(accumulate(p.shape[0] for p in pix))
         starts = [0] + ends[:-1]
         chunks = []
         for lo in range(0, ends[-1] if ends else 0, self.batch_size):
