@@ -24,13 +24,11 @@ def main(argv: list[str] | None = None) -> dict:
     if config.eval_only:
         return evaluate_only(config)
     from training.objectness.trainer import run_training
-    from utils.distributed import cleanup_distributed, init_distributed
+    from utils.distributed import init_distributed, process_group_teardown
 
     info = init_distributed(config.device)  # the script starts the process group (torchrun), not the trainer
-    try:
+    with process_group_teardown():
         return run_training(config, info)
-    finally:
-        cleanup_distributed()
 
 
 def evaluate_only(config: Stage1Config) -> dict:

@@ -18,7 +18,7 @@ from training.rmonet.loop import train
 from utils.cli import CliError, run_cli
 from utils.config import typed_parser
 from utils.device import device_for_rank, resolve_device
-from utils.distributed import cleanup_distributed, init_distributed
+from utils.distributed import init_distributed, process_group_teardown
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,10 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg = load_config(args.config_file, args.overrides)
     info = init_distributed(args.device)
     device = device_for_rank(args.device, info)
-    try:
+    with process_group_teardown():
         train(cfg, device, info, resume=args.resume)
-    finally:
-        cleanup_distributed()
 
 
 def evaluate_only(args: argparse.Namespace) -> None:

@@ -252,7 +252,7 @@ class Run:
                     self.logger.warning("merging with %d images still unfinished", len(missing))
                 path, n_ok, n_failed = results.merge(records, combine, out_name, failed_name)
                 self.logger.info("wrote %s (%d images, %d failed)", path, n_ok, n_failed)
-        cleanup_distributed()
+        cleanup_distributed(finished=True)
         if path is not None and n_ok == 0 and n_failed:
             raise DataError(f"all {n_failed} images failed (reasons in {results.output_dir / failed_name})")
         return path

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -50,9 +53,27 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def cleanup_distributed() -> None:
+def cleanup_distributed(finished: bool = False) -> None:
+    """Destroy the process group. `finished` (every rank ended its work normally): the ranks first wait for
+    each other, so that none closes its connections while a peer still uses them. Objects that still hold the
+    group (a DDP reducer in a reference cycle) are freed first, so gloo's threads do not outlive it."""
     if dist.is_available() and dist.is_initialized():
+        if finished:
+            dist.barrier()
+        gc.collect()
         dist.destroy_process_group()
+
+
+@contextmanager
+def process_group_teardown() -> Iterator[None]:
+    """Wrap the work of a distributed job: on success `cleanup_distributed(finished=True)`; on an error the
+    group is destroyed without waiting for peers that may be gone."""
+    try:
+        yield
+    except BaseException:
+        cleanup_distributed()
+        raise
+    cleanup_distributed(finished=True)
 
 
 def parse_shard(spec: str | None, info: DistInfo | None = None) -> tuple[int, int]:

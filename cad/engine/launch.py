@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from utils.distributed import DistInfo, cleanup_distributed, init_distributed
+from utils.distributed import DistInfo, init_distributed, process_group_teardown
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +56,9 @@ def _worker(local_rank: int, main_func: Callable, world_size: int, num_gpus_per_
         torch.cuda.set_device(local_rank)
     dist.init_process_group(_backend(), init_method=dist_url, world_size=world_size, rank=rank,
                             timeout=DEFAULT_TIMEOUT)
-    try:
+    with process_group_teardown():
         dist.barrier()
         main_func(*args)
-    finally:
-        cleanup_distributed()
 
 
 def launch(main_func: Callable, num_gpus_per_machine: int, num_machines: int = 1, machine_rank: int = 0,
@@ -68,10 +66,8 @@ def launch(main_func: Callable, num_gpus_per_machine: int, num_machines: int = 1
     """Run ``main_func(*args)`` in every process of the job."""
     if launched_by_torchrun():
         init_distributed(timeout=DEFAULT_TIMEOUT)
-        try:
+        with process_group_teardown():
             main_func(*args)
-        finally:
-            cleanup_distributed()
         return
     world_size = num_machines * num_gpus_per_machine
     if world_size <= 1:
