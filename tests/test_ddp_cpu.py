@@ -83,3 +83,30 @@ def test_rmonet_under_torchrun(tmp_path, variant):
     assert len(state["rng_states"]) == 2  # each process's RNGs, restored per rank on resume
     summary = json.loads((run / "train_summary.json").read_text())
     assert summary["images_per_s"] > 0 and summary["iterations"] == 3
+
+
+def _one_process_group(store: Path) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=0, world_size=1)
+
+
+def test_process_group_teardown_destroys_the_group_after_success_and_after_an_error(tmp_path, monkeypatch):
+    """A finished job waits at a barrier before the group is destroyed; a failed one destroys it without
+    waiting (its peers may be gone) and the error propagates."""
+    import torch.distributed as dist
+
+    from utils.distributed import process_group_teardown
+
+    barriers = []
+    real_barrier = dist.barrier
+    monkeypatch.setattr(dist, "barrier", lambda *a, **k: (barriers.append(1), real_barrier(*a, **k)))
+    _one_process_group(tmp_path / "store_ok")
+    with process_group_teardown():
+        pass
+    assert not dist.is_initialized() and barriers == [1]
+
+    _one_process_group(tmp_path / "store_failed")
+    with pytest.raises(RuntimeError, match="boom"), process_group_teardown():
+        raise RuntimeError("boom")
+    assert not dist.is_initialized() and barriers == [1]
