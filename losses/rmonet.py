@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +25,10 @@ class LossConfig:
     gamma: float = option(0.5, "weight of the mask KL", min=0)
     delta: float = option(1.0, "weight of the RPN objectness loss (R-MONet)", min=0)
     lambda_: float = option(1.0, "weight of the RPN box loss (R-MONet; YAML key `lambda`)", min=0)
+    rpn_objectness: Literal["image_sum", "anchor_mean"] = option(
+        "image_sum", "RPN objectness BCE: image_sum = eq. 3's sum over each image's sampled anchors, mean "
+        "over the images; anchor_mean = torchvision's mean over the sampled anchors (256x smaller)"
+    )
     mask_kl_to_attention: bool = option(
         True, "the mask KL's gradient reaches the attention masks m_k (True, eq. 3) or only the VAE's mbar_k"
     )
@@ -66,12 +71,26 @@ def mask_kl(log_masks: torch.Tensor, log_masks_decoded: torch.Tensor) -> torch.T
     return kl.flatten(1).sum(1).mean()
 
 
-def rpn_losses(targets) -> tuple[torch.Tensor, torch.Tensor]:
-    """Objectness BCE over the S sampled anchors and smooth-L1 (beta 1/9) box loss of the positives divided
-    by S, as torchvision's RPN; `targets`: `models.rmonet.rpn.RPNTargets`."""
+def rpn_losses(targets, objectness_reduction: str = "anchor_mean") -> tuple[torch.Tensor, torch.Tensor]:
+    """Objectness BCE of the S sampled anchors and smooth-L1 (beta 1/9) box loss of the positives divided
+    by S, as torchvision's RPN; `targets`: `models.rmonet.rpn.RPNTargets` of B images.
+
+    `objectness_reduction`: "anchor_mean" (torchvision: mean over the S anchors) or "image_sum" (eq. 3:
+    delta * sum_i L_cls, the sum over each image's sampled anchors, averaged over the B images). The box term
+    is eq. 3's (1/N_reg) sum_i p_i L_reg with N_reg the sampled anchors of an image, averaged over the images,
+    which is torchvision's value.
+    """
     box = F.smooth_l1_loss(targets.deltas, targets.target_deltas, beta=1 / 9, reduction="sum")
     box = box / targets.labels.numel()
-    objectness = F.binary_cross_entropy_with_logits(targets.logits, targets.labels)
+    if objectness_reduction == "image_sum":
+        objectness = F.binary_cross_entropy_with_logits(targets.logits, targets.labels, reduction="sum")
+        objectness = objectness / targets.num_images
+    elif objectness_reduction == "anchor_mean":
+        objectness = F.binary_cross_entropy_with_logits(targets.logits, targets.labels)
+    else:
+        raise ValueError(
+            f"objectness_reduction must be image_sum or anchor_mean, got {objectness_reduction!r}"
+        )
     return objectness, box
 
 
@@ -91,6 +110,6 @@ def scene_loss(
     }
     weights = {"nll": 1.0, "kl_z": cfg.beta, "kl_mask": cfg.gamma}
     if "rpn_targets" in out:
-        terms["rpn_objectness"], terms["rpn_box"] = rpn_losses(out["rpn_targets"])
+        terms["rpn_objectness"], terms["rpn_box"] = rpn_losses(out["rpn_targets"], cfg.rpn_objectness)
         weights.update(rpn_objectness=cfg.delta, rpn_box=cfg.lambda_)
     return sum(weights[name] * value for name, value in terms.items()), terms

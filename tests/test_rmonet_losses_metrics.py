@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from sklearn.metrics import adjusted_rand_score
 
 from losses.rmonet import component_sigmas, gaussian_kl, mask_kl, mixture_nll, rpn_losses
-from training.rmonet.metrics import BoxAP, adjusted_rand_index, foreground_ari
+from training.rmonet.metrics import BoxAP, adjusted_rand_index, foreground_ari, match_boxes_to_objects
 
 
 def test_mixture_nll_equals_direct_computation():
@@ -87,6 +88,22 @@ def test_box_ap_known_answers():
     assert BoxAP().compute() == {"AP": 0.0, "AP50": 0.0, "AP75": 0.0}
 
 
+def test_match_boxes_to_objects_counts_found_objects_and_boxes_on_objects():
+    labels = np.zeros((2, 40, 40), np.int64)
+    labels[0, 2:10, 3:12] = 1  # box x 3..12, y 2..10
+    labels[0, 20:30, 20:30] = 2  # box x 20..30, y 20..30
+    labels[1, 5:9, 5:9] = 7  # box x 5..9, y 5..9
+    rois = np.array([
+        [[3, 2, 12, 10], [20, 20, 30, 24], [0, 0, 40, 40]],  # exact; IoU 0.4; IoU 0.06
+        [[5, 5, 9, 10], [0, 0, 0, 0], [0, 0, 0, 0]],  # IoU 0.8; padding
+    ], np.float32)
+    assert match_boxes_to_objects(labels, rois).tolist() == [2, 3, 2, 6]
+    assert match_boxes_to_objects(labels, rois, iou=0.85).tolist() == [1, 3, 1, 6]
+    assert match_boxes_to_objects(np.zeros((1, 8, 8), np.int64), rois[:1]).tolist() == [0, 0, 0, 3]
+    ragged = [rois[0, :1], np.zeros((0, 4), np.float32)]  # pseudo boxes: any number per image
+    assert match_boxes_to_objects(labels, ragged).tolist() == [1, 3, 1, 1]
+
+
 def test_rpn_losses_of_the_sampled_anchors_equal_torchvision():
     """Target sampling in the model plus `rpn_losses` reproduce torchvision's RPN loss (same RNG draws)."""
     from models.rmonet.rpn import RMONetRPN, RPNConfig
@@ -105,6 +122,14 @@ def test_rpn_losses_of_the_sampled_anchors_equal_torchvision():
         props.objectness, props.deltas, labels, rpn.box_coder.encode(matched, props.anchors)
     )
     assert all(torch.equal(a, b) for a, b in zip(ours, reference))
+    # eq. 3's objectness term: the BCE summed over each image's sampled anchors, averaged over the 2 images
+    torch.manual_seed(1)
+    targets = rpn.sample_targets(props, gt)
+    summed, box = rpn_losses(targets, "image_sum")
+    bce = F.binary_cross_entropy_with_logits(targets.logits, targets.labels, reduction="sum")
+    assert targets.num_images == 2 and targets.labels.numel() > 100
+    assert torch.allclose(summed, bce / 2) and torch.equal(box, reference[1])
+    assert torch.allclose(summed, reference[0] * targets.labels.numel() / 2)
 
 
 class _RandomMasks(torch.nn.Module):

@@ -86,8 +86,9 @@ def test_cli_resume_and_eval(tmp_path):
     assert (run / "figures" / "training_curves.png").stat().st_size > 1000
     train_rmonet.main(["--eval", str(run / "checkpoint_last.pth"), "--device", "cpu"])
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
-    assert {"fg_ari", "box_AP", "box_AP50", "box_AP75", "one_mask_fg_ari"} <= set(metrics)
+    assert {"fg_ari", "box_AP", "box_AP50", "box_AP75", "one_mask_fg_ari", "roi_recall50"} <= set(metrics)
     assert metrics["num_images"] == 4 and metrics["iter"] == 3
+    assert 0.0 <= metrics["roi_recall50"] <= 1.0
     assert (run / "eval" / "decomposition.png").stat().st_size > 1000
     # the vocabulary's spelling: --eval_only with --resume auto (the config's output_dir's checkpoint)
     train_rmonet.main(["--eval_only", "--config_file", str(cfg_path), "--resume", "auto", "--device", "cpu",

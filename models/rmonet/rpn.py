@@ -56,6 +56,7 @@ class RPNTargets:
     labels: torch.Tensor  # [S] 1.0 positive, 0.0 negative
     deltas: torch.Tensor  # [P, 4] predicted box deltas of the positive anchors
     target_deltas: torch.Tensor  # [P, 4] regression targets of the positive anchors
+    num_images: int  # B
 
 
 class RMONetRPN(RegionProposalNetwork):
@@ -127,4 +128,5 @@ class RMONetRPN(RegionProposalNetwork):
             labels=torch.cat(labels, dim=0)[sampled],
             deltas=props.deltas[pos],
             target_deltas=torch.cat(regression, dim=0)[pos],
+            num_images=len(target_boxes),
         )

@@ -12,13 +12,14 @@ from torch.utils.data import DataLoader, Dataset
 from datasets.multi_object import build_multi_object_datasets
 from losses.rmonet import scene_loss
 from models.rmonet.model import RMONet, SceneModel, build_model
+from models.rmonet.pseudo_boxes import pseudo_boxes
 from models.rmonet.roi_masking import cells_inside, expand_boxes
 from training.checkpointing import load_training_checkpoint
 from utils.device import autocast
 from utils.io import atomic_write_json
 
 from .config import EvalConfig, RMONetConfig
-from .metrics import BoxAP, foreground_ari
+from .metrics import BoxAP, foreground_ari, match_boxes_to_objects
 from .visualize import save_decomposition_figure
 
 LossFn = Callable[[dict, torch.Tensor], torch.Tensor]  # (model output, images) -> weighted loss
@@ -44,7 +45,10 @@ def evaluate(
     `cfg.box_score_thresh` (and > 0: padding boxes score 0). Also the ARI of the one-mask-for-all-objects
     baseline, `background_mass_on_objects` (mean background mask m_bg over the ground-truth object pixels),
     with `loss_fn` the mean loss and, for R-MONet, the fraction of the foreground masks' mass
-    outside their enlarged ROIs; optionally saves a figure of `cfg.num_figures` scenes.
+    outside their enlarged ROIs, `roi_recall50` (the fraction of the objects that one of the K-1 ROIs finds:
+    box IoU >= 0.5, whatever its score) and the recall / precision at IoU 0.5 of the pseudo boxes that the
+    evaluated masks give (`pseudo_box_recall50`, `pseudo_box_precision50`: the RPN's targets); optionally
+    saves a figure of `cfg.num_figures` scenes.
     """
     ari_slots, box_score_thresh = cfg.ari_slots, cfg.box_score_thresh
     if ari_slots not in ("foreground", "all"):
@@ -55,6 +59,7 @@ def evaluate(
     loader = DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size=cfg.batch_size, shuffle=False)
     aris = {"foreground": [], "all": []}
     base_aris, losses, outside, bg_on_objects = [], [], [], []
+    roi_counts, pseudo_counts = np.zeros(4, np.int64), np.zeros(4, np.int64)
     fg_slots = model.foreground_slots
     box_ap = BoxAP()
     fig_data = None
@@ -76,6 +81,9 @@ def evaluate(
         if isinstance(model, RMONet):
             rois = out["boxes"].float().cpu()
             outside.append(mass_outside_rois(masks[:, fg_slots], rois, model.roi_expand_ratio))
+            roi_counts += match_boxes_to_objects(gt, boxes)
+            targets = [pseudo_boxes(m, model.pseudo_cfg)[0] for m in masks[:, fg_slots].numpy()]
+            pseudo_counts += match_boxes_to_objects(gt, targets)
         for g, b, s in zip(gt, boxes, scores):
             keep = (s > 0) & (s >= box_score_thresh)
             box_ap.add(g, b[keep], s[keep])
@@ -109,6 +117,9 @@ def evaluate(
     metrics["background_mass_on_objects"] = float(bg_mass.mean()) if bg_mass.numel() else float("nan")
     if outside:
         metrics["mask_mass_outside_roi"] = float(torch.cat(outside).mean())
+        metrics["roi_recall50"] = roi_counts[0] / max(roi_counts[1], 1)
+        metrics["pseudo_box_recall50"] = pseudo_counts[0] / max(pseudo_counts[1], 1)
+        metrics["pseudo_box_precision50"] = pseudo_counts[2] / max(pseudo_counts[3], 1)
     if fig_data is not None:
         save_decomposition_figure(figure_path, *fig_data)
     return metrics

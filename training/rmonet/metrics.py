@@ -6,6 +6,8 @@ import contextlib
 import io
 
 import numpy as np
+import torch
+from torchvision.ops import box_iou
 
 from utils.masks import mask_to_box_xyxy, xyxy_to_xywh
 
@@ -47,6 +49,27 @@ def foreground_ari(gt_labels: np.ndarray, pred_labels: np.ndarray) -> np.ndarray
         if fg.any():
             out[i] = adjusted_rand_index(g[fg], p[fg])
     return out
+
+
+def object_boxes(gt_labels: np.ndarray) -> np.ndarray:
+    """Tight boxes [n, 4] xyxy (x2/y2 exclusive) of the instances of one label map [H, W] (0 = background)."""
+    boxes = [mask_to_box_xyxy(gt_labels == inst) for inst in np.unique(gt_labels) if inst != 0]
+    return np.asarray(boxes, np.float32).reshape(-1, 4)
+
+
+def match_boxes_to_objects(gt_labels: np.ndarray, boxes, iou: float = 0.5) -> np.ndarray:
+    """Counts [objects found, objects, boxes on an object, boxes] over a batch: an object is found when one of
+    its image's boxes has IoU >= `iou` with its tight box, and a box is on an object when it has IoU >= `iou`
+    with one. gt_labels int [B, H, W]; boxes: per image [R_i, 4] xyxy (an array [B, R, 4] or a list),
+    whatever their scores."""
+    counts = np.zeros(4, np.int64)
+    for g, b in zip(gt_labels, boxes):
+        objects, b = torch.from_numpy(object_boxes(g)), torch.as_tensor(np.asarray(b), dtype=torch.float32)
+        counts += (0, len(objects), 0, len(b))
+        if len(objects) and len(b):
+            iou_matrix = box_iou(objects, b) >= iou
+            counts += (int(iou_matrix.any(1).sum()), 0, int(iou_matrix.any(0).sum()), 0)
+    return counts
 
 
 class BoxAP:
