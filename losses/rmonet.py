@@ -71,14 +71,14 @@ def mask_kl(log_masks: torch.Tensor, log_masks_decoded: torch.Tensor) -> torch.T
     return kl.flatten(1).sum(1).mean()
 
 
-def rpn_losses(targets, objectness_reduction: str = "anchor_mean") -> tuple[torch.Tensor, torch.Tensor]:
+def rpn_losses(targets, objectness_reduction: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Objectness BCE of the S sampled anchors and smooth-L1 (beta 1/9) box loss of the positives divided
     by S, as torchvision's RPN; `targets`: `models.rmonet.rpn.RPNTargets` of B images.
 
-    `objectness_reduction`: "anchor_mean" (torchvision: mean over the S anchors) or "image_sum" (eq. 3:
-    delta * sum_i L_cls, the sum over each image's sampled anchors, averaged over the B images). The box term
-    is eq. 3's (1/N_reg) sum_i p_i L_reg with N_reg the sampled anchors of an image, averaged over the images,
-    which is torchvision's value.
+    `objectness_reduction` (`LossConfig.rpn_objectness`): "anchor_mean" (torchvision: mean over the S
+    anchors) or "image_sum" (eq. 3: delta * sum_i L_cls, the sum over each image's sampled anchors, averaged
+    over the B images). The box term is eq. 3's (1/N_reg) sum_i p_i L_reg with N_reg the sampled anchors of
+    an image, averaged over the images, which is torchvision's value.
     """
     box = F.smooth_l1_loss(targets.deltas, targets.target_deltas, beta=1 / 9, reduction="sum")
     box = box / targets.labels.numel()

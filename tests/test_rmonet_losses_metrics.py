@@ -7,7 +7,13 @@ import torch.nn.functional as F
 from sklearn.metrics import adjusted_rand_score
 
 from losses.rmonet import component_sigmas, gaussian_kl, mask_kl, mixture_nll, rpn_losses
-from training.rmonet.metrics import BoxAP, adjusted_rand_index, foreground_ari, match_boxes_to_objects
+from training.rmonet.metrics import (
+    BoxAP,
+    adjusted_rand_index,
+    foreground_ari,
+    match_boxes_to_objects,
+    object_boxes,
+)
 
 
 def test_mixture_nll_equals_direct_computation():
@@ -97,11 +103,14 @@ def test_match_boxes_to_objects_counts_found_objects_and_boxes_on_objects():
         [[3, 2, 12, 10], [20, 20, 30, 24], [0, 0, 40, 40]],  # exact; IoU 0.4; IoU 0.06
         [[5, 5, 9, 10], [0, 0, 0, 0], [0, 0, 0, 0]],  # IoU 0.8; padding
     ], np.float32)
-    assert match_boxes_to_objects(labels, rois).tolist() == [2, 3, 2, 6]
-    assert match_boxes_to_objects(labels, rois, iou=0.85).tolist() == [1, 3, 1, 6]
-    assert match_boxes_to_objects(np.zeros((1, 8, 8), np.int64), rois[:1]).tolist() == [0, 0, 0, 3]
+    objects = [object_boxes(g) for g in labels]
+    assert objects[0].tolist() == [[3, 2, 12, 10], [20, 20, 30, 30]] and objects[1].tolist() == [[5, 5, 9, 9]]
+    assert match_boxes_to_objects(objects, rois).tolist() == [2, 3, 2, 6]
+    assert match_boxes_to_objects(objects, rois, iou=0.85).tolist() == [1, 3, 1, 6]
+    no_objects = [object_boxes(np.zeros((8, 8), np.int64))]
+    assert match_boxes_to_objects(no_objects, rois[:1]).tolist() == [0, 0, 0, 3]
     ragged = [rois[0, :1], np.zeros((0, 4), np.float32)]  # pseudo boxes: any number per image
-    assert match_boxes_to_objects(labels, ragged).tolist() == [1, 3, 1, 1]
+    assert match_boxes_to_objects(objects, ragged).tolist() == [1, 3, 1, 1]
 
 
 def test_rpn_losses_of_the_sampled_anchors_equal_torchvision():
@@ -115,7 +124,7 @@ def test_rpn_losses_of_the_sampled_anchors_equal_torchvision():
     props = rpn.propose(images, feats, 3)
     gt = [torch.tensor([[4.0, 4.0, 30.0, 28.0]]), torch.zeros(0, 4)]
     torch.manual_seed(1)
-    ours = rpn_losses(rpn.sample_targets(props, gt))
+    ours = rpn_losses(rpn.sample_targets(props, gt), "anchor_mean")
     torch.manual_seed(1)
     labels, matched = rpn.assign_targets_to_anchors(props.anchors, [{"boxes": b} for b in gt])
     reference = rpn.compute_loss(

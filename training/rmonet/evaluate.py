@@ -19,7 +19,7 @@ from utils.device import autocast
 from utils.io import atomic_write_json
 
 from .config import EvalConfig, RMONetConfig
-from .metrics import BoxAP, foreground_ari, match_boxes_to_objects
+from .metrics import BoxAP, foreground_ari, match_boxes_to_objects, object_boxes
 from .visualize import save_decomposition_figure
 
 LossFn = Callable[[dict, torch.Tensor], torch.Tensor]  # (model output, images) -> weighted loss
@@ -81,9 +81,10 @@ def evaluate(
         if isinstance(model, RMONet):
             rois = out["boxes"].float().cpu()
             outside.append(mass_outside_rois(masks[:, fg_slots], rois, model.roi_expand_ratio))
-            roi_counts += match_boxes_to_objects(gt, boxes)
+            objects = [object_boxes(g) for g in gt]
+            roi_counts += match_boxes_to_objects(objects, boxes)
             targets = [pseudo_boxes(m, model.pseudo_cfg)[0] for m in masks[:, fg_slots].numpy()]
-            pseudo_counts += match_boxes_to_objects(gt, targets)
+            pseudo_counts += match_boxes_to_objects(objects, targets)
         for g, b, s in zip(gt, boxes, scores):
             keep = (s > 0) & (s >= box_score_thresh)
             box_ap.add(g, b[keep], s[keep])

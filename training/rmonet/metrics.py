@@ -57,17 +57,17 @@ def object_boxes(gt_labels: np.ndarray) -> np.ndarray:
     return np.asarray(boxes, np.float32).reshape(-1, 4)
 
 
-def match_boxes_to_objects(gt_labels: np.ndarray, boxes, iou: float = 0.5) -> np.ndarray:
+def match_boxes_to_objects(objects: list[np.ndarray], boxes, iou: float = 0.5) -> np.ndarray:
     """Counts [objects found, objects, boxes on an object, boxes] over a batch: an object is found when one of
-    its image's boxes has IoU >= `iou` with its tight box, and a box is on an object when it has IoU >= `iou`
-    with one. gt_labels int [B, H, W]; boxes: per image [R_i, 4] xyxy (an array [B, R, 4] or a list),
-    whatever their scores."""
+    its image's boxes has IoU >= `iou` with its box, and a box is on an object when it has IoU >= `iou` with
+    one. objects: per image [n_i, 4] xyxy (`object_boxes`); boxes: per image [R_i, 4] xyxy (an array
+    [B, R, 4] or a list), whatever their scores."""
     counts = np.zeros(4, np.int64)
-    for g, b in zip(gt_labels, boxes):
-        objects, b = torch.from_numpy(object_boxes(g)), torch.as_tensor(np.asarray(b), dtype=torch.float32)
-        counts += (0, len(objects), 0, len(b))
-        if len(objects) and len(b):
-            iou_matrix = box_iou(objects, b) >= iou
+    for o, b in zip(objects, boxes):
+        o, b = torch.as_tensor(o, dtype=torch.float32), torch.as_tensor(np.asarray(b), dtype=torch.float32)
+        counts += (0, len(o), 0, len(b))
+        if len(o) and len(b):
+            iou_matrix = box_iou(o, b) >= iou
             counts += (int(iou_matrix.any(1).sum()), 0, int(iou_matrix.any(0).sum()), 0)
     return counts
 
