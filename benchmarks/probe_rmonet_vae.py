@@ -31,6 +31,7 @@ from losses.rmonet import component_sigmas, gaussian_kl, mask_kl, mixture_nll  #
 from models.rmonet.vae import ComponentVAE  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 from utils.config import number  # noqa: E402
+from utils.logging_utils import format_metrics  # noqa: E402
 
 LOG_ZERO = -10.0  # log mask where a component has no pixel (the confined alpha logit of R-MONet)
 
@@ -157,10 +158,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 "cpu_s": time.process_time() - start,
             }
             rows.append(row)
-            print(
-                " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
-                flush=True,
-            )
+            print(format_metrics(row), flush=True)
     return rows
 
 

@@ -45,6 +45,37 @@ def test_variants_forward_backward(variant):
         assert (above[:, :-1].int() >= above[:, 1:].int()).all()
 
 
+def _grads(module: torch.nn.Module) -> float:
+    return sum(float(p.grad.abs().sum()) for p in module.parameters() if p.grad is not None)
+
+
+def test_separate_rpn_backbone_learns_from_the_rpn_loss_only():
+    torch.manual_seed(0)
+    cfg = load_config(None, TINY_MODEL + ["model.rpn_backbone=separate"])
+    model = build_model(cfg.model, image_size=32)
+    assert model.rpn_backbone is not None
+    x = torch.rand(2, 3, 32, 32)
+    out = model(x)
+    _, terms = scene_loss(out, x, model.sigmas, cfg.loss)
+    (terms["nll"] + terms["kl_z"] + terms["kl_mask"]).backward(retain_graph=True)
+    assert _grads(model.backbone) > 0 and _grads(model.rpn_backbone) == 0 and _grads(model.rpn) == 0
+    model.zero_grad(set_to_none=True)
+    (terms["rpn_objectness"] + terms["rpn_box"]).backward()
+    assert _grads(model.backbone) == 0 and _grads(model.rpn_backbone) > 0 and _grads(model.rpn) > 0
+    shared = build_model(load_config(None, TINY_MODEL).model, image_size=32)
+    assert shared.rpn_backbone is None
+    n_shared = sum(p.numel() for p in shared.parameters())
+    n_sep = sum(p.numel() for p in model.parameters())
+    assert n_sep - n_shared == sum(p.numel() for p in model.rpn_backbone.parameters())
+
+
+def test_rpn_backbone_is_refused_on_the_monet_baseline():
+    from utils.io import DataError
+
+    with pytest.raises(DataError, match="rpn_backbone"):
+        load_config(None, TINY_MODEL + ["model.variant=monet_fpn", "model.rpn_backbone=separate"])
+
+
 def test_procedural_multi_dsprites_is_deterministic_and_consistent():
     ds = ProceduralMultiDSprites(5, "train", seed=3, image_size=64)
     a, la = ds[2]

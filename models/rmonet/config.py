@@ -13,7 +13,9 @@ from .rpn import RPNConfig
 RMONET_VARIANTS = ("lite", "unet", "roialign")
 MONET_VARIANTS = ("monet_fpn", "monet_fpn_unet")
 # Keys only R-MONet reads: on a MONet baseline they must stay at their defaults.
-RMONET_ONLY = ("roi_expand_ratio", "confine_masks", "alpha_bias_init", "rpn", "pseudo_boxes")
+RMONET_ONLY = (
+    "roi_expand_ratio", "confine_masks", "alpha_bias_init", "rpn_backbone", "rpn", "pseudo_boxes"
+)
 
 
 @dataclass
@@ -42,6 +44,10 @@ class ModelConfig:
     confine_masks: bool = option(True, "R-MONet: alpha_k only inside the enlarged ROI k (False: ablation)")
     alpha_bias_init: float | None = option(
         -2.0, "R-MONet: initial alpha-logit bias (alpha ~ 0.12); None: PyTorch's init"
+    )
+    rpn_backbone: Literal["shared", "separate"] = option(
+        "shared", "R-MONet: the RPN reads the attention network's ResNet18+FPN (shared, the paper) or a "
+        "ResNet18+FPN of its own that learns from the RPN loss only (separate: a deviation)"
     )
     rpn: RPNConfig = field(default_factory=RPNConfig)
     pseudo_boxes: PseudoBoxConfig = field(default_factory=PseudoBoxConfig)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from losses.rmonet import component_sigmas
 
-from .backbone import ResNet18FPN
+from .backbone import FPN_LEVELS, ResNet18FPN
 from .config import MONET_VARIANTS, RMONET_VARIANTS, ModelConfig
 from .heads import LiteHead, ROIAlignHead, UNetHead
 from .pseudo_boxes import pseudo_boxes
@@ -67,7 +67,8 @@ class RMONet(SceneModel):
 
     `cfg.confine_masks`: alpha_k only inside ROI k enlarged by `cfg.roi_expand_ratio` (the paper); False
     leaves the Lite/UNet masks free outside their ROI (ablation). The background is the stick-breaking
-    remainder m_K.
+    remainder m_K. `cfg.rpn_backbone="separate"`: the RPN reads a ResNet18+FPN of its own, which only the RPN
+    loss trains (the masks' losses reach only the attention backbone).
     """
 
     def __init__(self, cfg: ModelConfig, image_size: int):
@@ -82,6 +83,11 @@ class RMONet(SceneModel):
         self.variant = cfg.variant
         fpn = self.backbone.fpn_channels
         self.rpn = RMONetRPN(fpn, cfg.rpn)
+        if cfg.rpn_backbone not in ("shared", "separate"):
+            raise ValueError(f"model.rpn_backbone must be shared or separate, got {cfg.rpn_backbone!r}")
+        self.rpn_backbone = None
+        if cfg.rpn_backbone == "separate":
+            self.rpn_backbone = ResNet18FPN(3, cfg.fpn_channels, cfg.backbone_weights, cfg.backbone_norm)
         self.pseudo_cfg = cfg.pseudo_boxes
         self.roi_expand_ratio = ratio = cfg.roi_expand_ratio
         if cfg.variant == "lite":
@@ -97,7 +103,9 @@ class RMONet(SceneModel):
     def attention(self, x: torch.Tensor) -> dict:
         b, _, h, w = x.shape
         feats = self.backbone(x)
-        props = self.rpn.propose(x, [feats[n] for n in ("p2", "p3", "p4", "p5", "p6")], self.num_slots - 1)
+        rpn_feats = feats if self.rpn_backbone is None else self.rpn_backbone(x)
+        levels = [rpn_feats[n] for n in FPN_LEVELS]
+        props = self.rpn.propose(x, levels, self.num_slots - 1)
         logits = self.head(feats, props.boxes, (h, w))  # [B, K-1, H, W]
         log_m = log_stick_breaking(logits)
         out = {"log_masks": log_m, "alpha_logits": logits, "boxes": props.boxes, "box_scores": props.scores}
