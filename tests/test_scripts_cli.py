@@ -32,7 +32,7 @@ SCRIPTS = [
     "benchmarks/bench_original_behaviour.py", "benchmarks/bench_reasoning.py", "benchmarks/bench_rmonet.py",
     "benchmarks/probe_bad_inputs.py", "docs/make_pipeline_figure.py", "tools/check_setup.py", "discover.py",
     "benchmarks/bench_discover_photos.py", "benchmarks/bench_vs_original.py",
-    "benchmarks/probe_rmonet_vae.py", "benchmarks/bench_inference.py",
+    "benchmarks/probe_rmonet_vae.py", "benchmarks/bench_inference.py", "benchmarks/probe_rmonet_rpn.py",
 ]
 MODULES = ["datasets.multi_object_tfrecords"]  # run with `python -m` from the repository root (README)
 
