@@ -64,15 +64,15 @@ def report(model: RMONet, x: torch.Tensor, boxes: list[torch.Tensor]) -> dict:
     model.eval()
     xn = model.normalise(x)
     feats = model.backbone(xn)
-    levels = [feats[n] for n in FPN_LEVELS]
-    rois = model.rpn.propose(xn, levels, model.num_slots - 1)
-    top = model.rpn.propose(xn, levels, PROPOSALS).boxes
+    k = model.num_slots - 1
+    props = model.rpn.propose(xn, [feats[n] for n in FPN_LEVELS], max(k, PROPOSALS))
     model.train()
+    rois = list(props.boxes[:, :k])  # propose's order: its first k are the k ROIs R-MONet would use
     return {
-        "roi_recall50": coverage(list(rois.boxes), boxes, 0.5),
-        "roi_recall30": coverage(list(rois.boxes), boxes, 0.3),
-        f"top{PROPOSALS}_recall50": coverage(list(top), boxes, 0.5),
-        "rois_scored": float((rois.scores >= model.rpn.cfg.score_thresh).float().sum(1).mean()),
+        "roi_recall50": coverage(rois, boxes, 0.5),
+        "roi_recall30": coverage(rois, boxes, 0.3),
+        f"top{PROPOSALS}_recall50": coverage(list(props.boxes[:, :PROPOSALS]), boxes, 0.5),
+        "rois_scored": float((props.scores[:, :k] >= model.rpn.cfg.score_thresh).float().sum(1).mean()),
     }
 
 

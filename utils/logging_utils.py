@@ -48,7 +48,6 @@ def setup_logging(rank: int | None = None) -> None:
     root.setLevel(logging.INFO if rank == 0 else logging.WARNING)
 
 
-
 def format_metrics(row: dict) -> str:
     """One line `key value ...` of a metrics row, floats to 3 decimals (the probes' progress lines)."""
     return " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())

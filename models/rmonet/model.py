@@ -83,8 +83,6 @@ class RMONet(SceneModel):
         self.variant = cfg.variant
         fpn = self.backbone.fpn_channels
         self.rpn = RMONetRPN(fpn, cfg.rpn)
-        if cfg.rpn_backbone not in ("shared", "separate"):
-            raise ValueError(f"model.rpn_backbone must be shared or separate, got {cfg.rpn_backbone!r}")
         self.rpn_backbone = None
         if cfg.rpn_backbone == "separate":
             self.rpn_backbone = ResNet18FPN(3, cfg.fpn_channels, cfg.backbone_weights, cfg.backbone_norm)
