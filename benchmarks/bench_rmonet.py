@@ -203,8 +203,9 @@ def markdown_table(
         "| model | iterations | train images/s | fg-ARI (ours, end) | fg-ARI (ours, best evaluation) "
         "| fg-ARI (paper) | box AP / AP50 / AP75 (ours) | box AP / AP50 / AP75 (paper) "
         "| fg-ARI over the foreground slots (end) | mask mass outside the enlarged ROI (end) "
-        "| background mass on objects (end) | objects found by the ROIs, IoU >= 0.5 (end) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| background mass on objects (end) | colour error on objects (end) "
+        "| objects found by the ROIs, IoU >= 0.5 (end) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         p, e = PAPER[r["variant"]], r["eval"]
@@ -222,7 +223,8 @@ def markdown_table(
             f"| {name} | {r['iterations']} | {r['images_per_s']:.1f} | {fmt(e['fg_ari'])} | "
             f"{best_txt} | {fmt(p['ari'])} | {ours_ap} | {paper_ap} | "
             f"{fmt(e.get('fg_ari_foreground_slots'))} | {fmt(e.get('mask_mass_outside_roi'))} | "
-            f"{fmt(e.get('background_mass_on_objects'))} | {fmt(e.get('roi_recall50'))} |"
+            f"{fmt(e.get('background_mass_on_objects'))} | {fmt(e.get('object_colour_error'))} | "
+            f"{fmt(e.get('roi_recall50'))} |"
         )
     if len(seeds) > 1:
         for variant in dict.fromkeys(r["variant"] for r in results):
@@ -233,11 +235,12 @@ def markdown_table(
             lines.append(
                 f"| {PAPER[variant]['name']}, mean +- std over {len(runs)} seeds | - | - | "
                 f"{end.mean():.3f} +- {end.std():.3f} | {best.mean():.3f} +- {best.std():.3f} | - | "
-                f"AP50 {ap50.mean():.3f} +- {ap50.std():.3f} | - | - | - | - | - |"
+                f"AP50 {ap50.mean():.3f} +- {ap50.std():.3f} | - | - | - | - | - | - |"
             )
     if results:
         base = results[0]["eval"]["one_mask_fg_ari"]
-        lines.append(f"| one mask for all objects | - | - | {fmt(base)} | - | - | - | - | - | - | - | - |")
+        blanks = " - |" * 9
+        lines.append(f"| one mask for all objects | - | - | {fmt(base)} |{blanks}")
     return "\n".join(lines)
 
 

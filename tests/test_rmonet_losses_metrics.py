@@ -183,6 +183,34 @@ def test_evaluated_fg_ari_equals_sklearn_on_the_foreground_pixels():
     assert got["background_mass_on_objects"] == pytest.approx(float(masks[:, 3][torch.from_numpy(fg)].mean()))
 
 
+class _OffsetReconstruction(_RandomMasks):
+    """The stub whose reconstruction is the image plus (0.3, 0.4, 0) on the left half of every image."""
+
+    def forward(self, x):
+        out = super().forward(x)
+        offset = torch.zeros_like(x)
+        offset[:, 0, :, : x.shape[-1] // 2], offset[:, 1, :, : x.shape[-1] // 2] = 0.3, 0.4
+        return {**out, "recon": x + offset}
+
+
+def test_object_colour_error_is_the_mean_rgb_distance_over_the_object_pixels():
+    """`object_colour_error` = mean |recon - x|_2 over the ground-truth object pixels only: 0.5 on the left
+    half, 0 on the right, so the object pixels' share on the left half times 0.5."""
+    from training.rmonet.config import EvalConfig
+    from training.rmonet.evaluate import evaluate
+
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 3, (4, 10, 10))
+    masks = torch.full((4, 4, 10, 10), 0.25)
+    dataset = [(torch.rand(3, 10, 10), torch.from_numpy(g)) for g in labels]
+    model = _OffsetReconstruction(masks)
+    got = evaluate(model, dataset, torch.device("cpu"), EvalConfig(batch_size=2), "fp32")
+    objects = labels != 0
+    want = 0.5 * objects[:, :, :5].sum() / objects.sum()
+    assert got["object_colour_error"] == pytest.approx(want, abs=1e-6)
+    assert objects[:, :, 5:].sum() > 0  # the right half's objects count, with error 0
+
+
 def test_mask_kl_to_attention_flag_routes_the_gradient():
     """loss.mask_kl_to_attention: True (eq. 3) sends the mask KL's gradient to m_k and mbar_k; False only to
     mbar_k (the VAE), with the same value."""

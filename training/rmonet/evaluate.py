@@ -44,6 +44,8 @@ def evaluate(
     (`fg_ari_foreground_slots`, `fg_ari_all_slots`). Box AP counts the boxes scoring at least
     `cfg.box_score_thresh` (and > 0: padding boxes score 0). Also the ARI of the one-mask-for-all-objects
     baseline, `background_mass_on_objects` (mean background mask m_bg over the ground-truth object pixels),
+    `object_colour_error` (mean RGB distance |recon - x|_2 over the ground-truth object pixels: high while the
+    component VAE paints every object one colour),
     with `loss_fn` the mean loss and, for R-MONet, the fraction of the foreground masks' mass
     outside their enlarged ROIs, `roi_recall50` (the fraction of the objects that one of the K-1 ROIs finds:
     box IoU >= 0.5, whatever its score) and the recall / precision at IoU 0.5 of the pseudo boxes that the
@@ -58,7 +60,7 @@ def evaluate(
     n = len(dataset) if max_images is None else min(len(dataset), max_images)
     loader = DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size=cfg.batch_size, shuffle=False)
     aris = {"foreground": [], "all": []}
-    base_aris, losses, outside, bg_on_objects = [], [], [], []
+    base_aris, losses, outside, bg_on_objects, colour_errors = [], [], [], [], []
     roi_counts, pseudo_counts = np.zeros(4, np.int64), np.zeros(4, np.int64)
     fg_slots = model.foreground_slots
     box_ap = BoxAP()
@@ -77,6 +79,8 @@ def evaluate(
         base_aris.append(foreground_ari(gt, np.zeros_like(gt)))
         objects = torch.from_numpy(gt != 0)
         bg_on_objects.append(masks[:, model.background_index][objects])
+        distance = (out["recon"].float().cpu() - images.float().cpu()).norm(dim=1)  # [B,H,W]
+        colour_errors.append(distance[objects])
         boxes, scores = out["boxes"].float().cpu().numpy(), out["box_scores"].float().cpu().numpy()
         if isinstance(model, RMONet):
             rois = out["boxes"].float().cpu()
@@ -116,6 +120,8 @@ def evaluate(
     metrics["num_images"] = n
     bg_mass = torch.cat(bg_on_objects)
     metrics["background_mass_on_objects"] = float(bg_mass.mean()) if bg_mass.numel() else float("nan")
+    colour_error = torch.cat(colour_errors)
+    metrics["object_colour_error"] = float(colour_error.mean()) if colour_error.numel() else float("nan")
     if outside:
         metrics["mask_mass_outside_roi"] = float(torch.cat(outside).mean())
         metrics["roi_recall50"] = roi_counts[0] / max(roi_counts[1], 1)
