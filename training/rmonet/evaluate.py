@@ -79,7 +79,7 @@ def evaluate(
         base_aris.append(foreground_ari(gt, np.zeros_like(gt)))
         objects = torch.from_numpy(gt != 0)
         bg_on_objects.append(masks[:, model.background_index][objects])
-        distance = (out["recon"].float().cpu() - images.float().cpu()).norm(dim=1)  # [B,H,W]
+        distance = (out["recon"].float() - images.float()).norm(dim=1).cpu()  # [B,H,W]
         colour_errors.append(distance[objects])
         boxes, scores = out["boxes"].float().cpu().numpy(), out["box_scores"].float().cpu().numpy()
         if isinstance(model, RMONet):
@@ -118,10 +118,8 @@ def evaluate(
     if losses:
         metrics["loss"] = float(np.mean(losses))
     metrics["num_images"] = n
-    bg_mass = torch.cat(bg_on_objects)
-    metrics["background_mass_on_objects"] = float(bg_mass.mean()) if bg_mass.numel() else float("nan")
-    colour_error = torch.cat(colour_errors)
-    metrics["object_colour_error"] = float(colour_error.mean()) if colour_error.numel() else float("nan")
+    metrics["background_mass_on_objects"] = mean_or_nan(bg_on_objects)
+    metrics["object_colour_error"] = mean_or_nan(colour_errors)
     if outside:
         metrics["mask_mass_outside_roi"] = float(torch.cat(outside).mean())
         metrics["roi_recall50"] = roi_counts[0] / max(roi_counts[1], 1)
@@ -130,6 +128,12 @@ def evaluate(
     if fig_data is not None:
         save_decomposition_figure(figure_path, *fig_data)
     return metrics
+
+
+def mean_or_nan(values: list[torch.Tensor]) -> float:
+    """Mean of the concatenated 1-D tensors; NaN when they hold no value (no object pixel in the split)."""
+    joined = torch.cat(values)
+    return float(joined.mean()) if joined.numel() else float("nan")
 
 
 def mass_outside_rois(fg_masks: torch.Tensor, boxes: torch.Tensor, ratio: float) -> torch.Tensor:
